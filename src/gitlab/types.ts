@@ -1,0 +1,65 @@
+// Shapes the bot uses from GitLab's REST API (snake_case where GitLab's JSON is kept as is).
+
+export interface DiffRefs {
+  base_sha: string;
+  start_sha: string;
+  head_sha: string;
+}
+
+/** One entry of GET /projects/:id/merge_requests/:iid/diffs */
+export interface FileDiff {
+  old_path: string;
+  new_path: string;
+  diff: string;
+  new_file: boolean;
+  renamed_file: boolean;
+  deleted_file: boolean;
+  /** GitLab sets these for diffs it would not render */
+  too_large?: boolean;
+  collapsed?: boolean;
+}
+
+/** The position object for POST .../discussions (camelCase: gitbeaker decamelises it). */
+export interface DiffPosition {
+  baseSha: string;
+  startSha: string;
+  headSha: string;
+  positionType: 'text';
+  oldPath: string;
+  newPath: string;
+  newLine?: number;
+  oldLine?: number;
+}
+
+export interface MergeRequestInfo {
+  iid: number;
+  projectId: number;
+  title: string;
+  description: string;
+  state: 'opened' | 'closed' | 'merged' | 'locked';
+  draft: boolean;
+  sourceBranch: string;
+  targetBranch: string;
+  sha: string;
+  diffRefs: DiffRefs;
+  webUrl: string;
+  author: { id: number; username: string };
+}
+
+export interface NoteInfo {
+  id: number;
+  body: string;
+  author: { id: number; username: string };
+  system: boolean;
+  createdAt: string;
+  resolvable?: boolean;
+  resolved?: boolean;
+  type?: string | null;
+  position?: { new_path?: string; old_path?: string; new_line?: number | null; old_line?: number | null } | null;
+}
+
+export interface DiscussionInfo {
+  id: string;
+  individualNote: boolean;
+  notes: NoteInfo[];
+}
