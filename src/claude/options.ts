@@ -1,0 +1,92 @@
+// Building the CLI's argument list and its environment. Both are security boundaries (see README "Security model").
+import { createRequire } from 'node:module';
+import path from 'node:path';
+
+/** How a call relates to earlier sessions. Transcripts are passed by absolute path: resume by id only works from the original cwd. */
+export type SessionMode =
+  | { kind: 'new'; sessionId: string }
+  | { kind: 'resume'; transcript: string }
+  | { kind: 'fork'; transcript: string; sessionId: string };
+
+export interface CallOptions {
+  mode: SessionMode;
+  systemPrompt: string;
+  jsonSchema?: object;
+  model?: string;
+  maxBudgetUsd?: number;
+}
+
+/** Read-only tools. `--tools` is the only flag that removes tools; `--allowedTools` merely pre-approves. */
+export const REVIEW_TOOLS = ['Read', 'Grep', 'Glob'];
+export const FORBIDDEN_TOOLS = ['Bash', 'Write', 'Edit', 'MultiEdit', 'NotebookEdit', 'WebFetch', 'WebSearch', 'Task', 'TodoWrite'];
+
+export function buildArgs(o: CallOptions): string[] {
+  const args = [
+    '-p',
+    '--output-format', 'json',
+    // Nothing from the checkout loads: no project settings/hooks/CLAUDE.md, no .mcp.json servers.
+    '--setting-sources', 'user',
+    '--strict-mcp-config',
+    '--tools', REVIEW_TOOLS.join(','),
+    '--disallowedTools', FORBIDDEN_TOOLS.join(','),
+    '--permission-mode', 'default',
+    // Resumed sessions do not keep the system prompt or tools: pass them on every call.
+    '--append-system-prompt', o.systemPrompt,
+  ];
+  if (o.model) args.push('--model', o.model);
+  if (o.maxBudgetUsd !== undefined) args.push('--max-budget-usd', String(o.maxBudgetUsd));
+  if (o.jsonSchema) args.push('--json-schema', JSON.stringify(o.jsonSchema));
+  switch (o.mode.kind) {
+    case 'new':
+      args.push('--session-id', o.mode.sessionId);
+      break;
+    case 'resume':
+      args.push('--resume', o.mode.transcript);
+      break;
+    case 'fork':
+      args.push('--resume', o.mode.transcript, '--fork-session', '--session-id', o.mode.sessionId);
+      break;
+  }
+  return args;
+}
+
+export interface EnvSettings {
+  configDir: string;
+  homeDir: string;
+  anthropicApiKey?: string;
+  anthropicBaseUrl?: string;
+  oauthToken?: string;
+  maxRetries: number;
+}
+
+/** Variables passed through from the bot's own environment when set: locale, proxies, CA bundles. Nothing else. */
+const PASS_THROUGH = ['LANG', 'LC_ALL', 'TZ', 'HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY', 'https_proxy', 'http_proxy', 'no_proxy', 'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE'];
+
+/** An allowlist: the child never sees GITLAB_TOKEN, webhook secrets or anything else of the bot's. */
+export function buildEnv(s: EnvSettings, from: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const env: Record<string, string> = {
+    PATH: from.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    HOME: s.homeDir,
+    TMPDIR: from.TMPDIR ?? '/tmp',
+    CLAUDE_CONFIG_DIR: s.configDir,
+    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+    DISABLE_AUTOUPDATER: '1',
+    DISABLE_TELEMETRY: '1',
+    DISABLE_ERROR_REPORTING: '1',
+    CLAUDE_CODE_DISABLE_AUTO_MEMORY: '1',
+    // The job queue retries with its own backoff; the CLI's default is ~3 minutes of retries.
+    CLAUDE_CODE_MAX_RETRIES: String(s.maxRetries),
+  };
+  for (const k of PASS_THROUGH) if (from[k]) env[k] = from[k]!;
+  if (s.anthropicApiKey) env.ANTHROPIC_API_KEY = s.anthropicApiKey;
+  if (s.anthropicBaseUrl) env.ANTHROPIC_BASE_URL = s.anthropicBaseUrl;
+  if (s.oauthToken) env.CLAUDE_CODE_OAUTH_TOKEN = s.oauthToken;
+  return env;
+}
+
+/** The claude binary that `npm ci` installed (the package ships a native executable). */
+export function defaultClaudeBin(): string {
+  const require = createRequire(import.meta.url);
+  const pkg = require.resolve('@anthropic-ai/claude-code/package.json');
+  return path.join(path.dirname(pkg), 'bin', 'claude.exe');
+}

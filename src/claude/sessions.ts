@@ -1,0 +1,106 @@
+// Trunk, fork and resume: the three ways the bot talks to Claude Code. Session ids are chosen before the CLI
+// starts, so a crash mid-run still leaves a record of which transcript to look for.
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import { ClaudeError, type ClaudeResult } from './result.js';
+import { buildArgs, type SessionMode } from './options.js';
+import { transcriptPath } from './paths.js';
+import { runClaude } from './run.js';
+import type { SessionLocks } from './locks.js';
+
+export interface SessionsDeps {
+  bin: string;
+  configDir: string;
+  env: Record<string, string>;
+  model?: string;
+  timeoutMs: number;
+  locks: SessionLocks;
+  /** caps concurrent CLI processes across all sessions */
+  slots: { run<T>(fn: () => Promise<T>): Promise<T> };
+  /** called before a portable-session store restores or after it saves transcripts (scale-out) */
+  hooks?: {
+    beforeRun?(cwd: string, sessionIds: string[]): Promise<void>;
+    afterRun?(cwd: string, sessionId: string): Promise<void>;
+  };
+}
+
+export interface TurnOptions {
+  systemPrompt: string;
+  jsonSchema?: object;
+  maxBudgetUsd?: number;
+  signal?: AbortSignal;
+}
+
+export class Sessions {
+  constructor(private readonly d: SessionsDeps) {}
+
+  transcript(cwd: string, sessionId: string): string {
+    return transcriptPath(this.d.configDir, cwd, sessionId);
+  }
+
+  exists(cwd: string, sessionId: string): boolean {
+    return fs.existsSync(this.transcript(cwd, sessionId));
+  }
+
+  newId(): string {
+    return randomUUID();
+  }
+
+  /** A new session under a chosen id (a trunk). */
+  start(cwd: string, sessionId: string, prompt: string, o: TurnOptions): Promise<ClaudeResult> {
+    return this.d.locks.exclusive(sessionId, () => this.call(cwd, { kind: 'new', sessionId }, prompt, o, []));
+  }
+
+  /** Continue a session (a trunk on push, a fork on a thread's later replies). */
+  resume(cwd: string, sessionId: string, prompt: string, o: TurnOptions): Promise<ClaudeResult> {
+    return this.d.locks.exclusive(sessionId, async () => {
+      await this.d.hooks?.beforeRun?.(cwd, [sessionId]);
+      this.assertExists(cwd, sessionId);
+      return this.call(cwd, { kind: 'resume', transcript: this.transcript(cwd, sessionId) }, prompt, o, [sessionId]);
+    });
+  }
+
+  /** A new session that starts with all of `fromId`'s conversation; `fromId` is left untouched. */
+  fork(cwd: string, fromId: string, forkId: string, prompt: string, o: TurnOptions): Promise<ClaudeResult> {
+    // Shared on the trunk (forks only copy it; a trunk mid-turn must not be copied), exclusive on the new fork.
+    return this.d.locks.shared(fromId, () =>
+      this.d.locks.exclusive(forkId, async () => {
+        await this.d.hooks?.beforeRun?.(cwd, [fromId]);
+        this.assertExists(cwd, fromId);
+        const mode: SessionMode = { kind: 'fork', transcript: this.transcript(cwd, fromId), sessionId: forkId };
+        return this.call(cwd, mode, prompt, o, []);
+      }),
+    );
+  }
+
+  private assertExists(cwd: string, sessionId: string): void {
+    if (!this.exists(cwd, sessionId)) {
+      throw new ClaudeError('session_missing', `No conversation found with session ID: ${sessionId}`, { sessionId });
+    }
+  }
+
+  private async call(cwd: string, mode: SessionMode, prompt: string, o: TurnOptions, _restored: string[]): Promise<ClaudeResult> {
+    const args = buildArgs({
+      mode,
+      systemPrompt: o.systemPrompt,
+      jsonSchema: o.jsonSchema,
+      model: this.d.model,
+      maxBudgetUsd: o.maxBudgetUsd,
+    });
+    const result = await this.d.slots.run(() =>
+      runClaude({
+        bin: this.d.bin,
+        args,
+        env: this.d.env,
+        cwd,
+        prompt,
+        timeoutMs: this.d.timeoutMs,
+        wantStructured: !!o.jsonSchema,
+        signal: o.signal,
+      }),
+    );
+    const id = mode.kind === 'resume' ? result.sessionId : mode.sessionId;
+    await this.d.hooks?.afterRun?.(cwd, id);
+    return result;
+  }
+}

@@ -1,0 +1,89 @@
+// Everything a flow needs to know about one MR: GitLab's view, the checkout, and the target branch's rules.
+import { createHash } from 'node:crypto';
+import type { ProjectRef } from '../events/types.js';
+import { readMarker, withMarker } from '../gitlab/markers.js';
+import type { DiscussionInfo, FileDiff, MergeRequestInfo } from '../gitlab/types.js';
+import { parseRepoConfig, REPO_CONFIG_PATH, type RepoConfig } from '../review/repo-config.js';
+import type { RepoGuidance } from '../review/prompts.js';
+import type { Deps } from './deps.js';
+
+export interface MrContext {
+  project: ProjectRef;
+  mr: MergeRequestInfo;
+  diffs: FileDiff[];
+  cwd: string;
+  repoConfig: RepoConfig;
+  guidance: RepoGuidance;
+}
+
+const GUIDANCE_FILES = ['CLAUDE.md', 'REVIEW.md', '.claude/CLAUDE.md'];
+
+export async function loadMrContext(d: Deps, project: ProjectRef, iid: number): Promise<MrContext> {
+  const mr = await d.gitlab.mergeRequest(project.id, iid);
+  const [diffs, cwd] = await Promise.all([
+    d.gitlab.diffs(project.id, iid),
+    d.workspaces.prepare(project, iid, mr.sha, mr.targetBranch),
+  ]);
+  const target = `refs/heads/${mr.targetBranch}`;
+  const { config, error } = parseRepoConfig(await d.workspaces.readAt(project.id, target, REPO_CONFIG_PATH), instanceDefaults(d));
+  if (error) await reportConfigError(d, project, iid, error);
+  const md: string[] = [];
+  for (const f of GUIDANCE_FILES) {
+    const text = await d.workspaces.readAt(project.id, target, f);
+    if (text?.trim()) md.push(`# ${f}\n${text}`);
+  }
+  return {
+    project,
+    mr,
+    diffs,
+    cwd,
+    repoConfig: config,
+    guidance: { claudeMd: md.join('\n\n') || undefined, instructions: config.instructions, language: config.language, targetBranch: mr.targetBranch },
+  };
+}
+
+export function instanceDefaults(d: Deps) {
+  return {
+    reviewDrafts: d.config.REVIEW_DRAFTS,
+    minSeverity: d.config.MIN_SEVERITY,
+    reviewBudgetUsd: d.config.REVIEW_BUDGET_USD,
+    threadBudgetUsd: d.config.THREAD_BUDGET_USD,
+    language: d.config.REPLY_LANGUAGE,
+  };
+}
+
+/** The bot's own marked notes on an MR: what is already posted, so re-runs update instead of duplicating. */
+export interface PostedIndex {
+  summary?: { noteId: number; discussionId: string };
+  findings: Map<string, { discussionId: string; noteId: number; resolved: boolean }>;
+  kinds: Map<string, { noteId: number; discussionId: string }[]>;
+  discussions: DiscussionInfo[];
+}
+
+export async function postedIndex(d: Deps, pid: number, iid: number): Promise<PostedIndex> {
+  const discussions = await d.gitlab.discussions(pid, iid);
+  const idx: PostedIndex = { findings: new Map(), kinds: new Map(), discussions };
+  for (const disc of discussions) {
+    for (const n of disc.notes) {
+      if (n.author.id !== d.bot.id) continue; // a marker proves nothing unless the bot wrote the note
+      const m = readMarker(n.body);
+      if (!m) continue;
+      const key = m.fp ? `${m.kind}:${m.fp}` : m.kind;
+      const list = idx.kinds.get(key) ?? [];
+      list.push({ noteId: n.id, discussionId: disc.id });
+      idx.kinds.set(key, list);
+      if (m.kind === 'summary' && !idx.summary) idx.summary = { noteId: n.id, discussionId: disc.id };
+      if (m.kind === 'finding' && m.fp) idx.findings.set(m.fp, { discussionId: disc.id, noteId: n.id, resolved: !!n.resolved });
+    }
+  }
+  return idx;
+}
+
+async function reportConfigError(d: Deps, project: ProjectRef, iid: number, error: string): Promise<void> {
+  const fp = createHash('sha1').update(error).digest('hex').slice(0, 12);
+  const idx = await postedIndex(d, project.id, iid);
+  d.log.warn({ project: project.path, iid, error }, 'invalid repository config; defaults apply');
+  if (idx.kinds.has(`config-error:${fp}`)) return;
+  const body = `⚠️ **mr-reviewer:** \`${REPO_CONFIG_PATH}\` on the target branch is invalid, so defaults apply until it is fixed.\n\n> ${error}`;
+  await d.gitlab.createNote(project.id, iid, withMarker(body, { kind: 'config-error', fp }));
+}

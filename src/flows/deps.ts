@@ -1,0 +1,22 @@
+// What every flow receives. Wiring happens once in main.ts; tests hand in stand-ins.
+import type { Sessions } from '../claude/sessions.js';
+import type { Config } from '../config.js';
+import type { GitLabClient } from '../gitlab/client.js';
+import type { Logger } from '../logger.js';
+import type { Store } from '../store/store.js';
+import type { Workspaces } from '../workspace/workspaces.js';
+
+export interface BotUser {
+  id: number;
+  username: string;
+}
+
+export interface Deps {
+  config: Config;
+  gitlab: GitLabClient;
+  store: Store;
+  sessions: Sessions;
+  workspaces: Workspaces;
+  bot: BotUser;
+  log: Logger;
+}

@@ -1,0 +1,25 @@
+// After the last try: one clear note on the MR, and a failure record for the status page.
+import { createHash } from 'node:crypto';
+import type { BotEvent } from '../events/types.js';
+import { withMarker } from '../gitlab/markers.js';
+import type { Job } from '../jobs/queue.js';
+import { reasonOf } from '../jobs/retry.js';
+import type { Deps } from './deps.js';
+
+export function failureNotifier(d: Deps) {
+  return async (job: Job, err: unknown): Promise<void> => {
+    const ev = job.data as BotEvent;
+    const reason = reasonOf(err);
+    d.log.error({ job: job.id, kind: job.kind, attempt: job.attempt, project: ev.project.path, iid: ev.iid, reason }, 'job failed for good');
+    await d.store.recordFailure({ at: new Date().toISOString(), jobId: job.id, kind: job.kind, projectId: ev.project.id, iid: ev.iid, reason });
+    const what = job.kind === 'reply' ? 'reply' : 'review';
+    const body = `⚠️ **mr-reviewer:** ${what} failed: ${reason}\n\nComment \`@${d.bot.username} review\` to retry.`;
+    const marker = withMarker(body, { kind: 'failure', fp: createHash('sha1').update(job.id).digest('hex').slice(0, 12) });
+    try {
+      if (ev.kind === 'note' && job.kind === 'reply') await d.gitlab.reply(ev.project.id, ev.iid, ev.discussionId, marker);
+      else await d.gitlab.createNote(ev.project.id, ev.iid, marker);
+    } catch (e) {
+      d.log.error({ job: job.id, reason: reasonOf(e) }, 'could not post the failure note');
+    }
+  };
+}

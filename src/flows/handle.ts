@@ -1,0 +1,41 @@
+// Job → flow. The queue calls this; flows do the work.
+import type { BotEvent, CodePushed, NoteAdded, ReviewRequested } from '../events/types.js';
+import type { Job, JobContext } from '../jobs/queue.js';
+import type { Deps } from './deps.js';
+import { reviewMr } from './review.js';
+
+export interface FlowTable {
+  review(d: Deps, ev: ReviewRequested, ctx: JobContext): Promise<unknown>;
+  update(d: Deps, ev: CodePushed, ctx: JobContext): Promise<unknown>;
+  reply(d: Deps, ev: NoteAdded, ctx: JobContext): Promise<unknown>;
+}
+
+export const defaultFlows: FlowTable = {
+  review: (d, ev, ctx) => reviewMr(d, { project: ev.project, iid: ev.iid, reason: ev.reason }, ctx.signal),
+  // Until incremental re-review exists, a push gets a full review of the new head.
+  update: (d, ev, ctx) => reviewMr(d, { project: ev.project, iid: ev.iid, reason: 'open' }, ctx.signal),
+  reply: async (d, ev) => {
+    d.log.info({ project: ev.project.path, iid: ev.iid, note: ev.noteId }, 'thread replies are not enabled yet');
+  },
+};
+
+export function jobHandler(d: Deps, flows: FlowTable = defaultFlows) {
+  return async (job: Job, ctx: JobContext): Promise<void> => {
+    const ev = job.data as BotEvent;
+    const log = d.log.child({ job: job.id, kind: job.kind, attempt: job.attempt, project: ev.project.path, iid: ev.iid });
+    const jd: Deps = { ...d, log };
+    log.info('job started');
+    switch (ev.kind) {
+      case 'review':
+        await flows.review(jd, ev, ctx);
+        break;
+      case 'push':
+        await flows.update(jd, ev, ctx);
+        break;
+      case 'note':
+        await flows.reply(jd, ev, ctx);
+        break;
+    }
+    log.info('job done');
+  };
+}

@@ -1,0 +1,136 @@
+// The trunk review: check the MR out, run one new Claude session over it, post the findings and the summary.
+import { z } from 'zod';
+import { ClaudeError } from '../claude/result.js';
+import type { ProjectRef } from '../events/types.js';
+import { REVIEW_SCHEMA, type ReviewOutput } from '../review/findings.js';
+import { reviewPrompt, systemPrompt } from '../review/prompts.js';
+import { pathFilter } from '../review/repo-config.js';
+import { renderDiff } from '../review/render-diff.js';
+import { loadMrContext, type MrContext } from './context.js';
+import type { Deps } from './deps.js';
+import { publishReview } from './publish.js';
+
+export interface ReviewJob {
+  project: ProjectRef;
+  iid: number;
+  /** why: an automatic review skips drafts, paused MRs and heads already reviewed; a command does not */
+  reason: 'open' | 'reopen' | 'ready' | 'command' | 'missing_trunk';
+}
+
+const findingSchema = z.object({
+  file: z.string(),
+  side: z.enum(['new', 'old']).catch('new'),
+  start_line: z.number().int().min(1),
+  end_line: z.number().int().min(1),
+  anchor_text: z.string(),
+  severity: z.enum(['critical', 'major', 'minor', 'nit']),
+  category: z.string(),
+  confidence: z.number(),
+  pre_existing: z.boolean().catch(false),
+  title: z.string(),
+  body: z.string(),
+  evidence: z.array(z.string()).catch([]),
+  suggestion: z.string().nullable().optional(),
+});
+const outputSchema = z.object({
+  summary: z.string(),
+  risk: z.enum(['low', 'medium', 'high']).optional().catch(undefined),
+  findings: z.array(findingSchema).max(20),
+});
+
+export function parseReviewOutput(x: unknown): ReviewOutput {
+  const r = outputSchema.safeParse(x);
+  if (!r.success) throw new ClaudeError('schema', `review output invalid: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
+  return r.data as ReviewOutput;
+}
+
+export type ReviewOutcome = { skipped: string } | { trunkSessionId: string; posted: number };
+
+export async function reviewMr(d: Deps, job: ReviewJob, signal?: AbortSignal): Promise<ReviewOutcome> {
+  const { project, iid } = job;
+  const log = d.log.child({ project: project.path, iid });
+  const auto = job.reason !== 'command' && job.reason !== 'missing_trunk';
+  const mr = await d.gitlab.mergeRequest(project.id, iid);
+  if (mr.state !== 'opened' && auto) return skipped(log, `mr is ${mr.state}`);
+  const rec = await d.store.getMr(project.id, iid);
+  if (auto && rec?.paused) return skipped(log, 'reviews paused on this MR');
+  if (auto && rec?.reviewedSha === mr.sha && rec.trunkStatus === 'done') return skipped(log, 'head already reviewed');
+
+  const ctx = await loadMrContext(d, project, iid);
+  if (auto && ctx.mr.draft && !ctx.repoConfig.reviewDrafts) return skipped(log, 'draft (review_drafts is off)');
+  if (auto && !ctx.repoConfig.autoReview) return skipped(log, 'auto_review is off in repo config');
+
+  const rendered = renderDiff(ctx.diffs, { maxChars: d.config.MAX_DIFF_CHARS, skip: pathFilter(ctx.repoConfig) });
+
+  // A retried job whose CLI run already finished goes straight to posting: never pay for a review twice.
+  let pending = rec?.pendingPost?.sha === ctx.mr.sha ? rec.pendingPost : undefined;
+  let trunkSessionId = pending?.sessionId ?? '';
+  if (!pending) {
+    trunkSessionId = d.sessions.newId();
+    await d.store.updateMr(project.id, iid, project.path, (r) => {
+      r.trunkSessionId = trunkSessionId;
+      r.trunkStatus = 'running';
+      r.workspace = ctx.cwd;
+      r.title = ctx.mr.title;
+      r.webUrl = ctx.mr.webUrl;
+    });
+    log.info({ sessionId: trunkSessionId, files: rendered.included.length, omitted: rendered.omitted.length }, 'trunk review starting');
+    const result = await runTrunk(d, ctx, trunkSessionId, rendered, signal).catch(async (e) => {
+      await d.store.updateMr(project.id, iid, project.path, (r) => {
+        r.trunkStatus = 'failed';
+        r.lastError = e instanceof Error ? e.message : String(e);
+        if (e instanceof ClaudeError && e.details.costUsd) r.costUsd += e.details.costUsd;
+      });
+      throw e;
+    });
+    pending = {
+      sha: ctx.mr.sha,
+      sessionId: trunkSessionId,
+      output: parseReviewOutput(result.structured),
+      costUsd: result.costUsd,
+      omitted: rendered.omitted,
+      reviewedFiles: rendered.included.length,
+    };
+    await d.store.updateMr(project.id, iid, project.path, (r) => {
+      r.trunkStatus = 'done';
+      r.pendingPost = pending;
+      r.costUsd += result.costUsd;
+      r.turns += result.numTurns;
+      r.reviews += 1;
+      r.lastError = undefined;
+    });
+    log.info({ sessionId: trunkSessionId, costUsd: result.costUsd, findings: pending.output.findings.length }, 'trunk review finished');
+  }
+  const posted = await publishReview(d, ctx, pending);
+  await d.store.updateMr(project.id, iid, project.path, (r) => {
+    r.reviewedSha = ctx.mr.sha;
+    r.pendingPost = undefined;
+  });
+  return { trunkSessionId, posted };
+}
+
+function runTrunk(d: Deps, ctx: MrContext, sessionId: string, rendered: ReturnType<typeof renderDiff>, signal?: AbortSignal) {
+  const prompt = reviewPrompt({
+    projectPath: ctx.project.path,
+    iid: ctx.mr.iid,
+    title: ctx.mr.title,
+    description: ctx.mr.description,
+    sourceBranch: ctx.mr.sourceBranch,
+    targetBranch: ctx.mr.targetBranch,
+    headSha: ctx.mr.sha,
+    files: ctx.diffs.map((f) => f.new_path),
+    omitted: rendered.omitted,
+    diff: rendered.text,
+  });
+  return d.sessions.start(ctx.cwd, sessionId, prompt, {
+    systemPrompt: systemPrompt(ctx.guidance),
+    jsonSchema: REVIEW_SCHEMA,
+    maxBudgetUsd: ctx.repoConfig.reviewBudgetUsd,
+    signal,
+  });
+}
+
+function skipped(log: Deps['log'], why: string): ReviewOutcome {
+  log.info({ why }, 'review skipped');
+  return { skipped: why };
+}

@@ -1,0 +1,88 @@
+// gitbeaker's default request handler retries 429/502 ten times within ~4 s, ignores Retry-After and has no
+// timeout. This one makes a single attempt with a timeout and throws a GitLabError that says whether
+// and when to retry; client.ts retries with backoff and the queue retries whole jobs.
+import { createRequesterFn } from '@gitbeaker/requester-utils';
+
+export class GitLabError extends Error {
+  override name = 'GitLabError';
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly method: string,
+    readonly endpoint: string,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+  }
+
+  /** 5xx, 429, 408 and network failures (status 0) can heal; 4xx cannot. */
+  get transient(): boolean {
+    return this.status === 0 || this.status === 408 || this.status === 429 || this.status >= 500;
+  }
+}
+
+interface HandlerOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string | FormData;
+  prefixUrl?: string;
+  searchParams?: string;
+  asStream?: boolean;
+  signal?: AbortSignal;
+}
+
+function retryAfterMs(h: string | null): number | undefined {
+  if (!h) return undefined;
+  const secs = Number(h);
+  if (Number.isFinite(secs)) return Math.max(0, secs * 1000);
+  const at = Date.parse(h);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+async function describe(response: Response): Promise<string> {
+  const text = await response.text().catch(() => '');
+  try {
+    const j = JSON.parse(text);
+    const m = j?.message ?? j?.error ?? text;
+    return typeof m === 'string' ? m : JSON.stringify(m);
+  } catch {
+    return text.slice(0, 300);
+  }
+}
+
+export function createRequester(timeoutMs: number) {
+  return createRequesterFn(
+    (_opts: unknown, reqo: unknown) => Promise.resolve(reqo as never),
+    (async (endpoint: string, options?: Record<string, unknown>) => {
+      const o = (options ?? {}) as HandlerOptions;
+      const method = o.method ?? 'GET';
+      const base = o.prefixUrl ? (o.prefixUrl.endsWith('/') ? o.prefixUrl : `${o.prefixUrl}/`) : undefined;
+      const url = new URL(endpoint, base);
+      url.search = o.searchParams ?? '';
+      const signal = o.signal ? AbortSignal.any([o.signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs);
+      let response: Response;
+      try {
+        response = await fetch(url, { method, headers: o.headers, body: o.body, signal });
+      } catch (e) {
+        const why = (e as Error).name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : (e as Error).message;
+        throw new GitLabError(`GitLab ${method} ${url.pathname}: ${why}`, 0, method, endpoint);
+      }
+      if (!response.ok) {
+        const msg = await describe(response);
+        throw new GitLabError(
+          `GitLab ${method} ${url.pathname} → ${response.status}: ${msg}`,
+          response.status,
+          method,
+          endpoint,
+          retryAfterMs(response.headers.get('retry-after')),
+        );
+      }
+      const headers = Object.fromEntries(response.headers.entries());
+      if (o.asStream) return { body: response.body, headers, status: response.status };
+      const type = (response.headers.get('content-type') ?? '').split(';')[0]!.trim();
+      const body =
+        response.status === 204 ? null : type === 'application/json' ? ((await response.json()) ?? {}) : await response.text();
+      return { body, headers, status: response.status };
+    }) as never,
+  );
+}

@@ -1,0 +1,60 @@
+// The job queue seen from above: durable enqueue with dedupe keys, per-key ordering, retries. The embedded
+// implementation is SQLite (sqlite-queue.ts); the scale-out one is Redis.
+
+export type JobKind = 'review' | 'update' | 'reply';
+
+export interface JobSpec<T = unknown> {
+  kind: JobKind;
+  /** jobs with one order key run one at a time, in arrival order (an MR's trunk, or one thread) */
+  orderKey: string;
+  /** if any of these was seen before, the job is a duplicate (delivery id, note id, MR@head) */
+  dedupeKeys: string[];
+  data: T;
+}
+
+export interface Job<T = unknown> extends JobSpec<T> {
+  id: string;
+  /** 1 on the first run */
+  attempt: number;
+  createdAt: number;
+}
+
+export type EnqueueResult = { id: string; duplicate: false } | { id?: string; duplicate: true; key: string };
+
+export interface JobContext {
+  /** aborted when the process shuts down past its deadline: stop CLI children, the job stays queued */
+  signal: AbortSignal;
+}
+
+export type JobHandler = (job: Job, ctx: JobContext) => Promise<void>;
+
+export interface RetryPolicy {
+  /** ms to wait before the next attempt, or null when the error is permanent */
+  delayFor(err: unknown, attempt: number): number | null;
+  maxAttempts: number;
+}
+
+export interface QueueStats {
+  pending: number;
+  running: number;
+  failed: number;
+  oldestPendingAgeMs: number;
+}
+
+export interface QueueEvents {
+  onRetry?(job: Job, err: unknown, delayMs: number): void;
+  /** the last attempt failed or the error was permanent */
+  onDead?(job: Job, err: unknown): Promise<void> | void;
+  onDone?(job: Job, ms: number): void;
+}
+
+export interface Queue {
+  enqueue(spec: JobSpec): Promise<EnqueueResult>;
+  start(handler: JobHandler): void;
+  /** stop taking jobs; wait up to deadlineMs for running ones, then abort them (they stay queued) */
+  stop(deadlineMs: number): Promise<void>;
+  stats(): Promise<QueueStats>;
+  /** resolves when nothing is pending or running (tests, demo) */
+  drained(timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,258 @@
+// The embedded durable queue: one table in a SQLite file under DATA_DIR (better-sqlite3, WAL).
+// Chosen over sidequest (needs Node 22) and over a generic queue library because per-key ordering and
+// multi-key dedupe are two SQL statements here. A webhook is answered only after enqueue() committed.
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import Database from 'better-sqlite3';
+import type { EnqueueResult, Job, JobHandler, JobSpec, Queue, QueueEvents, QueueStats, RetryPolicy } from './queue.js';
+
+interface Row {
+  id: string;
+  seq: number;
+  kind: string;
+  order_key: string;
+  data: string;
+  dedupe: string;
+  attempts: number;
+  created_at: number;
+}
+
+export interface SqliteQueueOptions {
+  file: string;
+  concurrency: number;
+  policy: RetryPolicy;
+  events?: QueueEvents;
+  /** how long dedupe keys are remembered */
+  dedupeTtlMs?: number;
+  pollMs?: number;
+}
+
+export class SqliteQueue implements Queue {
+  private db: Database.Database;
+  private handler?: JobHandler;
+  private running = new Map<string, { promise: Promise<void>; abort: AbortController }>();
+  private stopping = false;
+  private timer?: NodeJS.Timeout;
+  private pumping = false;
+  private repump = false;
+  private readonly q;
+
+  constructor(private readonly o: SqliteQueueOptions) {
+    fs.mkdirSync(path.dirname(o.file), { recursive: true });
+    this.db = new Database(o.file);
+    this.db.pragma('journal_mode = WAL');
+    // FULL: a job acknowledged to GitLab must survive power loss, not only a process crash.
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS jobs (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        order_key TEXT NOT NULL,
+        data TEXT NOT NULL,
+        dedupe TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        run_at INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        last_error TEXT
+      );
+      CREATE INDEX IF NOT EXISTS jobs_pick ON jobs (state, run_at, seq);
+      CREATE INDEX IF NOT EXISTS jobs_order ON jobs (order_key, state, seq);
+      CREATE TABLE IF NOT EXISTS dedupe (key TEXT PRIMARY KEY, job_id TEXT NOT NULL, expires_at INTEGER NOT NULL);
+    `);
+    this.q = {
+      seen: this.db.prepare<[string, number], { job_id: string }>('SELECT job_id FROM dedupe WHERE key = ? AND expires_at > ?'),
+      remember: this.db.prepare('INSERT OR REPLACE INTO dedupe (key, job_id, expires_at) VALUES (?, ?, ?)'),
+      insert: this.db.prepare(
+        'INSERT INTO jobs (id, kind, order_key, data, dedupe, run_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      // The head of each order key, if nothing of that key is running and its time has come.
+      ready: this.db.prepare<[number, number], Row>(`
+        SELECT j.* FROM jobs j
+        WHERE j.state = 'pending' AND j.run_at <= ?
+          AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.order_key = j.order_key AND r.state = 'running')
+          AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.order_key = j.order_key AND e.state = 'pending' AND e.seq < j.seq)
+        ORDER BY j.seq LIMIT ?`),
+      claim: this.db.prepare("UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_at = ? WHERE id = ? AND state = 'pending'"),
+      finish: this.db.prepare('DELETE FROM jobs WHERE id = ?'),
+      retry: this.db.prepare("UPDATE jobs SET state = 'pending', run_at = ?, last_error = ?, updated_at = ? WHERE id = ?"),
+      // Put back without counting the attempt (shutdown).
+      requeue: this.db.prepare("UPDATE jobs SET state = 'pending', attempts = attempts - 1, updated_at = ? WHERE id = ?"),
+      fail: this.db.prepare("UPDATE jobs SET state = 'failed', last_error = ?, updated_at = ? WHERE id = ?"),
+      recover: this.db.prepare("UPDATE jobs SET state = 'pending', updated_at = ? WHERE state = 'running'"),
+      nextRunAt: this.db.prepare<[], { t: number | null }>("SELECT MIN(run_at) AS t FROM jobs WHERE state = 'pending'"),
+      stats: this.db.prepare<[], { state: string; n: number; oldest: number | null }>(
+        'SELECT state, COUNT(*) AS n, MIN(created_at) AS oldest FROM jobs GROUP BY state',
+      ),
+      prune: this.db.prepare('DELETE FROM dedupe WHERE expires_at <= ?'),
+      pruneFailed: this.db.prepare("DELETE FROM jobs WHERE state = 'failed' AND updated_at <= ?"),
+    };
+  }
+
+  async enqueue(spec: JobSpec): Promise<EnqueueResult> {
+    const now = Date.now();
+    const ttl = this.o.dedupeTtlMs ?? 7 * 24 * 3600_000;
+    const tx = this.db.transaction((): EnqueueResult => {
+      for (const key of spec.dedupeKeys) {
+        const hit = this.q.seen.get(key, now);
+        if (hit) return { id: hit.job_id, duplicate: true, key };
+      }
+      const id = randomUUID();
+      this.q.insert.run(id, spec.kind, spec.orderKey, JSON.stringify(spec.data), JSON.stringify(spec.dedupeKeys), now, now, now);
+      for (const key of spec.dedupeKeys) this.q.remember.run(key, id, now + ttl);
+      return { id, duplicate: false };
+    });
+    // IMMEDIATE: take the write lock first, so concurrent enqueues of one delivery cannot both pass the check.
+    const result = tx.immediate();
+    if (!result.duplicate) this.kick();
+    return result;
+  }
+
+  start(handler: JobHandler): void {
+    this.handler = handler;
+    this.stopping = false;
+    // Jobs that were running when the process died run again.
+    this.q.recover.run(Date.now());
+    const now = Date.now();
+    this.q.prune.run(now);
+    this.q.pruneFailed.run(now - 30 * 24 * 3600_000);
+    this.kick();
+  }
+
+  async stop(deadlineMs: number): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearTimeout(this.timer);
+    const all = Promise.allSettled([...this.running.values()].map((r) => r.promise));
+    let timeout: NodeJS.Timeout | undefined;
+    const expired = await Promise.race([
+      all.then(() => false),
+      new Promise<boolean>((r) => (timeout = setTimeout(() => r(true), deadlineMs))),
+    ]);
+    clearTimeout(timeout);
+    if (expired) {
+      for (const r of this.running.values()) r.abort.abort(new Error('shutting down'));
+      await all;
+    }
+  }
+
+  async stats(): Promise<QueueStats> {
+    const s: QueueStats = { pending: 0, running: 0, failed: 0, oldestPendingAgeMs: 0 };
+    for (const row of this.q.stats.all()) {
+      if (row.state === 'pending') {
+        s.pending = row.n;
+        s.oldestPendingAgeMs = row.oldest ? Date.now() - row.oldest : 0;
+      } else if (row.state === 'running') s.running = row.n;
+      else if (row.state === 'failed') s.failed = row.n;
+    }
+    return s;
+  }
+
+  async drained(timeoutMs = 60_000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const s = await this.stats();
+      if (s.pending === 0 && s.running === 0 && this.running.size === 0) return;
+      if (Date.now() > end) throw new Error(`queue not drained after ${timeoutMs} ms: ${JSON.stringify(s)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async close(): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.db.close();
+  }
+
+  private kick(): void {
+    if (this.pumping) {
+      this.repump = true;
+      return;
+    }
+    this.pumping = true;
+    setImmediate(() => {
+      try {
+        do {
+          this.repump = false;
+          this.pump();
+        } while (this.repump);
+      } finally {
+        this.pumping = false;
+      }
+    });
+  }
+
+  private pump(): void {
+    if (!this.handler || this.stopping || !this.db.open) return;
+    const free = this.o.concurrency - this.running.size;
+    if (free > 0) {
+      const now = Date.now();
+      for (const row of this.q.ready.all(now, free)) {
+        if (this.q.claim.run(now, row.id).changes === 1) this.launch(row);
+      }
+    }
+    this.schedule();
+  }
+
+  /** Wake up for the next delayed job (retries with backoff). */
+  private schedule(): void {
+    if (this.timer) clearTimeout(this.timer);
+    const next = this.q.nextRunAt.get()?.t;
+    const poll = this.o.pollMs ?? 1_000;
+    const wait = next == null ? poll : Math.min(poll, Math.max(5, next - Date.now()));
+    this.timer = setTimeout(() => this.kick(), wait);
+    this.timer.unref();
+  }
+
+  private launch(row: Row): void {
+    const job: Job = {
+      id: row.id,
+      kind: row.kind as Job['kind'],
+      orderKey: row.order_key,
+      dedupeKeys: JSON.parse(row.dedupe),
+      data: JSON.parse(row.data),
+      attempt: row.attempts + 1,
+      createdAt: row.created_at,
+    };
+    const abort = new AbortController();
+    const started = Date.now();
+    const promise = (async () => {
+      try {
+        await this.handler!(job, { signal: abort.signal });
+        this.q.finish.run(job.id);
+        this.o.events?.onDone?.(job, Date.now() - started);
+      } catch (err) {
+        await this.settleFailure(job, err, abort.signal.aborted);
+      } finally {
+        this.running.delete(job.id);
+        this.kick();
+      }
+    })();
+    this.running.set(job.id, { promise, abort });
+  }
+
+  private async settleFailure(job: Job, err: unknown, aborted: boolean): Promise<void> {
+    const now = Date.now();
+    if (!this.db.open) return;
+    if (aborted && this.stopping) {
+      this.q.requeue.run(now, job.id);
+      return;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    const delay = this.o.policy.delayFor(err, job.attempt);
+    if (delay !== null && job.attempt < this.o.policy.maxAttempts) {
+      this.q.retry.run(now + delay, message, now, job.id);
+      this.o.events?.onRetry?.(job, err, delay);
+      return;
+    }
+    this.q.fail.run(message, now, job.id);
+    try {
+      await this.o.events?.onDead?.(job, err);
+    } catch {
+      /* onDead logs its own failures */
+    }
+  }
+}

@@ -1,0 +1,101 @@
+// .gitlab/mr-reviewer.yml, read from the MR's TARGET branch: maintainers decide how their MRs are reviewed,
+// an MR cannot change its own review. Invalid files fall back to defaults and are reported once.
+import picomatch from 'picomatch';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { SEVERITIES, type Severity } from './findings.js';
+
+export const REPO_CONFIG_PATH = '.gitlab/mr-reviewer.yml';
+
+const schema = z
+  .object({
+    instructions: z.string().max(20_000).optional(),
+    include: z.array(z.string()).optional(),
+    exclude: z.array(z.string()).optional(),
+    review_drafts: z.boolean().optional(),
+    severity_threshold: z.enum(SEVERITIES).optional(),
+    budget_per_review_usd: z.number().positive().max(100).optional(),
+    budget_per_thread_usd: z.number().positive().max(100).optional(),
+    language: z.string().max(40).optional(),
+    auto_review: z.boolean().optional(),
+  })
+  .strict();
+
+export type RepoConfigFile = z.infer<typeof schema>;
+
+export interface RepoConfig {
+  instructions?: string;
+  include: string[];
+  exclude: string[];
+  reviewDrafts: boolean;
+  minSeverity: Severity;
+  reviewBudgetUsd: number;
+  threadBudgetUsd: number;
+  language?: string;
+  autoReview: boolean;
+}
+
+export interface InstanceDefaults {
+  reviewDrafts: boolean;
+  minSeverity: Severity;
+  reviewBudgetUsd: number;
+  threadBudgetUsd: number;
+  language?: string;
+}
+
+export function defaultRepoConfig(d: InstanceDefaults): RepoConfig {
+  return {
+    include: [],
+    exclude: [],
+    reviewDrafts: d.reviewDrafts,
+    minSeverity: d.minSeverity,
+    reviewBudgetUsd: d.reviewBudgetUsd,
+    threadBudgetUsd: d.threadBudgetUsd,
+    language: d.language,
+    autoReview: true,
+  };
+}
+
+/** Parse the file's text; `error` names the first problem in one line, and defaults apply. */
+export function parseRepoConfig(text: string | undefined, d: InstanceDefaults): { config: RepoConfig; error?: string } {
+  const base = defaultRepoConfig(d);
+  if (text === undefined || !text.trim()) return { config: base };
+  let raw: unknown;
+  try {
+    raw = YAML.parse(text);
+  } catch (e) {
+    return { config: base, error: `${REPO_CONFIG_PATH} is not valid YAML: ${(e as Error).message.split('\n')[0]}` };
+  }
+  if (raw === null || raw === undefined) return { config: base };
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0]!;
+    const where = i.path.length ? i.path.join('.') : '(top level)';
+    return { config: base, error: `${REPO_CONFIG_PATH}: ${where}: ${i.message}` };
+  }
+  const f = parsed.data;
+  return {
+    config: {
+      instructions: f.instructions,
+      include: f.include ?? [],
+      exclude: f.exclude ?? [],
+      reviewDrafts: f.review_drafts ?? base.reviewDrafts,
+      minSeverity: f.severity_threshold ?? base.minSeverity,
+      reviewBudgetUsd: f.budget_per_review_usd ?? base.reviewBudgetUsd,
+      threadBudgetUsd: f.budget_per_thread_usd ?? base.threadBudgetUsd,
+      language: f.language ?? base.language,
+      autoReview: f.auto_review ?? true,
+    },
+  };
+}
+
+/** A path filter from include/exclude globs: a reason to skip, or undefined to review. */
+export function pathFilter(c: RepoConfig): (path: string) => string | undefined {
+  const inc = c.include.length ? picomatch(c.include, { dot: true }) : undefined;
+  const exc = c.exclude.length ? picomatch(c.exclude, { dot: true }) : undefined;
+  return (p) => {
+    if (inc && !inc(p)) return 'not in include globs';
+    if (exc && exc(p)) return 'excluded by config';
+    return undefined;
+  };
+}

@@ -1,0 +1,78 @@
+import type { ReviewOutput } from '../review/findings.js';
+
+// The typed records the bot keeps (architecture.md "State").
+
+export interface PostedFinding {
+  fp: string;
+  discussionId: string;
+  noteId: number;
+  file: string;
+  line: number;
+  severity: string;
+  title: string;
+  inline: boolean;
+  status: 'open' | 'resolved' | 'fixed' | 'withdrawn';
+}
+
+export interface MrRecord {
+  projectId: number;
+  iid: number;
+  projectPath: string;
+  title?: string;
+  webUrl?: string;
+  /** the MR's one line of thought; set (with trunkStatus 'running') before the CLI starts */
+  trunkSessionId?: string;
+  trunkStatus?: 'running' | 'done' | 'failed';
+  workspace?: string;
+  reviewedSha?: string;
+  summaryNoteId?: number;
+  paused?: boolean;
+  findings: Record<string, PostedFinding>;
+  /** fingerprints the author rejected and the model accepted: never raised again */
+  withdrawn: string[];
+  costUsd: number;
+  turns: number;
+  reviews: number;
+  lastError?: string;
+  /** a finished CLI review not yet fully posted (survives a crash or a GitLab outage between the two) */
+  pendingPost?: PendingPost;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface PendingPost {
+  sha: string;
+  sessionId: string;
+  output: ReviewOutput;
+  costUsd: number;
+  omitted: { path: string; reason: string }[];
+  reviewedFiles: number;
+}
+
+export interface ThreadRecord {
+  projectId: number;
+  iid: number;
+  discussionId: string;
+  forkSessionId: string;
+  /** the trunk this fork was made from */
+  trunkSessionId: string;
+  /** newest note id of the thread the session has seen */
+  lastSeenNoteId: number;
+  status: 'running' | 'done' | 'failed';
+  turns: number;
+  costUsd: number;
+  rebuilds: number;
+  findingFp?: string;
+  url?: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface FailureRecord {
+  at: string;
+  jobId: string;
+  kind: string;
+  projectId?: number;
+  iid?: number;
+  reason: string;
+}

@@ -1,0 +1,114 @@
+// Typed state over keyv. One store for the embedded default (SQLite file under DATA_DIR), Redis for scale-out.
+import fs from 'node:fs';
+import path from 'node:path';
+import Keyv, { type KeyvStoreAdapter } from 'keyv';
+import { SqliteKeyvStore } from './sqlite-adapter.js';
+import type { FailureRecord, MrRecord, ThreadRecord } from './records.js';
+
+const mrKey = (pid: number, iid: number) => `mr:${pid}:${iid}`;
+const threadKey = (pid: number, iid: number, did: string) => `thread:${pid}:${iid}:${did}`;
+const FAILURE_TTL_MS = 14 * 24 * 3600_000;
+
+export class Store {
+  readonly kv: Keyv;
+  /** serialises read-modify-write per key within this process */
+  private chains = new Map<string, Promise<unknown>>();
+
+  constructor(adapter: KeyvStoreAdapter | Map<string, unknown>) {
+    this.kv = new Keyv({ store: adapter, namespace: 'mrr' });
+    this.kv.on('error', () => {
+      /* surfaced by the failing call itself */
+    });
+  }
+
+  static sqlite(dataDir: string): Store {
+    fs.mkdirSync(dataDir, { recursive: true });
+    return new Store(new SqliteKeyvStore(path.join(dataDir, 'state.sqlite')));
+  }
+
+  static memory(): Store {
+    return new Store(new Map());
+  }
+
+  getMr(pid: number, iid: number): Promise<MrRecord | undefined> {
+    return this.kv.get<MrRecord>(mrKey(pid, iid));
+  }
+
+  /** Read, change and write an MR record; creates it when missing. */
+  updateMr(pid: number, iid: number, projectPath: string, fn: (r: MrRecord) => void): Promise<MrRecord> {
+    return this.serial(mrKey(pid, iid), async () => {
+      const now = new Date().toISOString();
+      const r: MrRecord = (await this.getMr(pid, iid)) ?? {
+        projectId: pid,
+        iid,
+        projectPath,
+        findings: {},
+        withdrawn: [],
+        costUsd: 0,
+        turns: 0,
+        reviews: 0,
+        createdAt: now,
+        updatedAt: now,
+      };
+      fn(r);
+      r.updatedAt = now;
+      await this.kv.set(mrKey(pid, iid), r);
+      return r;
+    });
+  }
+
+  getThread(pid: number, iid: number, did: string): Promise<ThreadRecord | undefined> {
+    return this.kv.get<ThreadRecord>(threadKey(pid, iid, did));
+  }
+
+  async putThread(t: ThreadRecord): Promise<void> {
+    t.updatedAt = new Date().toISOString();
+    await this.kv.set(threadKey(t.projectId, t.iid, t.discussionId), t);
+  }
+
+  async deleteThread(pid: number, iid: number, did: string): Promise<void> {
+    await this.kv.delete(threadKey(pid, iid, did));
+  }
+
+  async listMrs(limit = 200): Promise<MrRecord[]> {
+    const out = await this.scan<MrRecord>('mr:');
+    return out.sort((a, b) => b.updatedAt.localeCompare(a.updatedAt)).slice(0, limit);
+  }
+
+  listThreads(pid: number, iid: number): Promise<ThreadRecord[]> {
+    return this.scan<ThreadRecord>(`thread:${pid}:${iid}:`);
+  }
+
+  async recordFailure(f: FailureRecord): Promise<void> {
+    await this.kv.set(`failure:${f.at}:${f.jobId}`, f, FAILURE_TTL_MS);
+  }
+
+  async listFailures(limit = 50): Promise<FailureRecord[]> {
+    const out = await this.scan<FailureRecord>('failure:');
+    return out.sort((a, b) => b.at.localeCompare(a.at)).slice(0, limit);
+  }
+
+  async close(): Promise<void> {
+    await this.kv.disconnect();
+  }
+
+  private async scan<T>(prefix: string): Promise<T[]> {
+    const out: T[] = [];
+    if (!this.kv.iterator) return out;
+    for await (const [key, value] of this.kv.iterator(this.kv.namespace)) {
+      if (typeof key === 'string' && key.startsWith(prefix) && value) out.push(value as T);
+    }
+    return out;
+  }
+
+  private serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.chains.get(key) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.chains.set(key, tail);
+    void tail.then(() => {
+      if (this.chains.get(key) === tail) this.chains.delete(key);
+    });
+    return next;
+  }
+}

@@ -1,0 +1,134 @@
+// A bare mirror per project and a worktree per MR at a stable path. The path matters: Claude Code files
+// sessions under the working directory, so every call for one MR must run in the same place.
+import fs from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { LocalLocks } from '../claude/locks.js';
+
+export interface WorkspaceOptions {
+  root: string;
+  token: string;
+  timeoutMs?: number;
+}
+
+export class GitError extends Error {
+  override name = 'GitError';
+  // network trouble heals; "couldn't find remote ref" and auth failures do not
+  constructor(message: string, readonly transient: boolean) {
+    super(message);
+  }
+}
+
+export class Workspaces {
+  private locks = new LocalLocks();
+
+  constructor(private readonly o: WorkspaceOptions) {}
+
+  mirrorPath(projectId: number): string {
+    return path.join(this.o.root, 'repos', `${projectId}.git`);
+  }
+
+  worktreePath(projectId: number, iid: number): string {
+    return path.join(this.o.root, 'work', `${projectId}-${iid}`);
+  }
+
+  /** The token goes in an HTTP header through GIT_CONFIG_* variables: never in a URL, a config file or argv. */
+  private gitEnv(): Record<string, string> {
+    const basic = Buffer.from(`oauth2:${this.o.token}`).toString('base64');
+    return {
+      GIT_TERMINAL_PROMPT: '0',
+      GIT_ASKPASS: 'true',
+      GCM_INTERACTIVE: 'never',
+      GIT_CONFIG_NOSYSTEM: '1',
+      GIT_CONFIG_COUNT: '1',
+      GIT_CONFIG_KEY_0: 'http.extraHeader',
+      GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}`,
+    };
+  }
+
+  private async git(args: string[], opts: { cwd?: string; auth?: boolean } = {}): Promise<string> {
+    const r = await execa('git', args, {
+      cwd: opts.cwd,
+      env: { ...(opts.auth ? this.gitEnv() : {}), GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' },
+      reject: false,
+      timeout: this.o.timeoutMs ?? 10 * 60_000,
+      stripFinalNewline: true,
+    });
+    if (r.exitCode !== 0 || r.timedOut) {
+      const msg = this.scrub(String(r.stderr || r.stdout || '').trim().split('\n').slice(-3).join(' '));
+      const transient = r.timedOut || /could not resolve|timed out|connection|early EOF|5\d\d|RPC failed|unable to access/i.test(msg) && !/40[134]/.test(msg);
+      throw new GitError(`git ${args[0]} failed: ${msg || `exit ${r.exitCode}`}`, transient);
+    }
+    return String(r.stdout);
+  }
+
+  private scrub(s: string): string {
+    return s.split(this.o.token).join('[redacted]');
+  }
+
+  /** Fetch the MR head and target branch into the project's mirror, incrementally. */
+  async fetch(project: { id: number; httpUrl: string }, iid: number, targetBranch: string): Promise<void> {
+    const mirror = this.mirrorPath(project.id);
+    await this.locks.exclusive(`repo:${project.id}`, async () => {
+      if (!fs.existsSync(path.join(mirror, 'HEAD'))) {
+        fs.mkdirSync(mirror, { recursive: true });
+        await this.git(['init', '--bare', '--quiet', mirror]);
+      }
+      await this.git(
+        [
+          '-C', mirror, 'fetch', '--quiet', '--no-tags', '--force', project.httpUrl,
+          `+refs/merge-requests/${iid}/head:refs/mr/${iid}`,
+          `+refs/heads/${targetBranch}:refs/heads/${targetBranch}`,
+        ],
+        { auth: true },
+      );
+    });
+  }
+
+  /** Check the MR out at `sha` in its stable worktree; returns the worktree's real path. */
+  async prepare(project: { id: number; httpUrl: string }, iid: number, sha: string, targetBranch: string): Promise<string> {
+    await this.fetch(project, iid, targetBranch);
+    const mirror = this.mirrorPath(project.id);
+    const wt = this.worktreePath(project.id, iid);
+    const commit = (await this.has(project.id, sha)) ? sha : `refs/mr/${iid}`;
+    await this.locks.exclusive(`repo:${project.id}`, async () => {
+      // core.symlinks=false: links in the MR are checked out as plain files holding the link text,
+      // so nothing in the worktree can point the model at files outside it.
+      if (!fs.existsSync(path.join(wt, '.git'))) {
+        fs.rmSync(wt, { recursive: true, force: true });
+        fs.mkdirSync(path.dirname(wt), { recursive: true });
+        await this.git(['-C', mirror, 'worktree', 'prune']);
+        await this.git(['-C', mirror, '-c', 'core.symlinks=false', 'worktree', 'add', '--force', '--detach', '--quiet', wt, commit]);
+      } else {
+        await this.git(['-c', 'core.symlinks=false', 'checkout', '--force', '--detach', '--quiet', commit], { cwd: wt });
+        await this.git(['clean', '-ffdxq'], { cwd: wt });
+      }
+      await this.git(['config', '--worktree', 'core.symlinks', 'false'], { cwd: wt }).catch(() => undefined);
+    });
+    return fs.realpathSync(wt);
+  }
+
+  async has(projectId: number, rev: string): Promise<boolean> {
+    try {
+      await this.git(['-C', this.mirrorPath(projectId), 'cat-file', '-e', `${rev}^{commit}`]);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** A file as it is on a ref of the mirror (the target branch: where trusted instructions live). */
+  async readAt(projectId: number, ref: string, file: string): Promise<string | undefined> {
+    try {
+      return await this.git(['-C', this.mirrorPath(projectId), 'show', `${ref}:${file}`]);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The diff between two commits (what a push changed). */
+  async diff(projectId: number, from: string, to: string, maxBytes = 400_000): Promise<string> {
+    const out = await this.git(['-C', this.mirrorPath(projectId), 'diff', '--no-color', '--no-ext-diff', '-M', from, to]);
+    return out.length > maxBytes ? `${out.slice(0, maxBytes)}\n[... interdiff cut at ${maxBytes} bytes ...]` : out;
+  }
+}

@@ -1,0 +1,385 @@
+/**
+ * A local stand-in for GitLab, for tests and the demo. One real HTTP server on 127.0.0.1 (random port):
+ *
+ * - REST v4 under `/api/v4` (routes in ./gitlab-standin/rest.ts), GitLab's JSON shapes, auth by `PRIVATE-TOKEN`
+ *   or `Authorization: Bearer`; list endpoints paginate like GitLab (x-* and Link headers).
+ * - Real git repositories over smart HTTP (`git http-backend`) at `/<path_with_namespace>.git/…`, HTTP Basic auth
+ *   with the token as password (`oauth2:<token>`); each MR has `refs/merge-requests/<iid>/head`.
+ * - A test-side API: build projects, commits and MRs, let humans write notes, inject failures, read what happened,
+ *   and build/deliver webhook payloads.
+ *
+ * State is in memory; repositories live in a temp dir removed by `close()`.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm, mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { HttpError, fromEntries, parseBody, type Params } from './gitlab-standin/body.js';
+import { commitTree, computeDiffs, git, initBare, mergeBase, revParse, serveGit, type FileChange, type GitRequest } from './gitlab-standin/git.js';
+import { buildMrHook, buildNoteHook, hookEventFlag, hookHeaders, type MrAction, type UserArg } from './gitlab-standin/hooks.js';
+import { World, type DiscussionJson, type HookRec, type MrRec, type MrState, type NoteJson, type ProjectRec } from './gitlab-standin/model.js';
+import { matchRoute } from './gitlab-standin/rest.js';
+
+export type { NoteJson, DiscussionJson, GitRequest, MrAction };
+export { LINE_CODE_ERROR } from './gitlab-standin/model.js';
+export { lineCode } from './gitlab-standin/git.js';
+
+export interface StandinProject { id: number; path: string; httpUrl: string; defaultBranch: string; webUrl: string }
+export interface StandinMr {
+  id: number; iid: number; projectId: number; sourceBranch: string; targetBranch: string; headSha: string; baseSha: string;
+  startSha: string; title: string; description: string; state: string; draft: boolean; webUrl: string;
+}
+export type ProjectArg = StandinProject | number | string;
+export interface RestLogEntry { method: string; path: string; query: string; status: number; body?: Params }
+export interface FailReply { status?: number; times?: number; retryAfter?: number; delayMs?: number; body?: unknown }
+export interface NotePositionArg {
+  new_path: string; old_path?: string; new_line?: number | null; old_line?: number | null;
+  base_sha?: string; start_sha?: string; head_sha?: string; line_range?: unknown;
+}
+
+export interface GitlabStandin {
+  /** base URL; REST at url + '/api/v4', git at url + '/<path>.git' */
+  url: string;
+  token: string;
+  bot: { id: number; username: string };
+  /** a human; with `token` it can also call the REST API and git as itself */
+  addUser(u: { id: number; username: string; name?: string; token?: string }): void;
+  createProject(path: string, files: Record<string, string | { symlink: string }>, opts?: { id?: number; defaultBranch?: string }): Promise<StandinProject>;
+  project(ref: ProjectArg): StandinProject;
+  /** commit on `branch` (created from `opts.from`, default the default branch); `null` deletes; open MRs from that branch get a new version */
+  commit(project: ProjectArg, branch: string, changes: Record<string, FileChange>, message?: string, opts?: { from?: string }): Promise<string>;
+  createMr(project: ProjectArg, mr: { sourceBranch: string; targetBranch?: string; title: string; description?: string; draft?: boolean; authorId?: number }): Promise<StandinMr>;
+  mr(project: ProjectArg, iid: number): StandinMr;
+  setMrState(project: ProjectArg, iid: number, state: MrState, byUserId?: number): void;
+  updateMr(project: ProjectArg, iid: number, patch: { title?: string; description?: string; draft?: boolean }): void;
+  /** every non-system note in creation order (REST shape plus `discussion_id`) */
+  notes(project: ProjectArg, iid: number): NoteJson[];
+  /** every discussion (system ones included), REST shape */
+  discussions(project: ProjectArg, iid: number): DiscussionJson[];
+  /** registered project hooks, with their secret token */
+  hooks(project: ProjectArg): (Record<string, unknown> & { id: number; url: string; token?: string })[];
+  log: RestLogEntry[];
+  gitRequests: GitRequest[];
+  /** a human writes a note: a reply (discussionId), a diff thread (position), a non-diff thread (thread), or a plain comment */
+  addNote(project: ProjectArg, iid: number, authorId: number, body: string, opts?: { discussionId?: string; position?: NotePositionArg; thread?: boolean }): { note: NoteJson; discussion: DiscussionJson };
+  editNote(project: ProjectArg, iid: number, noteId: number, body: string): NoteJson;
+  resolveDiscussion(project: ProjectArg, iid: number, discussionId: string, resolved: boolean, byUserId: number): DiscussionJson;
+  /** the next `times` (default 1) matching requests fail: status>0 answers it, 0 destroys the socket; delayMs alone = slow answer */
+  fail(match: { method?: string; path: RegExp }, reply: FailReply): void;
+  mrHook(project: ProjectArg, iid: number, action: MrAction, extra?: { oldrev?: string; changes?: object; user?: UserArg }): any;
+  noteHook(project: ProjectArg, iid: number, note: NoteJson | number, discussion?: DiscussionJson, opts?: { action?: 'create' | 'update' }): any;
+  /** headers GitLab would send with `payload` */
+  hookHeaders(payload: object, opts?: { token?: string; idempotencyKey?: string }): Record<string, string>;
+  /** POST `payload` like GitLab: to `opts.url`, or to every project hook subscribed to its event */
+  deliverHook(project: ProjectArg, payload: any, opts?: { url?: string; token?: string; idempotencyKey?: string }): Promise<{ url: string; status: number; body: string }[]>;
+  close(): Promise<void>;
+}
+
+interface Failure { method?: string; path: RegExp; reply: FailReply; left: number }
+
+export async function startGitlabStandin(opts: { token?: string; bot?: { id: number; username: string } } = {}): Promise<GitlabStandin> {
+  const token = opts.token ?? 'glpat-standin-0123456789';
+  const bot = opts.bot ?? { id: 99, username: 'review-bot' };
+  const root = await mkdtemp(path.join(os.tmpdir(), 'gitlab-standin-'));
+  const reposDir = path.join(root, 'repos');
+  await mkdir(reposDir);
+
+  const world = new World('');
+  world.users.set(bot.id, { id: bot.id, username: bot.username, name: bot.username, bot: true, token });
+  world.users.set(2, { id: 2, username: 'developer', name: 'Dev Eloper', bot: false });
+  const log: RestLogEntry[] = [];
+  const gitRequests: GitRequest[] = [];
+  const failures: Failure[] = [];
+
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const readBody = (req: http.IncomingMessage) => new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (d: Buffer) => chunks.push(d));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+  const send = (res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+    const text = typeof body === 'string' ? body : JSON.stringify(body);
+    const type = typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json';
+    res.writeHead(status, { 'content-type': type, 'cache-control': 'no-cache', ...headers });
+    res.end(text);
+  };
+
+  function takeFailure(method: string, rawPath: string, decodedPath: string): Failure | undefined {
+    const f = failures.find((x) => x.left > 0 && (!x.method || x.method.toUpperCase() === method) && (x.path.test(rawPath) || x.path.test(decodedPath)));
+    if (f) f.left--;
+    return f;
+  }
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const method = req.method ?? 'GET';
+    const u = new URL(req.url ?? '/', world.url);
+    const rawPath = u.pathname;
+    let decodedPath = rawPath;
+    try { decodedPath = decodeURIComponent(rawPath); } catch { /* keep raw */ }
+    const isRest = rawPath.startsWith('/api/v4/');
+    const gitMatch = /^\/(.+?)\.git(\/.*)$/.exec(decodedPath);
+    const buf = await readBody(req);
+    const restEntry: RestLogEntry = { method, path: rawPath, query: u.search.slice(1), status: 0 };
+    const gitEntry: GitRequest = { method, path: decodedPath, status: 0, bytesOut: 0, wants: 0, haves: 0 };
+    if (gitMatch) gitEntry.service = u.searchParams.get('service') ?? (/\/(git-[a-z-]+)$/.exec(decodedPath)?.[1] ?? undefined);
+    if (isRest) log.push(restEntry);
+    else if (gitMatch) gitRequests.push(gitEntry);
+    res.on('finish', () => { restEntry.status = gitEntry.status = res.statusCode; });
+
+    const f = takeFailure(method, rawPath, decodedPath);
+    if (f) {
+      if (f.reply.delayMs) await sleep(f.reply.delayMs);
+      if (f.reply.status === 0) { restEntry.status = gitEntry.status = 0; req.socket.destroy(); return; }
+      if (f.reply.status && f.reply.status > 0) {
+        const s = f.reply.status;
+        const headers: Record<string, string> = f.reply.retryAfter !== undefined ? { 'retry-after': String(f.reply.retryAfter) } : {};
+        const body = f.reply.body ?? (s === 429 ? 'Retry later\n' : { message: `${s} ${http.STATUS_CODES[s] ?? 'Error'}` });
+        return send(res, s, body, headers);
+      }
+    }
+
+    if (isRest) return rest(req, res, u, rawPath, buf, restEntry);
+    if (gitMatch) return gitHttp(req, res, u, gitMatch[1], gitMatch[2], buf, gitEntry);
+    send(res, 404, { error: '404 Not Found' });
+  }
+
+  async function rest(req: http.IncomingMessage, res: http.ServerResponse, u: URL, rawPath: string, buf: Buffer, entry: RestLogEntry) {
+    const bearer = /^Bearer\s+(.+)$/i.exec(String(req.headers.authorization ?? ''))?.[1];
+    const user = world.userByToken(String(req.headers['private-token'] ?? '') || bearer || u.searchParams.get('private_token') || undefined);
+    if (!user) return send(res, 401, { message: '401 Unauthorized' });
+    const segments = rawPath.slice('/api/v4/'.length).split('/').map((s) => { try { return decodeURIComponent(s); } catch { return s; } });
+    const route = matchRoute(req.method ?? 'GET', segments);
+    if (!route) return send(res, 404, { error: '404 Not Found' });
+    try {
+      const body = await parseBody(String(req.headers['content-type'] ?? ''), buf).catch(() => { throw new HttpError(400, { message: '400 Bad request - invalid body' }); });
+      const query: Params = {};
+      for (const [k, v] of u.searchParams) query[k] = v;
+      const params = { ...fromEntries(Object.entries(query)), ...body };
+      if (Object.keys(body).length) entry.body = body;
+      const r = await route.handler({ world, user, p: route.p, params, url: u });
+      send(res, r.status ?? 200, r.json, r.headers);
+    } catch (e) {
+      if (e instanceof HttpError) return send(res, e.status, e.body);
+      console.error('[gitlab-standin]', e);
+      send(res, 500, { message: '500 Internal Server Error' });
+    }
+  }
+
+  async function gitHttp(req: http.IncomingMessage, res: http.ServerResponse, u: URL, repoPath: string, rest: string, buf: Buffer, entry: GitRequest) {
+    const basic = /^Basic\s+(.+)$/i.exec(String(req.headers.authorization ?? ''))?.[1];
+    const [user, ...pw] = basic ? Buffer.from(basic, 'base64').toString('utf8').split(':') : [];
+    if (!basic || !world.userByToken(pw.join(':'))) {
+      return send(res, 401, 'HTTP Basic: Access denied. If a password was provided for Git authentication, the password was incorrect or you\'re required to use a token instead of a password.\n', { 'www-authenticate': 'Basic realm="GitLab"' });
+    }
+    if (!world.findProject(repoPath)) return send(res, 404, 'The project you were looking for could not be found or you don\'t have permission to view it.\n');
+    if (/git-receive-pack/.test(rest + u.search)) return send(res, 403, 'You are not allowed to push code to this project.\n');
+    await serveGit(req, res, buf, { root: reposDir, pathInfo: `/${repoPath}.git${rest}`, query: u.search.slice(1), user: user || 'oauth2' }, entry);
+  }
+
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((e) => {
+      console.error('[gitlab-standin]', e);
+      if (!res.headersSent) send(res, 500, { message: '500 Internal Server Error' });
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  world.url = url;
+
+  // ---- test-side helpers ----------------------------------------------------
+
+  const proj = (ref: ProjectArg): ProjectRec => {
+    const p = world.findProject(typeof ref === 'object' ? ref.id : ref);
+    if (!p) throw new Error(`gitlab-standin: no project ${JSON.stringify(ref)}`);
+    return p;
+  };
+  const mrRec = (ref: ProjectArg, iid: number): MrRec => {
+    const m = proj(ref).mrs.get(iid);
+    if (!m) throw new Error(`gitlab-standin: no MR !${iid}`);
+    return m;
+  };
+  const projectView = (p: ProjectRec): StandinProject => ({ id: p.id, path: p.path, httpUrl: `${url}/${p.path}.git`, defaultBranch: p.defaultBranch, webUrl: `${url}/${p.path}` });
+  const mrView = (m: MrRec): StandinMr => {
+    const v = world.latest(m);
+    return {
+      id: m.id, iid: m.iid, projectId: m.project.id, sourceBranch: m.sourceBranch, targetBranch: m.targetBranch, headSha: v.headSha,
+      baseSha: v.baseSha, startSha: v.startSha, title: m.title, description: m.description, state: m.state, draft: world.isDraft(m.title), webUrl: world.mrWebUrl(m),
+    };
+  };
+  /** unwrap HttpErrors for test-side callers */
+  const unwrap = <T>(fn: () => T): T => {
+    try { return fn(); } catch (e) {
+      if (e instanceof HttpError) throw new Error(`gitlab-standin: ${e.status} ${JSON.stringify(e.body)}`);
+      throw e;
+    }
+  };
+
+  async function makeCommit(p: ProjectRec, parent: string | null, changes: Record<string, FileChange>, message: string): Promise<string> {
+    const sha = await commitTree(p.gitDir, parent, changes, message);
+    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    p.commits.set(sha, { id: sha, message: message + '\n', title: message.split('\n')[0], timestamp: now, authorName: 'Standin Dev', authorEmail: 'dev@standin.test' });
+    return sha;
+  }
+
+  async function addVersion(m: MrRec): Promise<void> {
+    const gd = m.project.gitDir;
+    const head = (await revParse(gd, `refs/heads/${m.sourceBranch}`))!;
+    const start = (await revParse(gd, `refs/heads/${m.targetBranch}`))!;
+    const base = await mergeBase(gd, start, head);
+    const diffs = await computeDiffs(gd, base, head);
+    m.versions.push({ id: world.nextId('version'), headSha: head, baseSha: base, startSha: start, createdAt: new Date().toISOString(), diffs });
+    await git(gd, ['update-ref', `refs/merge-requests/${m.iid}/head`, head]);
+  }
+
+  const api: GitlabStandin = {
+    url, token, bot, log, gitRequests,
+
+    addUser(u) {
+      world.users.set(u.id, { id: u.id, username: u.username, name: u.name ?? u.username, bot: false, token: u.token });
+    },
+
+    async createProject(p, files, o = {}) {
+      if (world.findProject(p)) throw new Error(`gitlab-standin: project ${p} exists`);
+      const id = o.id ?? world.nextId('project');
+      const defaultBranch = o.defaultBranch ?? 'main';
+      const gitDir = path.join(reposDir, `${p}.git`);
+      await mkdir(path.dirname(gitDir), { recursive: true });
+      await initBare(gitDir, defaultBranch);
+      const rec: ProjectRec = {
+        id, path: p, name: p.split('/').pop()!, defaultBranch, gitDir, createdAt: new Date().toISOString(),
+        nextIid: 1, mrs: new Map(), hooks: [], commits: new Map(),
+      };
+      world.projects.set(id, rec);
+      const sha = await makeCommit(rec, null, files, 'Initial commit');
+      await git(gitDir, ['update-ref', `refs/heads/${defaultBranch}`, sha]);
+      return projectView(rec);
+    },
+
+    project: (ref) => projectView(proj(ref)),
+
+    async commit(ref, branch, changes, message = `Update ${Object.keys(changes).join(', ')}`, o = {}) {
+      const p = proj(ref);
+      const current = await revParse(p.gitDir, `refs/heads/${branch}`);
+      const parent = current ?? (await revParse(p.gitDir, o.from ?? p.defaultBranch));
+      if (!parent) throw new Error(`gitlab-standin: cannot branch ${branch} from ${o.from ?? p.defaultBranch}`);
+      const sha = await makeCommit(p, parent, changes, message);
+      await git(p.gitDir, ['update-ref', `refs/heads/${branch}`, sha]);
+      for (const m of p.mrs.values()) {
+        if (m.sourceBranch !== branch || m.state !== 'opened') continue;
+        await addVersion(m);
+        const short = sha.slice(0, 8);
+        world.createNote(m, m.authorId, `added 1 commit\n\n<ul><li>${short} - ${message.split('\n')[0]}</li></ul>\n\n[Compare with previous version](${world.mrWebUrl(m)}/diffs?diff_id=${world.latest(m).id})`, { kind: 'note', system: true });
+      }
+      return sha;
+    },
+
+    async createMr(ref, o) {
+      const p = proj(ref);
+      if (!(await revParse(p.gitDir, `refs/heads/${o.sourceBranch}`))) throw new Error(`gitlab-standin: no branch ${o.sourceBranch}`);
+      const now = new Date().toISOString();
+      const title = o.draft && !world.isDraft(o.title) ? `Draft: ${o.title}` : o.title;
+      const m: MrRec = {
+        id: world.nextId('mr'), iid: p.nextIid++, project: p, title, description: o.description ?? '', state: 'opened',
+        sourceBranch: o.sourceBranch, targetBranch: o.targetBranch ?? p.defaultBranch, authorId: o.authorId ?? 2,
+        createdAt: now, updatedAt: now, versions: [], discussions: [], mergedAt: null, mergedById: null, closedAt: null, closedById: null,
+      };
+      await addVersion(m);
+      p.mrs.set(m.iid, m);
+      return mrView(m);
+    },
+
+    mr: (ref, iid) => mrView(mrRec(ref, iid)),
+
+    setMrState(ref, iid, state, byUserId) {
+      const m = mrRec(ref, iid);
+      const now = new Date().toISOString();
+      m.state = state;
+      m.updatedAt = now;
+      if (state === 'merged') Object.assign(m, { mergedAt: now, mergedById: byUserId ?? m.authorId });
+      if (state === 'closed') Object.assign(m, { closedAt: now, closedById: byUserId ?? m.authorId });
+      if (state === 'opened') Object.assign(m, { closedAt: null, closedById: null });
+    },
+
+    updateMr(ref, iid, patch) {
+      const m = mrRec(ref, iid);
+      if (patch.title !== undefined) m.title = patch.title;
+      if (patch.description !== undefined) m.description = patch.description;
+      if (patch.draft === true && !world.isDraft(m.title)) m.title = `Draft: ${m.title}`;
+      if (patch.draft === false) m.title = m.title.replace(/^\s*(\[draft\]|\(draft\)|draft:|draft\s-\s|\[wip\]|wip:)\s*/i, '');
+      m.updatedAt = new Date().toISOString();
+    },
+
+    notes: (ref, iid) => world.allNotes(mrRec(ref, iid)).filter((n) => !n.system).map((n) => ({ ...world.noteJson(n), discussion_id: n.discussion.id })),
+    discussions: (ref, iid) => mrRec(ref, iid).discussions.map((d) => world.discussionJson(d)),
+    hooks: (ref) => proj(ref).hooks.map((h: HookRec) => ({ ...world.hookJson(h), token: h.token })) as any,
+
+    addNote(ref, iid, authorId, body, o = {}) {
+      const m = mrRec(ref, iid);
+      return unwrap(() => {
+        let note;
+        if (o.discussionId) {
+          note = world.createNote(m, authorId, body, { kind: 'discussion', replyTo: world.discussion(m, o.discussionId) });
+        } else if (o.position) {
+          const v = world.latest(m);
+          const pos = world.position(m, {
+            base_sha: v.baseSha, start_sha: v.startSha, head_sha: v.headSha, position_type: 'text', old_path: o.position.new_path, ...o.position,
+          });
+          note = world.createNote(m, authorId, body, { kind: 'discussion', position: pos });
+        } else {
+          note = world.createNote(m, authorId, body, { kind: o.thread ? 'discussion' : 'note' });
+        }
+        return { note: { ...world.noteJson(note), discussion_id: note.discussion.id }, discussion: world.discussionJson(note.discussion) };
+      });
+    },
+
+    editNote(ref, iid, noteId, body) {
+      const n = unwrap(() => world.note(mrRec(ref, iid), noteId));
+      Object.assign(n, { body, updatedAt: new Date().toISOString() });
+      return { ...world.noteJson(n), discussion_id: n.discussion.id };
+    },
+
+    resolveDiscussion(ref, iid, discussionId, resolved, byUserId) {
+      const d = unwrap(() => world.discussion(mrRec(ref, iid), discussionId));
+      world.setResolved(d.notes, resolved, byUserId);
+      return world.discussionJson(d);
+    },
+
+    fail(match, reply) {
+      failures.push({ method: match.method, path: match.path, reply, left: reply.times ?? 1 });
+    },
+
+    mrHook: (ref, iid, action, extra) => buildMrHook(world, mrRec(ref, iid), action, extra),
+
+    noteHook(ref, iid, note, discussion, o = {}) {
+      const m = mrRec(ref, iid);
+      const n = unwrap(() => world.note(m, typeof note === 'number' ? note : note.id));
+      const payload = buildNoteHook(world, n, o.action ?? 'create');
+      if (discussion) payload.object_attributes.discussion_id = discussion.id;
+      return payload;
+    },
+
+    hookHeaders: (payload, o) => hookHeaders(world, payload, o),
+
+    async deliverHook(ref, payload, o = {}) {
+      const p = proj(ref);
+      const flag = hookEventFlag(payload?.object_kind);
+      const targets = o.url ? [{ url: o.url, token: o.token }] : p.hooks.filter((h) => flag && h[flag] === true).map((h) => ({ url: h.url, token: h.token }));
+      const out: { url: string; status: number; body: string }[] = [];
+      for (const t of targets) {
+        const r = await fetch(t.url, { method: 'POST', headers: hookHeaders(world, payload, { token: t.token, idempotencyKey: o.idempotencyKey }), body: JSON.stringify(payload) });
+        out.push({ url: t.url, status: r.status, body: await r.text() });
+      }
+      return out;
+    },
+
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+  return api;
+}

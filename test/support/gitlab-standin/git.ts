@@ -1,0 +1,255 @@
+/**
+ * Git plumbing for the GitLab stand-in: bare repositories, commits without a work tree,
+ * GitLab-shaped MR diffs, and smart HTTP through `git http-backend` (CGI).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import type http from 'node:http';
+
+/** A clean environment: no user/system git config, fixed identity, no prompts. */
+export function gitEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GIT_')) env[k] = v;
+  return {
+    ...env,
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_GLOBAL: '/dev/null',
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_AUTHOR_NAME: 'Standin Dev',
+    GIT_AUTHOR_EMAIL: 'dev@standin.test',
+    GIT_COMMITTER_NAME: 'Standin Dev',
+    GIT_COMMITTER_EMAIL: 'dev@standin.test',
+    ...extra,
+  };
+}
+
+export interface RunResult { stdout: Buffer; stderr: string; code: number }
+
+export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string | Buffer } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: opts.env ?? gitEnv(), cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ stdout: Buffer.concat(out), stderr: err, code: code ?? -1 }));
+    child.stdin.on('error', () => {});
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** Run git in a bare repository; throws on a non-zero exit. */
+export async function git(gitDir: string, args: string[], opts: { input?: string | Buffer; env?: Record<string, string> } = {}): Promise<string> {
+  const r = await run('git', ['--git-dir', gitDir, ...args], { env: gitEnv(opts.env), input: opts.input });
+  if (r.code !== 0) throw new Error(`git ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
+  return r.stdout.toString('utf8');
+}
+
+export async function initBare(gitDir: string, defaultBranch: string): Promise<void> {
+  const r = await run('git', ['init', '--bare', '-q', `--initial-branch=${defaultBranch}`, gitDir]);
+  if (r.code !== 0) throw new Error(`git init failed: ${r.stderr}`);
+  // Like Gitaly: fetch by SHA and partial clones work; nobody pushes over HTTP here.
+  for (const [k, v] of [['uploadpack.allowAnySHA1InWant', 'true'], ['uploadpack.allowFilter', 'true'], ['http.receivepack', 'false']]) {
+    await git(gitDir, ['config', k, v]);
+  }
+}
+
+export type FileChange = string | null | { symlink: string };
+
+/** Commit `changes` on top of `parent` (null: root commit) without a work tree; returns the new commit sha. */
+export async function commitTree(gitDir: string, parent: string | null, changes: Record<string, FileChange>, message: string): Promise<string> {
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'standin-idx-'));
+  try {
+    const env = { GIT_INDEX_FILE: path.join(tmp, 'index') };
+    await git(gitDir, parent ? ['read-tree', parent] : ['read-tree', '--empty'], { env });
+    const writes = Object.entries(changes).filter(([, c]) => c !== null) as [string, string | { symlink: string }][];
+    const blobFiles: string[] = [];
+    for (let i = 0; i < writes.length; i++) {
+      const [, c] = writes[i];
+      const f = path.join(tmp, `blob-${i}`);
+      await writeFile(f, typeof c === 'string' ? c : c.symlink);
+      blobFiles.push(f);
+    }
+    const shas = writes.length
+      ? (await git(gitDir, ['hash-object', '-w', '--no-filters', '--stdin-paths'], { input: blobFiles.join('\n') + '\n' })).trim().split('\n')
+      : [];
+    let info = '';
+    writes.forEach(([p, c], i) => { info += `${typeof c === 'string' ? '100644' : '120000'} ${shas[i]}\t${p}\0`; });
+    for (const [p, c] of Object.entries(changes)) if (c === null) info += `0 ${'0'.repeat(40)}\t${p}\0`;
+    if (info) await git(gitDir, ['update-index', '-z', '--index-info'], { input: info, env });
+    const tree = (await git(gitDir, ['write-tree'], { env })).trim();
+    const sha = (await git(gitDir, ['commit-tree', tree, ...(parent ? ['-p', parent] : []), '-F', '-'], { input: message + '\n' })).trim();
+    return sha;
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+export async function revParse(gitDir: string, rev: string): Promise<string | null> {
+  const r = await run('git', ['--git-dir', gitDir, 'rev-parse', '--verify', '-q', `${rev}^{commit}`]);
+  return r.code === 0 ? r.stdout.toString().trim() : null;
+}
+
+export async function mergeBase(gitDir: string, a: string, b: string): Promise<string> {
+  const r = await run('git', ['--git-dir', gitDir, 'merge-base', a, b]);
+  return r.code === 0 ? r.stdout.toString().trim() : a;
+}
+
+export async function commitInfo(gitDir: string, sha: string): Promise<{ id: string; title: string; message: string; timestamp: string; authorName: string; authorEmail: string }> {
+  const out = await git(gitDir, ['show', '-s', '--format=%H%x00%aI%x00%an%x00%ae%x00%B', sha]);
+  const [id, timestamp, authorName, authorEmail, message] = out.split('\0');
+  return { id, timestamp, authorName, authorEmail, message: message.replace(/\n+$/, '\n'), title: message.split('\n')[0] };
+}
+
+/** One entry of GET /projects/:id/merge_requests/:iid/diffs, exactly as GitLab shapes it. */
+export interface DiffJson {
+  old_path: string;
+  new_path: string;
+  a_mode: string;
+  b_mode: string;
+  diff: string;
+  new_file: boolean;
+  renamed_file: boolean;
+  deleted_file: boolean;
+  generated_file: boolean;
+}
+
+/** `git diff base..head` with rename detection, cut into GitLab's per-file entries (the `diff` starts at the first `@@`). */
+export async function computeDiffs(gitDir: string, base: string, head: string): Promise<DiffJson[]> {
+  const common = ['-M', '--full-index', '--no-color', '--no-ext-diff', '--no-textconv', '--src-prefix=a/', '--dst-prefix=b/'];
+  const raw = await git(gitDir, ['diff', '--raw', '-z', ...common, base, head]);
+  const patch = await git(gitDir, ['diff', '-p', ...common, base, head]);
+  const fields = raw.split('\0');
+  const entries: Omit<DiffJson, 'diff'>[] = [];
+  for (let i = 0; i < fields.length - 1; ) {
+    const [aMode, bMode, , , status] = fields[i].slice(1).split(' ');
+    const s = status[0];
+    const oldPath = fields[i + 1];
+    const newPath = s === 'R' || s === 'C' ? fields[i + 2] : oldPath;
+    i += s === 'R' || s === 'C' ? 3 : 2;
+    entries.push({
+      old_path: oldPath, new_path: newPath, a_mode: aMode === '000000' ? '0' : aMode, b_mode: bMode === '000000' ? '0' : bMode,
+      new_file: s === 'A', renamed_file: s === 'R', deleted_file: s === 'D', generated_file: false,
+    });
+  }
+  const chunks = patch.split(/^(?=diff --git )/m).filter((c) => c.startsWith('diff --git '));
+  return entries.map((e, i) => {
+    const chunk = chunks[i] ?? '';
+    const at = chunk.search(/^@@ /m);
+    let diff = at >= 0 ? chunk.slice(at) : '';
+    const bin = /^Binary files .* differ$/m.exec(chunk);
+    if (at < 0 && bin) diff = bin[0] + '\n';
+    return { ...e, diff };
+  });
+}
+
+/** oldPos/newPos are GitLab's counters (an added line keeps the old side's next number): they make the line_code. */
+export interface DiffLine { type: 'new' | 'old' | 'context'; oldLine: number | null; newLine: number | null; oldPos: number; newPos: number }
+
+/** Every line shown in a GitLab diff string (hunk bodies only). */
+export function diffLines(diff: string): DiffLine[] {
+  const lines: DiffLine[] = [];
+  let o = 0;
+  let n = 0;
+  for (const l of diff.split('\n')) {
+    const h = /^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@/.exec(l);
+    if (h) { o = +h[1]; n = +h[2]; continue; }
+    if (l.startsWith('+')) lines.push({ type: 'new', oldLine: null, newLine: n, oldPos: o, newPos: n++ });
+    else if (l.startsWith('-')) lines.push({ type: 'old', oldLine: o, newLine: null, oldPos: o++, newPos: n });
+    else if (l.startsWith(' ')) lines.push({ type: 'context', oldLine: o, newLine: n, oldPos: o++, newPos: n++ });
+  }
+  return lines;
+}
+
+/** GitLab's line_code: sha1(path)_old_new */
+export function lineCode(filePath: string, oldLine: number, newLine: number): string {
+  return `${createHash('sha1').update(filePath).digest('hex')}_${oldLine}_${newLine}`;
+}
+
+export interface GitRequest {
+  method: string;
+  /** request path, e.g. `/group/app.git/info/refs` */
+  path: string;
+  /** `git-upload-pack` / `git-receive-pack` */
+  service?: string;
+  status: number;
+  /** body bytes sent back (pack data for a fetch) */
+  bytesOut: number;
+  /** protocol v2 command of a POST (`ls-refs`, `fetch`) */
+  command?: string;
+  /** `want` / `have` lines in an upload-pack POST: a clone has haves === 0, an incremental fetch > 0 */
+  wants: number;
+  haves: number;
+}
+
+/** Serve one smart-HTTP request by running `git http-backend`; fills in `rec` as the answer streams. */
+export async function serveGit(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer, opts: { root: string; pathInfo: string; query: string; user: string }, rec: GitRequest): Promise<void> {
+  let plain = body;
+  if (/gzip/i.test(String(req.headers['content-encoding'] ?? ''))) {
+    try { plain = zlib.gunzipSync(body); } catch { /* leave it to git */ }
+  }
+  const text = plain.toString('latin1');
+  rec.wants = (text.match(/want [0-9a-f]{40}/g) ?? []).length;
+  rec.haves = (text.match(/have [0-9a-f]{40}/g) ?? []).length;
+  const cmd = /command=([a-z-]+)/.exec(text);
+  if (cmd) rec.command = cmd[1];
+
+  const env = gitEnv({
+    GIT_PROJECT_ROOT: opts.root,
+    GIT_HTTP_EXPORT_ALL: '1',
+    PATH_INFO: opts.pathInfo,
+    QUERY_STRING: opts.query,
+    REQUEST_METHOD: req.method ?? 'GET',
+    CONTENT_TYPE: String(req.headers['content-type'] ?? ''),
+    CONTENT_LENGTH: String(body.length),
+    REMOTE_USER: opts.user,
+    REMOTE_ADDR: '127.0.0.1',
+    GIT_PROTOCOL: String(req.headers['git-protocol'] ?? ''),
+    HTTP_CONTENT_ENCODING: String(req.headers['content-encoding'] ?? ''),
+  });
+  const child = spawn('git', ['http-backend'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin.on('error', () => {});
+  child.stdin.end(body);
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  await new Promise<void>((resolve) => {
+    let head = Buffer.alloc(0);
+    let headerDone = false;
+    child.stdout.on('data', (d: Buffer) => {
+      if (headerDone) { rec.bytesOut += d.length; res.write(d); return; }
+      head = Buffer.concat([head, d]);
+      const m = /\r?\n\r?\n/.exec(head.toString('latin1'));
+      if (!m) return;
+      headerDone = true;
+      const headers: Record<string, string> = {};
+      let status = 200;
+      for (const line of head.subarray(0, m.index).toString('latin1').split(/\r?\n/)) {
+        const i = line.indexOf(':');
+        if (i < 0) continue;
+        const k = line.slice(0, i).trim();
+        const v = line.slice(i + 1).trim();
+        if (k.toLowerCase() === 'status') status = parseInt(v, 10);
+        else headers[k] = v;
+      }
+      rec.status = status;
+      res.writeHead(status, headers);
+      const rest = head.subarray(m.index + m[0].length);
+      rec.bytesOut += rest.length;
+      if (rest.length) res.write(rest);
+    });
+    child.on('close', () => {
+      if (!headerDone) {
+        rec.status = 500;
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.write(stderr);
+      }
+      res.end();
+      resolve();
+    });
+  });
+}
