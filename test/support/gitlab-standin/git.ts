@@ -138,14 +138,26 @@ export async function computeDiffs(gitDir: string, base: string, head: string): 
     });
   }
   const chunks = patch.split(/^(?=diff --git )/m).filter((c) => c.startsWith('diff --git '));
-  return entries.map((e, i) => {
+  const diffs = entries.map((e, i) => {
     const chunk = chunks[i] ?? '';
     const at = chunk.search(/^@@ /m);
     let diff = at >= 0 ? chunk.slice(at) : '';
     const bin = /^Binary files .* differ$/m.exec(chunk);
     if (at < 0 && bin) diff = bin[0] + '\n';
-    return { ...e, diff };
+    const { old_path, new_path, a_mode, b_mode, ...flags } = e;
+    return { old_path, new_path, a_mode, b_mode, diff, ...flags };
   });
+  return diffs.sort((a, b) => comparePathParts(a.new_path.split('/'), b.new_path.split('/')));
+}
+
+/** Gitlab::Diff::FileCollectionSorter: directories before files at each level, then by name. */
+function comparePathParts(a: string[], b: string[]): number {
+  const [ah, ...at] = a;
+  const [bh, ...bt] = b;
+  if (at.length < bt.length && at.length === 0) return 1;
+  if (at.length > bt.length && bt.length === 0) return -1;
+  if (ah !== bh) return ah < bh ? -1 : 1;
+  return at.length || bt.length ? comparePathParts(at, bt) : 0;
 }
 
 /** oldPos/newPos are GitLab's counters (an added line keeps the old side's next number): they make the line_code. */
