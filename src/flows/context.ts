@@ -24,7 +24,13 @@ export async function loadMrContext(d: Deps, project: ProjectRef, iid: number): 
     d.gitlab.diffs(project.id, iid),
     d.workspaces.prepare(project, iid, mr.sha, mr.targetBranch),
   ]);
-  const target = `refs/heads/${mr.targetBranch}`;
+  const { repoConfig, guidance } = await loadGuidance(d, project, iid, mr.targetBranch);
+  return { project, mr, diffs, cwd, repoConfig, guidance };
+}
+
+/** The target branch's rules: repo config and CLAUDE.md-style guidance, read from the mirror (trusted). */
+export async function loadGuidance(d: Deps, project: ProjectRef, iid: number, targetBranch: string): Promise<{ repoConfig: RepoConfig; guidance: RepoGuidance }> {
+  const target = `refs/heads/${targetBranch}`;
   const { config, error } = parseRepoConfig(await d.workspaces.readAt(project.id, target, REPO_CONFIG_PATH), instanceDefaults(d));
   if (error) await reportConfigError(d, project, iid, error);
   const md: string[] = [];
@@ -33,12 +39,8 @@ export async function loadMrContext(d: Deps, project: ProjectRef, iid: number): 
     if (text?.trim()) md.push(`# ${f}\n${text}`);
   }
   return {
-    project,
-    mr,
-    diffs,
-    cwd,
     repoConfig: config,
-    guidance: { claudeMd: md.join('\n\n') || undefined, instructions: config.instructions, language: config.language, targetBranch: mr.targetBranch },
+    guidance: { claudeMd: md.join('\n\n') || undefined, instructions: config.instructions, language: config.language, targetBranch },
   };
 }
 

@@ -2,6 +2,7 @@
 import type { BotEvent, CodePushed, NoteAdded, ReviewRequested } from '../events/types.js';
 import type { Job, JobContext } from '../jobs/queue.js';
 import type { Deps } from './deps.js';
+import { replyToNote } from './reply.js';
 import { reviewMr } from './review.js';
 
 export interface FlowTable {
@@ -14,9 +15,7 @@ export const defaultFlows: FlowTable = {
   review: (d, ev, ctx) => reviewMr(d, { project: ev.project, iid: ev.iid, reason: ev.reason }, ctx.signal),
   // Until incremental re-review exists, a push gets a full review of the new head.
   update: (d, ev, ctx) => reviewMr(d, { project: ev.project, iid: ev.iid, reason: 'open' }, ctx.signal),
-  reply: async (d, ev) => {
-    d.log.info({ project: ev.project.path, iid: ev.iid, note: ev.noteId }, 'thread replies are not enabled yet');
-  },
+  reply: (d, ev, ctx) => replyToNote(d, ev, ctx.signal),
 };
 
 export function jobHandler(d: Deps, flows: FlowTable = defaultFlows) {

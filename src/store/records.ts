@@ -62,6 +62,8 @@ export interface ThreadRecord {
   turns: number;
   costUsd: number;
   rebuilds: number;
+  /** note ids this thread has answered (the last 100): a note is answered once */
+  answered: number[];
   findingFp?: string;
   url?: string;
   createdAt: string;

@@ -99,7 +99,10 @@ export async function startGitlabStandin(opts: { token?: string; bot?: { id: num
     req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
+  /** the log entries of each response, so their status is set before the client can see the answer */
+  const entriesOf = new WeakMap<http.ServerResponse, { status: number }[]>();
   const send = (res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+    for (const e of entriesOf.get(res) ?? []) e.status = status;
     const text = typeof body === 'string' ? body : JSON.stringify(body);
     const type = typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json';
     res.writeHead(status, { 'content-type': type, 'cache-control': 'no-cache', ...headers });
@@ -126,7 +129,7 @@ export async function startGitlabStandin(opts: { token?: string; bot?: { id: num
     if (gitMatch) gitEntry.service = u.searchParams.get('service') ?? (/\/(git-[a-z-]+)$/.exec(decodedPath)?.[1] ?? undefined);
     if (isRest) log.push(restEntry);
     else if (gitMatch) gitRequests.push(gitEntry);
-    res.on('finish', () => { restEntry.status = gitEntry.status = res.statusCode; });
+    entriesOf.set(res, [restEntry, gitEntry]);
 
     const f = takeFailure(method, rawPath, decodedPath);
     if (f) {

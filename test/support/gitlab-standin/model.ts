@@ -210,7 +210,7 @@ export class World {
       id: p.id, description: null, name: p.name, name_with_namespace: `${ns} / ${p.name}`, path: p.path.split('/').pop(),
       path_with_namespace: p.path, created_at: p.createdAt, default_branch: p.defaultBranch, tag_list: [], topics: [],
       ssh_url_to_repo: `git@127.0.0.1:${p.path}.git`, http_url_to_repo: `${web}.git`, web_url: web,
-      readme_url: null, forks_count: 0, avatar_url: null, star_count: 0, last_activity_at: iso(),
+      readme_url: null, forks_count: 0, avatar_url: null, star_count: 0, last_activity_at: p.createdAt,
       namespace: { id: p.id + 1000, name: ns, path: ns.split('/').pop(), kind: 'group', full_path: ns, parent_id: null, avatar_url: null, web_url: `${this.url}/groups/${ns}` },
       container_registry_image_prefix: '', _links: { self: `${this.url}/api/v4/projects/${p.id}` },
       empty_repo: false, archived: false, visibility: 'private', resolve_outdated_diff_discussions: false,

@@ -1,0 +1,159 @@
+// A thread is its own conversation: its first answer forks the MR's trunk session, later answers resume the fork.
+import fs from 'node:fs';
+import { z } from 'zod';
+import { ClaudeError, type ClaudeResult } from '../claude/result.js';
+import type { NoteAdded } from '../events/types.js';
+import { readMarker, withMarker } from '../gitlab/markers.js';
+import type { DiscussionInfo, NoteInfo } from '../gitlab/types.js';
+import { systemPrompt } from '../review/prompts.js';
+import { REPLY_SCHEMA, threadPrompt, THREAD_RULES, type ReplyOutput } from '../review/thread.js';
+import type { MrRecord, ThreadRecord } from '../store/records.js';
+import { loadGuidance } from './context.js';
+import type { Deps } from './deps.js';
+import { reviewMr } from './review.js';
+
+const replySchema = z.object({ reply: z.string().min(1), verdict: z.enum(['fix_needed', 'optional', 'withdrawn', 'answered']).catch('answered') });
+
+export type ReplyOutcome = { skipped: string } | { answered: true; sessionId: string; forked: boolean; rebuilt: boolean };
+
+/** Whether a note is for the bot: it mentions the bot, or it is in a thread the bot is part of and not addressed to someone else. */
+export function addressedToBot(ev: NoteAdded, disc: DiscussionInfo, botId: number): boolean {
+  if (ev.mentionsBot) return true;
+  const botInThread = disc.notes.some((n) => n.author.id === botId);
+  return botInThread && ev.mentionsOthers.length === 0;
+}
+
+export async function replyToNote(d: Deps, ev: NoteAdded, signal?: AbortSignal): Promise<ReplyOutcome> {
+  const { project, iid } = ev;
+  const log = d.log.child({ project: project.path, iid, discussion: ev.discussionId, note: ev.noteId });
+  const disc = await d.gitlab.discussion(project.id, iid, ev.discussionId);
+  const note = disc.notes.find((n) => n.id === ev.noteId);
+  if (!note) return skip(log, 'note no longer exists');
+  if (!addressedToBot(ev, disc, d.bot.id)) return skip(log, 'not addressed to the bot');
+  const prior = await d.store.getThread(project.id, iid, ev.discussionId);
+  if (prior?.answered?.includes(ev.noteId)) return skip(log, 'already answered');
+
+  await d.gitlab.award(project.id, iid, ev.noteId, 'eyes');
+
+  // No trunk (the MR predates the bot, or its review failed): review first, then fork.
+  let rec = await d.store.getMr(project.id, iid);
+  if (!trunkUsable(d, rec)) {
+    log.info('no usable trunk session; reviewing the MR first');
+    await reviewMr(d, { project, iid, reason: 'missing_trunk' }, signal);
+    rec = await d.store.getMr(project.id, iid);
+    if (!trunkUsable(d, rec)) throw new ClaudeError('session_missing', 'the trunk review did not produce a session');
+  }
+  const trunkId = rec!.trunkSessionId!;
+  const cwd = rec!.workspace!;
+  const mr = await d.gitlab.mergeRequest(project.id, iid);
+  const { repoConfig, guidance } = await loadGuidance(d, project, iid, mr.targetBranch);
+  const sys = `${systemPrompt(guidance)}\n\n${THREAD_RULES}`;
+  const turn = { systemPrompt: sys, jsonSchema: REPLY_SCHEMA, maxBudgetUsd: repoConfig.threadBudgetUsd, signal };
+
+  const location = threadLocation(disc, ev);
+  const findingNote = disc.notes[0] && disc.notes[0].author.id === d.bot.id && readMarker(disc.notes[0].body)?.kind === 'finding' ? disc.notes[0] : undefined;
+  const unseen = disc.notes.filter((n) => n.id > (prior?.lastSeenNoteId ?? 0) && n.author.id !== d.bot.id && !n.system);
+
+  let result: ClaudeResult;
+  let forkId = prior?.forkSessionId;
+  let forked = false;
+  let rebuilt = false;
+  // A previous attempt that died mid-run leaves a half-written fork: rebuild rather than replay it.
+  const healthy = prior && prior.status !== 'running' && d.sessions.exists(cwd, prior.forkSessionId);
+  if (prior && healthy) {
+    await d.store.putThread({ ...prior, status: 'running' });
+    try {
+      result = await d.sessions.resume(cwd, prior.forkSessionId, threadPrompt({ iid, note: noteOf(note), unseen, botId: d.bot.id, location }), turn);
+    } catch (e) {
+      if (!(e instanceof ClaudeError) || e.kind !== 'session_missing') throw e;
+      log.warn({ sessionId: prior.forkSessionId }, 'thread session transcript is gone; rebuilding it from the thread');
+      ({ result, forkId } = await freshFork(d, ev, cwd, trunkId, prior, disc, note, location, findingNote, turn, true));
+      rebuilt = true;
+    }
+  } else {
+    if (prior) log.warn({ sessionId: prior.forkSessionId, status: prior.status }, 'thread session unusable; rebuilding it from the thread');
+    rebuilt = !!prior;
+    ({ result, forkId } = await freshFork(d, ev, cwd, trunkId, prior, disc, note, location, findingNote, turn, rebuilt));
+    forked = true;
+  }
+
+  const out = parseReply(result.structured);
+  const posted = await d.gitlab.reply(project.id, iid, ev.discussionId, withMarker(out.reply, { kind: 'reply', verdict: out.verdict }));
+  if (out.verdict === 'withdrawn' && findingNote) await withdraw(d, ev, disc, findingNote);
+
+  const t = (await d.store.getThread(project.id, iid, ev.discussionId))!;
+  t.status = 'done';
+  t.forkSessionId = forkId!;
+  t.lastSeenNoteId = Math.max(posted.noteId, ...disc.notes.map((n) => n.id));
+  t.turns += result.numTurns;
+  t.costUsd += result.costUsd;
+  t.answered = [...(t.answered ?? []), ev.noteId].slice(-100);
+  if (rebuilt) t.rebuilds += 1;
+  await d.store.putThread(t);
+  log.info({ sessionId: forkId, forked, rebuilt, verdict: out.verdict, costUsd: result.costUsd }, 'thread answered');
+  return { answered: true, sessionId: forkId!, forked, rebuilt };
+}
+
+/** Fork the trunk under a new id, recorded before the CLI starts; a rebuilt thread gets its history as text. */
+async function freshFork(
+  d: Deps, ev: NoteAdded, cwd: string, trunkId: string, prior: ThreadRecord | undefined, disc: DiscussionInfo, note: NoteInfo,
+  location: { file: string; line?: number | null } | undefined, findingNote: NoteInfo | undefined,
+  turn: Parameters<Deps['sessions']['fork']>[4], rebuild: boolean,
+): Promise<{ result: ClaudeResult; forkId: string }> {
+  const forkId = d.sessions.newId();
+  const now = new Date().toISOString();
+  const t: ThreadRecord = {
+    projectId: ev.project.id, iid: ev.iid, discussionId: ev.discussionId, forkSessionId: forkId, trunkSessionId: trunkId,
+    lastSeenNoteId: prior?.lastSeenNoteId ?? 0, status: 'running', turns: prior?.turns ?? 0, costUsd: prior?.costUsd ?? 0,
+    rebuilds: prior?.rebuilds ?? 0, answered: prior?.answered ?? [], url: ev.url, createdAt: prior?.createdAt ?? now, updatedAt: now,
+  };
+  await d.store.putThread(t);
+  const others = disc.notes.filter((n) => !n.system && n.id !== findingNote?.id);
+  const prompt = threadPrompt({
+    iid: ev.iid,
+    note: noteOf(note),
+    unseen: rebuild ? [] : others.filter((n) => n.author.id !== d.bot.id),
+    history: rebuild ? others : undefined,
+    botId: d.bot.id,
+    location,
+    findingNote: findingNote?.body,
+  });
+  const result = await d.sessions.fork(cwd, trunkId, forkId, prompt, turn);
+  return { result, forkId };
+}
+
+function trunkUsable(d: Deps, rec: MrRecord | undefined): boolean {
+  return !!rec?.trunkSessionId && rec.trunkStatus === 'done' && !!rec.workspace && fs.existsSync(rec.workspace) && d.sessions.exists(rec.workspace, rec.trunkSessionId);
+}
+
+function threadLocation(disc: DiscussionInfo, ev: NoteAdded): { file: string; line?: number | null } | undefined {
+  const p = ev.position ?? disc.notes[0]?.position;
+  const file = p?.new_path ?? p?.old_path;
+  return file ? { file, line: p?.new_line ?? p?.old_line } : undefined;
+}
+
+function noteOf(n: NoteInfo) {
+  return { id: n.id, author: n.author.username, body: n.body };
+}
+
+function parseReply(x: unknown): ReplyOutput {
+  const r = replySchema.safeParse(x);
+  if (!r.success) throw new ClaudeError('schema', 'reply output invalid');
+  return r.data;
+}
+
+/** The author was right: resolve the thread and never raise this finding again. */
+async function withdraw(d: Deps, ev: NoteAdded, disc: DiscussionInfo, findingNote: NoteInfo): Promise<void> {
+  const fp = readMarker(findingNote.body)?.fp;
+  await d.gitlab.resolve(ev.project.id, ev.iid, disc.id, true).catch((e) => d.log.warn({ err: (e as Error).message }, 'could not resolve thread'));
+  if (!fp) return;
+  await d.store.updateMr(ev.project.id, ev.iid, ev.project.path, (r) => {
+    if (!r.withdrawn.includes(fp)) r.withdrawn.push(fp);
+    if (r.findings[fp]) r.findings[fp].status = 'withdrawn';
+  });
+}
+
+function skip(log: Deps['log'], why: string): ReplyOutcome {
+  log.info({ why }, 'note not answered');
+  return { skipped: why };
+}

@@ -1,0 +1,408 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Gitlab, GitbeakerRequestError, GitbeakerRetryError, GitbeakerTimeoutError } from '@gitbeaker/rest';
+import { startGitlabStandin, type GitlabStandin, type StandinMr, type StandinProject } from './support/gitlab-standin.js';
+import { gitEnv, run } from './support/gitlab-standin/git.js';
+
+const LINE_CODE_MSG = '400 Bad request - Note {:line_code=>["can\'t be blank", "must be a valid line code"]}';
+const lines = (n: number, f: (i: number) => string) => Array.from({ length: n }, (_, i) => f(i + 1)).join('\n') + '\n';
+
+/** status and headers of a gitbeaker error live on `cause.response` (a fetch Response) */
+async function failure(p: Promise<unknown>): Promise<any> {
+  try {
+    await p;
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected a rejection');
+}
+
+let s: GitlabStandin;
+let p: StandinProject;
+let mr: StandinMr;
+let api: InstanceType<typeof Gitlab>;
+let tmp: string;
+
+beforeAll(async () => {
+  s = await startGitlabStandin();
+  s.addUser({ id: 7, username: 'alice', name: 'Alice' });
+  tmp = await mkdtemp(path.join(os.tmpdir(), 'standin-test-'));
+  const many: Record<string, string> = {};
+  for (let i = 0; i < 45; i++) many[`gen/f${String(i).padStart(2, '0')}.txt`] = `file ${i}\n`;
+  p = await s.createProject('group/app', {
+    'README.md': 'hello\n',
+    'src/a.ts': lines(30, (i) => `line ${i}`),
+    'old.txt': 'to be deleted\n',
+    'link': { symlink: 'README.md' },
+  });
+  await s.commit(p, 'feature', {
+    'src/a.ts': lines(31, (i) => (i === 5 ? 'changed 5' : i === 31 ? 'added 31' : `line ${i}`)).replace('line 20\n', ''),
+    'old.txt': null,
+    ...many,
+  }, 'Feature work');
+  mr = await s.createMr(p, { sourceBranch: 'feature', title: 'Add feature', description: 'Adds things', authorId: 7 });
+  api = new Gitlab({ host: s.url, token: s.token });
+});
+
+afterAll(async () => {
+  await s?.close();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+describe('REST through gitbeaker', () => {
+  it('identifies the bot and its token', async () => {
+    const me: any = await api.Users.showCurrentUser();
+    expect(me).toMatchObject({ id: s.bot.id, username: s.bot.username, bot: true, state: 'active' });
+    const pat: any = await api.PersonalAccessTokens.show();
+    expect(pat).toMatchObject({ scopes: ['api'], active: true, revoked: false });
+    expect(pat.expires_at).toMatch(/^\d{4}-\d\d-\d\d$/);
+  });
+
+  it('rejects a wrong token with 401', async () => {
+    const e = await failure(new Gitlab({ host: s.url, token: 'nope' }).Users.showCurrentUser());
+    expect(e).toBeInstanceOf(GitbeakerRequestError);
+    expect(e.cause.response.status).toBe(401);
+    expect(e.message).toBe('401 Unauthorized');
+    const bearer = await fetch(`${s.url}/api/v4/user`, { headers: { authorization: `Bearer ${s.token}` } });
+    expect(bearer.status).toBe(200);
+  });
+
+  it('shows projects by id and by path', async () => {
+    const byPath: any = await api.Projects.show('group/app');
+    const byId: any = await api.Projects.show(p.id);
+    expect(byId).toEqual(byPath);
+    expect(byId).toMatchObject({ id: p.id, name: 'app', path: 'app', path_with_namespace: 'group/app', default_branch: 'main', http_url_to_repo: p.httpUrl, web_url: `${s.url}/group/app` });
+    expect(s.log.some((l) => l.path === '/api/v4/projects/group%2Fapp')).toBe(true);
+    const e = await failure(api.Projects.show('group/none'));
+    expect(e.cause.response.status).toBe(404);
+  });
+
+  it('shows an MR with diff_refs', async () => {
+    const m: any = await api.MergeRequests.show(p.id, 1);
+    expect(m).toMatchObject({
+      iid: 1, id: mr.id, project_id: p.id, title: 'Add feature', description: 'Adds things', state: 'opened', draft: false,
+      work_in_progress: false, source_branch: 'feature', target_branch: 'main', sha: mr.headSha,
+      diff_refs: { base_sha: mr.baseSha, start_sha: mr.startSha, head_sha: mr.headSha },
+      web_url: `${s.url}/group/app/-/merge_requests/1`, author: { id: 7, username: 'alice', name: 'Alice' }, detailed_merge_status: 'mergeable',
+    });
+  });
+
+  it('pages through all diffs, computed by git', async () => {
+    const before = s.log.length;
+    const diffs: any[] = await api.MergeRequests.allDiffs(p.id, 1);
+    expect(diffs).toHaveLength(47);
+    expect(s.log.slice(before).map((l) => l.query)).toEqual(['', 'page=2&per_page=20', 'page=3&per_page=20']);
+    // GitLab's order: directories first
+    expect(diffs.map((d) => d.new_path).slice(0, 1)).toEqual(['gen/f00.txt']);
+    expect(diffs.map((d) => d.new_path).slice(-2)).toEqual(['src/a.ts', 'old.txt']);
+    const a = diffs.find((d) => d.new_path === 'src/a.ts');
+    expect(a).toMatchObject({ old_path: 'src/a.ts', a_mode: '100644', b_mode: '100644', new_file: false, renamed_file: false, deleted_file: false, generated_file: false });
+    expect(a.diff).toMatch(/^@@ -2,7 \+2,7 @@/);
+    expect(a.diff).toContain('-line 5\n+changed 5\n');
+    expect(a.diff).toContain('+added 31\n');
+    expect(diffs.find((d) => d.old_path === 'old.txt')).toMatchObject({ deleted_file: true, b_mode: '0', diff: '@@ -1 +0,0 @@\n-to be deleted\n' });
+    expect(diffs.find((d) => d.new_path === 'gen/f07.txt')).toMatchObject({ new_file: true, a_mode: '0', diff: '@@ -0,0 +1 @@\n+file 7\n' });
+
+    const limited = await api.MergeRequests.allDiffs(p.id, 1, { perPage: 10, maxPages: 2 });
+    expect(limited).toHaveLength(20);
+    const expanded: any = await api.MergeRequests.allDiffs(p.id, 1, { perPage: 100, showExpanded: true });
+    expect(expanded.paginationInfo).toMatchObject({ total: 47, perPage: 100, totalPages: 1, next: null });
+  });
+
+  it('lists versions, newest first', async () => {
+    const v: any[] = await api.MergeRequests.allDiffVersions(p.id, 1);
+    expect(v[0]).toMatchObject({ head_commit_sha: mr.headSha, base_commit_sha: mr.baseSha, start_commit_sha: mr.startSha, state: 'collected' });
+    const one: any = await api.MergeRequests.showDiffVersion(p.id, 1, v[0].id);
+    expect(one.diffs).toHaveLength(47);
+  });
+});
+
+describe('discussions and notes', () => {
+  const pos = (o: Record<string, unknown>) => ({ baseSha: mr.baseSha, startSha: mr.startSha, headSha: mr.headSha, positionType: 'text', oldPath: 'src/a.ts', newPath: 'src/a.ts', ...o }) as any;
+  let diffDiscussion: any;
+
+  it('creates a diff thread on an added line (multipart position)', async () => {
+    diffDiscussion = await api.MergeRequestDiscussions.create(p.id, 1, 'Finding on line 5', { position: pos({ newLine: 5 }) });
+    expect(diffDiscussion.id).toMatch(/^[0-9a-f]{40}$/);
+    expect(diffDiscussion.individual_note).toBe(false);
+    expect(diffDiscussion.notes).toHaveLength(1);
+    expect(diffDiscussion.notes[0]).toMatchObject({
+      type: 'DiffNote', body: 'Finding on line 5', author: { id: s.bot.id, username: s.bot.username }, system: false,
+      noteable_id: mr.id, noteable_type: 'MergeRequest', noteable_iid: 1, resolvable: true, resolved: false, resolved_by: null,
+      position: { base_sha: mr.baseSha, start_sha: mr.startSha, head_sha: mr.headSha, position_type: 'text', old_path: 'src/a.ts', new_path: 'src/a.ts', old_line: null, new_line: 5 },
+    });
+    const entry = s.log[s.log.length - 1];
+    expect(entry).toMatchObject({ method: 'POST', status: 201 });
+    // gitbeaker sends multipart fields position[new_line]=5 (a string)
+    expect(entry.body).toMatchObject({ body: 'Finding on line 5', position: { new_line: '5', position_type: 'text' } });
+  });
+
+  it('accepts a removed line (old_line only) and a context line (both)', async () => {
+    const removed: any = await api.MergeRequestDiscussions.create(p.id, 1, 'removed', { position: pos({ oldLine: 5 }) });
+    expect(removed.notes[0].position).toMatchObject({ old_line: 5, new_line: null });
+    const ctx: any = await api.MergeRequestDiscussions.create(p.id, 1, 'context', { position: pos({ oldLine: 4, newLine: 4 }) });
+    expect(ctx.notes[0].position).toMatchObject({ old_line: 4, new_line: 4 });
+  });
+
+  it('rejects positions GitLab cannot map with the line_code 400', async () => {
+    const bad = [
+      pos({ newLine: 15 }), // unchanged line outside every hunk
+      pos({ newLine: 4 }), // context line without old_line
+      pos({ oldLine: 4 }), // context line without new_line
+      pos({ newLine: 5, headSha: mr.baseSha }), // stale SHAs
+      pos({ newLine: 5, oldPath: undefined }), // one path missing
+    ];
+    for (const position of bad) {
+      const e = await failure(api.MergeRequestDiscussions.create(p.id, 1, 'x', { position }));
+      expect(e).toBeInstanceOf(GitbeakerRequestError);
+      expect(e.message).toBe(LINE_CODE_MSG);
+      expect(e.cause.description).toBe(LINE_CODE_MSG);
+      expect(e.cause.response.status).toBe(400);
+      expect(e.cause.response.headers.get('content-type')).toContain('application/json');
+    }
+    expect(s.log.filter((l) => l.status === 400)).toHaveLength(bad.length);
+  });
+
+  it('parses JSON and urlencoded bodies too; a thread without position is a DiscussionNote', async () => {
+    const plain: any = await api.MergeRequestDiscussions.create(p.id, 1, 'General thread');
+    expect(plain.notes[0]).toMatchObject({ type: 'DiscussionNote', resolvable: true, resolved: false });
+    expect(plain.notes[0]).not.toHaveProperty('position');
+    const headers = { 'private-token': s.token };
+    const url = `${s.url}/api/v4/projects/${encodeURIComponent('group/app')}/merge_requests/1/discussions`;
+    const position = { base_sha: mr.baseSha, start_sha: mr.startSha, head_sha: mr.headSha, position_type: 'text', old_path: 'src/a.ts', new_path: 'src/a.ts' };
+    const json = await fetch(url, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ body: 'json', position: { ...position, new_line: 5 } }) });
+    expect(json.status).toBe(201);
+    const form = new URLSearchParams({ body: 'form', ...Object.fromEntries(Object.entries(position).map(([k, v]) => [`position[${k}]`, v])), 'position[old_line]': '5' });
+    const enc = await fetch(url, { method: 'POST', headers, body: form });
+    expect(enc.status).toBe(201);
+    expect(((await enc.json()) as any).notes[0].position).toMatchObject({ old_line: 5, new_line: null });
+    const missing = await fetch(url, { method: 'POST', headers, body: new URLSearchParams({ body: 'x', 'position[position_type]': 'text' }) });
+    expect(missing.status).toBe(400);
+    expect(await missing.json()).toEqual({ error: 'position[base_sha] is missing' });
+  });
+
+  it('replies in a diff thread and resolves it', async () => {
+    const reply: any = await api.MergeRequestDiscussions.addNote(p.id, 1, diffDiscussion.id, 'More detail');
+    expect(reply).toMatchObject({ type: 'DiffNote', body: 'More detail', position: { new_line: 5 }, resolvable: true });
+    const resolved: any = await api.MergeRequestDiscussions.resolve(p.id, 1, diffDiscussion.id, true);
+    expect(resolved.notes.every((n: any) => n.resolved && n.resolved_by.id === s.bot.id)).toBe(true);
+    expect(s.log[s.log.length - 1]).toMatchObject({ method: 'PUT', query: 'resolved=true' });
+    const unresolved: any = await api.MergeRequestDiscussions.editNote(p.id, 1, diffDiscussion.id, reply.id, { resolved: false });
+    expect(unresolved.resolved).toBe(false);
+    const edited: any = await api.MergeRequestDiscussions.editNote(p.id, 1, diffDiscussion.id, reply.id, { body: 'Edited detail' });
+    expect(edited.body).toBe('Edited detail');
+    const shown: any = await api.MergeRequestDiscussions.show(p.id, 1, diffDiscussion.id);
+    expect(shown.notes.map((n: any) => n.body)).toEqual(['Finding on line 5', 'Edited detail']);
+  });
+
+  it('creates and edits plain notes; a reply turns one into a thread', async () => {
+    const note: any = await api.MergeRequestNotes.create(p.id, 1, 'Summary v1');
+    expect(note).toMatchObject({ type: null, body: 'Summary v1', resolvable: false, noteable_iid: 1 });
+    expect(note).not.toHaveProperty('resolved');
+    const edited: any = await api.MergeRequestNotes.edit(p.id, 1, note.id, { body: 'Summary v2' });
+    expect(edited.body).toBe('Summary v2');
+    const d = s.discussions(p.id, 1).find((x) => x.notes[0].id === note.id)!;
+    expect(d.individual_note).toBe(true);
+    // a human answers the summary: the note becomes a DiscussionNote thread
+    const { note: human, discussion } = s.addNote(p, 1, 7, '@review-bot why?', { discussionId: d.id });
+    expect(human).toMatchObject({ type: 'DiscussionNote', author: { username: 'alice' } });
+    expect(discussion.individual_note).toBe(false);
+    expect(discussion.notes[0].type).toBe('DiscussionNote');
+    // the bot may not edit a human's note
+    const e = await failure(api.MergeRequestNotes.edit(p.id, 1, human.id, { body: 'hijack' }));
+    expect(e.cause.response.status).toBe(403);
+    // GitLab lists notes newest first
+    const listed: any[] = await api.MergeRequestNotes.all(p.id, 1);
+    expect(listed[0].id).toBe(human.id);
+    const all: any[] = await api.MergeRequestDiscussions.all(p.id, 1, { perPage: 100 });
+    expect(all.map((x) => x.id)).toEqual(s.discussions(p.id, 1).map((x) => x.id));
+    expect(s.notes(p.id, 1).map((n) => n.id)).toEqual([...s.notes(p.id, 1).map((n) => n.id)].sort((a, b) => a - b));
+  });
+
+  it('awards an emoji on a note', async () => {
+    const { note } = s.addNote(p, 1, 7, 'please look');
+    const award: any = await api.MergeRequestNoteAwardEmojis.award(p.id, 1, note.id, 'eyes');
+    expect(award).toMatchObject({ name: 'eyes', user: { id: s.bot.id }, awardable_id: note.id, awardable_type: 'Note' });
+    const listed: any[] = await api.MergeRequestNoteAwardEmojis.all(p.id, 1, note.id);
+    expect(listed.map((a) => a.name)).toEqual(['eyes']);
+    const e = await failure(api.MergeRequestNoteAwardEmojis.award(p.id, 1, note.id, 'eyes'));
+    expect(e.cause.response.status).toBe(404);
+  });
+
+  it('lets humans start diff threads, validated the same way', () => {
+    const { note } = s.addNote(p, 1, 7, 'why this?', { position: { new_path: 'src/a.ts', new_line: 30 } });
+    expect(note).toMatchObject({ type: 'DiffNote', position: { new_line: 30, old_path: 'src/a.ts' } });
+    expect(() => s.addNote(p, 1, 7, 'x', { position: { new_path: 'src/a.ts', new_line: 15 } })).toThrow(/line_code/);
+  });
+
+  it('manages project hooks', async () => {
+    const h: any = await api.ProjectHooks.add(p.id, 'http://127.0.0.1:9/hook', { token: 'sekret', mergeRequestsEvents: true, noteEvents: true, pushEvents: false });
+    expect(h).toMatchObject({ url: 'http://127.0.0.1:9/hook', merge_requests_events: true, note_events: true, push_events: false, project_id: p.id });
+    expect(h).not.toHaveProperty('token');
+    const all: any[] = await api.ProjectHooks.all(p.id);
+    expect(all).toHaveLength(1);
+    const edited: any = await api.ProjectHooks.edit(p.id, h.id, 'http://127.0.0.1:9/hook2', { noteEvents: false });
+    expect(edited).toMatchObject({ url: 'http://127.0.0.1:9/hook2', note_events: false, merge_requests_events: true });
+    expect(s.hooks(p)[0].token).toBe('sekret');
+  });
+});
+
+describe('git over smart HTTP', () => {
+  const auth = () => `Authorization: Basic ${Buffer.from(`oauth2:${s.token}`).toString('base64')}`;
+  const g = (args: string[], cwd?: string) => run('git', args, { cwd, env: gitEnv() });
+
+  it('clones with credentials, then fetches the MR head incrementally', async () => {
+    const dir = path.join(tmp, 'clone');
+    const clone = await g(['-c', `http.extraHeader=${auth()}`, 'clone', '-q', '--single-branch', p.httpUrl, dir]);
+    expect(clone.stderr).toBe('');
+    expect(clone.code).toBe(0);
+    const head = await g(['rev-parse', 'HEAD'], dir);
+    expect(head.stdout.toString().trim()).toBe(mr.startSha);
+    const cloneReq = s.gitRequests.find((r) => r.method === 'POST' && r.command === 'fetch')!;
+    expect(cloneReq).toMatchObject({ service: 'git-upload-pack', status: 200, haves: 0 });
+    expect(cloneReq.bytesOut).toBeGreaterThan(0);
+
+    const n = s.gitRequests.length;
+    const fetch = await g(['-c', `http.extraHeader=${auth()}`, 'fetch', '-q', 'origin', `+refs/merge-requests/1/head:refs/mr/1`], dir);
+    expect(fetch.code).toBe(0);
+    expect((await g(['rev-parse', 'refs/mr/1'], dir)).stdout.toString().trim()).toBe(mr.headSha);
+    const fetchReq = s.gitRequests.slice(n).find((r) => r.command === 'fetch')!;
+    expect(fetchReq.haves).toBeGreaterThan(0);
+  });
+
+  it('clones with credentials in the URL; refuses a wrong password', async () => {
+    const u = new URL(p.httpUrl);
+    u.username = 'oauth2';
+    u.password = s.token;
+    expect((await g(['clone', '-q', '--bare', u.href, path.join(tmp, 'url-clone')])).code).toBe(0);
+    u.password = 'wrong';
+    const bad = await g(['clone', '-q', u.href, path.join(tmp, 'bad-clone')]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/Authentication failed|401/);
+    const anon = await fetch(`${p.httpUrl}/info/refs?service=git-upload-pack`);
+    expect(anon.status).toBe(401);
+    expect(anon.headers.get('www-authenticate')).toMatch(/^Basic/);
+  });
+
+  it('moves the MR head ref and adds a version on a new commit', async () => {
+    const sha = await s.commit(p, 'feature', { 'src/a.ts': lines(31, (i) => (i === 5 ? 'changed 5' : `line ${i}`)) }, 'Second pass');
+    const cur = s.mr(p, 1);
+    expect(cur.headSha).toBe(sha);
+    const versions: any[] = await api.MergeRequests.allDiffVersions(p.id, 1);
+    expect(versions).toHaveLength(2);
+    expect(versions[0].head_commit_sha).toBe(sha);
+    const refs = await run('git', ['ls-remote', p.httpUrl, 'refs/merge-requests/*'], { env: gitEnv({ GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'http.extraHeader', GIT_CONFIG_VALUE_0: auth() }) });
+    expect(refs.stdout.toString()).toContain(`${sha}\trefs/merge-requests/1/head`);
+    // the old position is stale now
+    const e = await failure(api.MergeRequestDiscussions.create(p.id, 1, 'stale', { position: { baseSha: mr.baseSha, startSha: mr.startSha, headSha: mr.headSha, positionType: 'text', oldPath: 'src/a.ts', newPath: 'src/a.ts', newLine: 5 } as any }));
+    expect(e.cause.response.status).toBe(400);
+    // a system note says so, hidden from notes()
+    expect(s.discussions(p, 1).some((d) => d.notes[0].system && d.notes[0].body.startsWith('added 1 commit'))).toBe(true);
+    expect(s.notes(p, 1).every((x) => !x.system)).toBe(true);
+    mr = cur;
+  });
+});
+
+describe('failures on demand (and what gitbeaker does with them)', () => {
+  it('500 is not retried by gitbeaker: two failures, then success', async () => {
+    s.fail({ method: 'GET', path: /\/merge_requests\/1$/ }, { status: 500, times: 2 });
+    const n = s.log.length;
+    const e1 = await failure(api.MergeRequests.show(p.id, 1));
+    expect(e1).toBeInstanceOf(GitbeakerRequestError);
+    expect(e1.cause.response.status).toBe(500);
+    expect(e1.message).toBe('500 Internal Server Error');
+    expect((await failure(api.MergeRequests.show(p.id, 1))).cause.response.status).toBe(500);
+    expect(((await api.MergeRequests.show(p.id, 1)) as any).iid).toBe(1);
+    expect(s.log.slice(n).map((l) => l.status)).toEqual([500, 500, 200]);
+  });
+
+  it('429 and 502 are retried inside gitbeaker, quickly, ignoring Retry-After', async () => {
+    s.fail({ path: /\/merge_requests\/1$/ }, { status: 429, times: 2, retryAfter: 30 });
+    const n = s.log.length;
+    const t0 = Date.now();
+    expect(((await api.MergeRequests.show(p.id, 1)) as any).iid).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(s.log.slice(n).map((l) => l.status)).toEqual([429, 429, 200]);
+
+    s.fail({ path: /\/merge_requests\/1$/ }, { status: 502, times: 1 });
+    expect(((await api.MergeRequests.show(p.id, 1)) as any).iid).toBe(1);
+
+    // raw: the 429 carries Retry-After and GitLab's plain-text body
+    s.fail({ path: /\/user$/ }, { status: 429, retryAfter: 7 });
+    const raw = await fetch(`${s.url}/api/v4/user`, { headers: { 'private-token': s.token } });
+    expect(raw.status).toBe(429);
+    expect(raw.headers.get('retry-after')).toBe('7');
+  });
+
+  it('gives up after 10 attempts with GitbeakerRetryError', async () => {
+    s.fail({ path: /\/merge_requests\/1$/ }, { status: 429, times: 10 });
+    const e = await failure(api.MergeRequests.show(p.id, 1));
+    expect(e).toBeInstanceOf(GitbeakerRetryError);
+    expect(e.message).toMatch(/last status code: 429/);
+    expect(e.cause).toBeUndefined();
+  });
+
+  it('slow answers and dropped connections', async () => {
+    s.fail({ path: /\/merge_requests\/1$/ }, { delayMs: 1500 });
+    const quick = new Gitlab({ host: s.url, token: s.token, queryTimeout: 300 });
+    const t = await failure(quick.MergeRequests.show(p.id, 1));
+    expect(t).toBeInstanceOf(GitbeakerTimeoutError);
+
+    s.fail({ path: /\/merge_requests\/1$/ }, { status: 0 });
+    const d = await failure(api.MergeRequests.show(p.id, 1));
+    expect(d).toBeInstanceOf(TypeError); // undici's "fetch failed", not a Gitbeaker error
+  });
+});
+
+describe('webhook payloads', () => {
+  it('builds a Merge Request Hook with live values', () => {
+    const h = s.mrHook(p, 1, 'update', { oldrev: mr.baseSha, user: { id: 7 } });
+    expect(h).toMatchObject({
+      object_kind: 'merge_request', event_type: 'merge_request', user: { id: 7, username: 'alice' },
+      project: { id: p.id, path_with_namespace: 'group/app', git_http_url: p.httpUrl, default_branch: 'main' },
+      object_attributes: {
+        id: mr.id, iid: 1, action: 'update', oldrev: mr.baseSha, state: 'opened', draft: false, source_branch: 'feature',
+        target_branch: 'main', last_commit: { id: mr.headSha, title: 'Second pass' }, url: `${s.url}/group/app/-/merge_requests/1`,
+      },
+      changes: {},
+    });
+    expect(s.mrHook(p, 1, 'open').object_attributes).not.toHaveProperty('oldrev');
+  });
+
+  it('builds a Note Hook for a reply in a diff thread', () => {
+    const d = s.discussions(p, 1).find((x) => x.notes[0].type === 'DiffNote')!;
+    const { note } = s.addNote(p, 1, 7, 'I disagree', { discussionId: d.id });
+    const h = s.noteHook(p, 1, note);
+    expect(h).toMatchObject({
+      object_kind: 'note', event_type: 'note', user: { id: 7, username: 'alice' }, project_id: p.id,
+      object_attributes: {
+        id: note.id, note: 'I disagree', noteable_type: 'MergeRequest', discussion_id: d.id, type: 'DiffNote', action: 'create',
+        author_id: 7, url: `${s.url}/group/app/-/merge_requests/1#note_${note.id}`, position: { new_path: 'src/a.ts', new_line: 5 },
+      },
+      merge_request: { iid: 1, source_branch: 'feature', last_commit: { id: mr.headSha } },
+    });
+    expect(h.object_attributes.line_code).toMatch(/^[0-9a-f]{40}_6_5$/); // GitLab numbers an added line with the old side's next line;
+  });
+
+  it('delivers hooks with GitLab headers', async () => {
+    const got: { headers: http.IncomingHttpHeaders; body: string }[] = [];
+    const rx = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => { got.push({ headers: req.headers, body }); res.end(); });
+    });
+    await new Promise<void>((r) => rx.listen(0, '127.0.0.1', r));
+    const hookUrl = `http://127.0.0.1:${(rx.address() as AddressInfo).port}/webhooks/gitlab`;
+    const hook = (await api.ProjectHooks.all(p.id))[0] as any;
+    await api.ProjectHooks.edit(p.id, hook.id, hookUrl, { noteEvents: true });
+    const out = await s.deliverHook(p, s.mrHook(p, 1, 'open'), { idempotencyKey: 'k1' });
+    rx.close();
+    expect(out).toEqual([{ url: hookUrl, status: 200, body: '' }]);
+    expect(got[0].headers).toMatchObject({ 'x-gitlab-event': 'Merge Request Hook', 'x-gitlab-token': 'sekret', 'idempotency-key': 'k1', 'content-type': 'application/json' });
+    expect(JSON.parse(got[0].body).object_kind).toBe('merge_request');
+  });
+});
