@@ -41,6 +41,8 @@ const schema = z.object({
   REVIEW_DRAFTS: bool.default(false),
   REPLY_LANGUAGE: z.string().optional(),
   ALLOWED_PROJECTS: list.optional(),
+  /** webhooks admitted per project per minute (token bucket, burst = rate); 0 = no limit */
+  PROJECT_RATE_LIMIT_PER_MIN: int(0, 1_000_000).default(120),
   JOB_ATTEMPTS: int(1, 20).default(5),
   RETRY_BASE_MS: int(10, 600_000).default(2_000),
   SHUTDOWN_DEADLINE_MS: int(0, 3_600_000).default(30_000),

@@ -18,6 +18,7 @@ import type { Queue } from './jobs/queue.js';
 import { createLogger, type Logger } from './logger.js';
 import { makeRedactor } from './redact.js';
 import { createApp } from './server/app.js';
+import { ProjectRateLimiter } from './server/rate-limit.js';
 import { Store } from './store/store.js';
 import { Workspaces } from './workspace/workspaces.js';
 
@@ -95,6 +96,7 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
   });
 
   let shuttingDown = false;
+  const rateLimiter = new ProjectRateLimiter({ perMinute: config.PROJECT_RATE_LIMIT_PER_MIN });
   const app = createApp({
     secret: config.GITLAB_WEBHOOK_SECRET,
     signingKey: config.GITLAB_WEBHOOK_SIGNING_KEY,
@@ -103,6 +105,7 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
     log,
     bot: () => bot,
     allowedProjects: config.ALLOWED_PROJECTS,
+    admit: (key) => rateLimiter.admit(key),
     isShuttingDown: () => shuttingDown,
   });
 

@@ -31,7 +31,7 @@ export interface StandinMr {
   startSha: string; title: string; description: string; state: string; draft: boolean; webUrl: string;
 }
 export type ProjectArg = StandinProject | number | string;
-export interface RestLogEntry { method: string; path: string; query: string; status: number; body?: Params }
+export interface RestLogEntry { method: string; path: string; query: string; status: number; body?: Params; /** Date.now() on arrival */ at: number }
 export interface FailReply { status?: number; times?: number; retryAfter?: number; delayMs?: number; body?: unknown }
 export interface NotePositionArg {
   new_path: string; old_path?: string; new_line?: number | null; old_line?: number | null;
@@ -124,7 +124,7 @@ export async function startGitlabStandin(opts: { token?: string; bot?: { id: num
     const isRest = rawPath.startsWith('/api/v4/');
     const gitMatch = /^\/(.+?)\.git(\/.*)$/.exec(decodedPath);
     const buf = await readBody(req);
-    const restEntry: RestLogEntry = { method, path: rawPath, query: u.search.slice(1), status: 0 };
+    const restEntry: RestLogEntry = { method, path: rawPath, query: u.search.slice(1), status: 0, at: Date.now() };
     const gitEntry: GitRequest = { method, path: decodedPath, status: 0, bytesOut: 0, wants: 0, haves: 0 };
     if (gitMatch) gitEntry.service = u.searchParams.get('service') ?? (/\/(git-[a-z-]+)$/.exec(decodedPath)?.[1] ?? undefined);
     if (isRest) log.push(restEntry);
