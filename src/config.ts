@@ -53,6 +53,8 @@ const schema = z.object({
 });
 
 export type Env = z.infer<typeof schema>;
+/** every variable the bot reads (deploy files are checked against this) */
+export const ENV_NAMES: readonly string[] = Object.keys(schema.shape);
 
 export interface Config extends Env {
   /** absolute DATA_DIR */

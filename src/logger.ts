@@ -2,6 +2,7 @@
 import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
 import type { Redactor } from './redact.js';
+import { logContextFields } from './log-context.js';
 
 export type { Logger };
 
@@ -17,6 +18,8 @@ export function createLogger(opts: { level: string; redact: Redactor; destinatio
     {
       level: opts.level,
       base: { service: 'mr-reviewer' },
+      // the session id of the job this line belongs to, once known (log-context.ts)
+      mixin: logContextFields,
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: ['token', 'headers["x-gitlab-token"]', 'config.GITLAB_TOKEN'], censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },

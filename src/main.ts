@@ -18,6 +18,8 @@ import type { Queue } from './jobs/queue.js';
 import { createLogger, type Logger } from './logger.js';
 import { makeRedactor } from './redact.js';
 import { createApp } from './server/app.js';
+import { Metrics } from './server/metrics.js';
+import { mountStatusPage } from './server/status-page.js';
 import { ProjectRateLimiter } from './server/rate-limit.js';
 import { Store } from './store/store.js';
 import { Workspaces } from './workspace/workspaces.js';
@@ -54,6 +56,7 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
     onRetry: (e, ms) => log.warn({ status: e.status, endpoint: e.endpoint, waitMs: Math.round(ms) }, 'GitLab call failed; retrying'),
   });
   const limit = pLimit(config.MAX_CONCURRENT_SESSIONS);
+  const metrics = new Metrics();
   const sessions = new Sessions({
     bin: config.CLAUDE_BIN ?? defaultClaudeBin(),
     configDir: claudeDir,
@@ -69,6 +72,7 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
     timeoutMs: config.CLAUDE_TIMEOUT_MS,
     locks: new LocalLocks(),
     slots: { run: (fn) => limit(fn) },
+    observe: metrics.observeCli,
   });
   const workspaces = new Workspaces({ root: config.dataDir, token: config.GITLAB_TOKEN });
   let bot: BotIdentity | undefined;
@@ -85,16 +89,25 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
     },
   };
 
+  const notifyFailure = failureNotifier(deps);
   const queue = new SqliteQueue({
     file: path.join(config.dataDir, 'queue.sqlite'),
     concurrency: config.MAX_CONCURRENT_SESSIONS,
     policy: backoffPolicy({ baseMs: config.RETRY_BASE_MS, maxAttempts: config.JOB_ATTEMPTS }),
     events: {
-      onRetry: (job, err, delayMs) => log.warn({ job: job.id, kind: job.kind, attempt: job.attempt, delayMs, reason: reasonOf(err) }, 'job failed; will retry'),
-      onDead: failureNotifier(deps),
+      onRetry: (job, err, delayMs) => {
+        metrics.jobRetry(job, err);
+        log.warn({ job: job.id, kind: job.kind, attempt: job.attempt, delayMs, reason: reasonOf(err) }, 'job failed; will retry');
+      },
+      onDead: (job, err) => {
+        metrics.jobFailed(job, err);
+        return notifyFailure(job, err);
+      },
+      onDone: metrics.jobDone,
     },
   });
 
+  metrics.trackQueue(queue);
   let shuttingDown = false;
   const rateLimiter = new ProjectRateLimiter({ perMinute: config.PROJECT_RATE_LIMIT_PER_MIN });
   const app = createApp({
@@ -107,6 +120,14 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
     allowedProjects: config.ALLOWED_PROJECTS,
     admit: (key) => rateLimiter.admit(key),
     isShuttingDown: () => shuttingDown,
+    onWebhook: metrics.webhook,
+    extend: (a) => {
+      a.get('/metrics', async (c) => {
+        const m = await metrics.render();
+        return c.body(m.body, 200, { 'Content-Type': m.contentType });
+      });
+      mountStatusPage(a, { adminToken: config.ADMIN_TOKEN, store, queueStats: () => queue.stats() });
+    },
   });
 
   let server: ServerType | undefined;
@@ -129,6 +150,7 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
         await new Promise((r) => setTimeout(r, Math.min(30_000, 500 * 2 ** attempt)));
       }
     }
+    deps.enqueue = (spec) => queue.enqueue(spec);
     queue.start(jobHandler(deps, opts.flows));
   })();
 

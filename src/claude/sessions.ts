@@ -2,11 +2,13 @@
 // starts, so a crash mid-run still leaves a record of which transcript to look for.
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { ClaudeError, type ClaudeResult } from './result.js';
 import { buildArgs, type SessionMode } from './options.js';
 import { transcriptPath } from './paths.js';
 import { runClaude } from './run.js';
 import type { SessionLocks } from './locks.js';
+import { setLogSession } from '../log-context.js';
 
 export interface SessionsDeps {
   bin: string;
@@ -22,6 +24,8 @@ export interface SessionsDeps {
     beforeRun?(cwd: string, sessionIds: string[]): Promise<void>;
     afterRun?(cwd: string, sessionId: string): Promise<void>;
   };
+  /** told about every CLI call (metrics): what it was for, how long it took, what it returned or threw */
+  observe?(o: { kind: string; totalMs: number; wallMs: number; result?: ClaudeResult; error?: unknown }): void;
 }
 
 export interface TurnOptions {
@@ -29,6 +33,8 @@ export interface TurnOptions {
   jsonSchema?: object;
   maxBudgetUsd?: number;
   signal?: AbortSignal;
+  /** what the call is for, in metrics; defaults to the mode: trunk_review (new), fork, resume. E.g. 'fix_check'. */
+  purpose?: string;
 }
 
 export class Sessions {
@@ -87,17 +93,35 @@ export class Sessions {
       model: this.d.model,
       maxBudgetUsd: o.maxBudgetUsd,
     });
-    const result = await this.d.slots.run(() =>
-      runClaude({
-        bin: this.d.bin,
-        args,
-        env: this.d.env,
-        cwd,
-        prompt,
-        timeoutMs: this.d.timeoutMs,
-        wantStructured: !!o.jsonSchema,
-        signal: o.signal,
-      }),
+    const sessionId = mode.kind === 'resume' ? path.basename(mode.transcript, '.jsonl') : mode.sessionId;
+    setLogSession(sessionId);
+    const purpose = o.purpose ?? (mode.kind === 'new' ? 'trunk_review' : mode.kind);
+    const t0 = performance.now();
+    let wallMs = 0;
+    const observed = this.d.slots.run(async () => {
+      const w0 = performance.now();
+      try {
+        return await runClaude({
+          bin: this.d.bin,
+          args,
+          env: this.d.env,
+          cwd,
+          prompt,
+          timeoutMs: this.d.timeoutMs,
+          wantStructured: !!o.jsonSchema,
+          signal: o.signal,
+        });
+      } finally {
+        wallMs = performance.now() - w0;
+      }
+    });
+    const report = (x: { result?: ClaudeResult; error?: unknown }) => this.d.observe?.({ kind: purpose, totalMs: performance.now() - t0, wallMs, ...x });
+    const result = await observed.then(
+      (r) => (report({ result: r }), r),
+      (e: unknown) => {
+        report({ error: e });
+        throw e;
+      },
     );
     const id = mode.kind === 'resume' ? result.sessionId : mode.sessionId;
     await this.d.hooks?.afterRun?.(cwd, id);

@@ -1,6 +1,7 @@
 // What every flow receives. Wiring happens once in main.ts; tests hand in stand-ins.
 import type { Sessions } from '../claude/sessions.js';
 import type { Config } from '../config.js';
+import type { EnqueueResult, JobSpec } from '../jobs/queue.js';
 import type { GitLabClient } from '../gitlab/client.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
@@ -19,4 +20,6 @@ export interface Deps {
   workspaces: Workspaces;
   bot: BotUser;
   log: Logger;
+  /** queue a follow-up job (e.g. the `review` command) */
+  enqueue?: (spec: JobSpec) => Promise<EnqueueResult>;
 }

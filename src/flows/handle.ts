@@ -2,8 +2,10 @@
 import type { BotEvent, CodePushed, NoteAdded, ReviewRequested } from '../events/types.js';
 import type { Job, JobContext } from '../jobs/queue.js';
 import type { Deps } from './deps.js';
+import { withJobLogContext } from '../log-context.js';
 import { replyToNote } from './reply.js';
 import { reviewMr } from './review.js';
+import { updateMr } from './update.js';
 
 export interface FlowTable {
   review(d: Deps, ev: ReviewRequested, ctx: JobContext): Promise<unknown>;
@@ -13,13 +15,12 @@ export interface FlowTable {
 
 export const defaultFlows: FlowTable = {
   review: (d, ev, ctx) => reviewMr(d, { project: ev.project, iid: ev.iid, reason: ev.reason }, ctx.signal),
-  // Until incremental re-review exists, a push gets a full review of the new head.
-  update: (d, ev, ctx) => reviewMr(d, { project: ev.project, iid: ev.iid, reason: 'open' }, ctx.signal),
+  update: (d, ev, ctx) => updateMr(d, ev, ctx.signal),
   reply: (d, ev, ctx) => replyToNote(d, ev, ctx.signal),
 };
 
 export function jobHandler(d: Deps, flows: FlowTable = defaultFlows) {
-  return async (job: Job, ctx: JobContext): Promise<void> => {
+  return (job: Job, ctx: JobContext): Promise<void> => withJobLogContext(async () => {
     const ev = job.data as BotEvent;
     const log = d.log.child({ job: job.id, kind: job.kind, attempt: job.attempt, project: ev.project.path, iid: ev.iid });
     const jd: Deps = { ...d, log };
@@ -36,5 +37,5 @@ export function jobHandler(d: Deps, flows: FlowTable = defaultFlows) {
         break;
     }
     log.info('job done');
-  };
+  });
 }

@@ -8,13 +8,14 @@ import type { DiscussionInfo, NoteInfo } from '../gitlab/types.js';
 import { systemPrompt } from '../review/prompts.js';
 import { REPLY_SCHEMA, threadPrompt, THREAD_RULES, type ReplyOutput } from '../review/thread.js';
 import type { MrRecord, ThreadRecord } from '../store/records.js';
+import { parseCommand, runCommand } from './commands.js';
 import { loadGuidance } from './context.js';
 import type { Deps } from './deps.js';
 import { reviewMr } from './review.js';
 
 const replySchema = z.object({ reply: z.string().min(1), verdict: z.enum(['fix_needed', 'optional', 'withdrawn', 'answered']).catch('answered') });
 
-export type ReplyOutcome = { skipped: string } | { answered: true; sessionId: string; forked: boolean; rebuilt: boolean };
+export type ReplyOutcome = { skipped: string } | { command: string } | { answered: true; sessionId: string; forked: boolean; rebuilt: boolean };
 
 /** Whether a note is for the bot: it mentions the bot, or it is in a thread the bot is part of and not addressed to someone else. */
 export function addressedToBot(ev: NoteAdded, disc: DiscussionInfo, botId: number): boolean {
@@ -34,6 +35,12 @@ export async function replyToNote(d: Deps, ev: NoteAdded, signal?: AbortSignal):
   if (prior?.answered?.includes(ev.noteId)) return skip(log, 'already answered');
 
   await d.gitlab.award(project.id, iid, ev.noteId, 'eyes');
+
+  const cmd = ev.mentionsBot ? parseCommand(ev.body, d.bot.username) : undefined;
+  if (cmd) {
+    await runCommand(d, ev, cmd);
+    return { command: cmd.name };
+  }
 
   // No trunk (the MR predates the bot, or its review failed): review first, then fork.
   let rec = await d.store.getMr(project.id, iid);

@@ -1,11 +1,12 @@
 // The trunk review: check the MR out, run one new Claude session over it, post the findings and the summary.
 import { z } from 'zod';
-import { ClaudeError } from '../claude/result.js';
+import { ClaudeError, type ClaudeResult } from '../claude/result.js';
 import type { ProjectRef } from '../events/types.js';
 import { REVIEW_SCHEMA, type ReviewOutput } from '../review/findings.js';
 import { reviewPrompt, systemPrompt } from '../review/prompts.js';
 import { pathFilter } from '../review/repo-config.js';
-import { renderDiff } from '../review/render-diff.js';
+import { renderDiff, type RenderedDiff } from '../review/render-diff.js';
+import type { PendingPost } from '../store/records.js';
 import { loadMrContext, type MrContext } from './context.js';
 import type { Deps } from './deps.js';
 import { publishReview } from './publish.js';
@@ -64,52 +65,68 @@ export async function reviewMr(d: Deps, job: ReviewJob, signal?: AbortSignal): P
 
   // A retried job whose CLI run already finished goes straight to posting: never pay for a review twice.
   let pending = rec?.pendingPost?.sha === ctx.mr.sha ? rec.pendingPost : undefined;
-  let trunkSessionId = pending?.sessionId ?? '';
   if (!pending) {
-    trunkSessionId = d.sessions.newId();
-    await d.store.updateMr(project.id, iid, project.path, (r) => {
-      r.trunkSessionId = trunkSessionId;
-      r.trunkStatus = 'running';
-      r.workspace = ctx.cwd;
-      r.title = ctx.mr.title;
-      r.webUrl = ctx.mr.webUrl;
-    });
-    log.info({ sessionId: trunkSessionId, files: rendered.included.length, omitted: rendered.omitted.length }, 'trunk review starting');
-    const result = await runTrunk(d, ctx, trunkSessionId, rendered, signal).catch(async (e) => {
-      await d.store.updateMr(project.id, iid, project.path, (r) => {
-        r.trunkStatus = 'failed';
-        r.lastError = e instanceof Error ? e.message : String(e);
-        if (e instanceof ClaudeError && e.details.costUsd) r.costUsd += e.details.costUsd;
-      });
-      throw e;
-    });
-    pending = {
-      sha: ctx.mr.sha,
-      sessionId: trunkSessionId,
-      output: parseReviewOutput(result.structured),
-      costUsd: result.costUsd,
-      omitted: rendered.omitted,
-      reviewedFiles: rendered.included.length,
-    };
-    await d.store.updateMr(project.id, iid, project.path, (r) => {
-      r.trunkStatus = 'done';
-      r.pendingPost = pending;
-      r.costUsd += result.costUsd;
-      r.turns += result.numTurns;
-      r.reviews += 1;
-      r.lastError = undefined;
-    });
-    log.info({ sessionId: trunkSessionId, costUsd: result.costUsd, findings: pending.output.findings.length }, 'trunk review finished');
+    const sessionId = d.sessions.newId();
+    log.info({ sessionId, files: rendered.included.length, omitted: rendered.omitted.length }, 'trunk review starting');
+    pending = await runReviewTurn(d, ctx, rendered, sessionId, () => runTrunk(d, ctx, sessionId, rendered, signal));
   }
-  const posted = await publishReview(d, ctx, pending);
-  await d.store.updateMr(project.id, iid, project.path, (r) => {
-    r.reviewedSha = ctx.mr.sha;
-    r.pendingPost = undefined;
-  });
-  return { trunkSessionId, posted };
+  const posted = await publishAndMark(d, ctx, pending);
+  return { trunkSessionId: pending.sessionId, posted };
 }
 
-function runTrunk(d: Deps, ctx: MrContext, sessionId: string, rendered: ReturnType<typeof renderDiff>, signal?: AbortSignal) {
+/**
+ * One trunk turn (a new review or a push's update). The session id is recorded before the CLI starts; the
+ * finished output is stored before anything is posted, so a retry after a GitLab outage only posts.
+ */
+export async function runReviewTurn(d: Deps, ctx: MrContext, rendered: RenderedDiff, sessionId: string, run: () => Promise<ClaudeResult>): Promise<PendingPost> {
+  const { project, mr } = ctx;
+  await d.store.updateMr(project.id, mr.iid, project.path, (r) => {
+    r.trunkSessionId = sessionId;
+    r.trunkStatus = 'running';
+    r.workspace = ctx.cwd;
+    r.title = mr.title;
+    r.webUrl = mr.webUrl;
+  });
+  const result = await run().catch(async (e) => {
+    await d.store.updateMr(project.id, mr.iid, project.path, (r) => {
+      r.trunkStatus = 'failed';
+      r.lastError = e instanceof Error ? e.message : String(e);
+      if (e instanceof ClaudeError && e.details.costUsd) r.costUsd += e.details.costUsd;
+    });
+    throw e;
+  });
+  const pending: PendingPost = {
+    sha: mr.sha,
+    sessionId,
+    output: parseReviewOutput(result.structured),
+    costUsd: result.costUsd,
+    omitted: rendered.omitted,
+    reviewedFiles: rendered.included.length,
+  };
+  await d.store.updateMr(project.id, mr.iid, project.path, (r) => {
+    r.trunkStatus = 'done';
+    r.pendingPost = pending;
+    r.costUsd += result.costUsd;
+    r.turns += result.numTurns;
+    r.reviews += 1;
+    r.lastError = undefined;
+  });
+  d.log.info({ sessionId, costUsd: result.costUsd, findings: pending.output.findings.length }, 'trunk turn finished');
+  // An audit trail: a model reaching outside the checkout usually means the MR is trying to steer it.
+  if (result.permissionDenials.length) d.log.warn({ sessionId, denied: result.permissionDenials }, 'tool calls denied');
+  return pending;
+}
+
+export async function publishAndMark(d: Deps, ctx: MrContext, pending: PendingPost): Promise<number> {
+  const posted = await publishReview(d, ctx, pending);
+  await d.store.updateMr(ctx.project.id, ctx.mr.iid, ctx.project.path, (r) => {
+    r.reviewedSha = pending.sha;
+    r.pendingPost = undefined;
+  });
+  return posted;
+}
+
+function runTrunk(d: Deps, ctx: MrContext, sessionId: string, rendered: RenderedDiff, signal?: AbortSignal) {
   const prompt = reviewPrompt({
     projectPath: ctx.project.path,
     iid: ctx.mr.iid,

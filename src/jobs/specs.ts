@@ -12,7 +12,8 @@ export function jobFor(event: BotEvent, deliveryKey?: string): JobSpec<BotEvent>
     case 'review':
     case 'push':
       // An MR is reviewed once per head commit, however many hooks announce it.
-      keys.push(`head:${event.project.id}:${event.iid}:${event.headSha}`);
+      // "Marked ready" gets its own key: the draft's open event at the same head was seen (and skipped) already.
+      keys.push(`${event.kind === 'review' && event.reason === 'ready' ? 'ready' : 'head'}:${event.project.id}:${event.iid}:${event.headSha}`);
       return { kind: event.kind === 'review' ? 'review' : 'update', orderKey: mrLane(event.project.id, event.iid), dedupeKeys: keys, data: event };
     case 'note': {
       // A note is answered once; an edit counts again only if its text changed.

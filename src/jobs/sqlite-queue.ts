@@ -6,6 +6,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { EnqueueResult, Job, JobHandler, JobSpec, Queue, QueueEvents, QueueStats, RetryPolicy } from './queue.js';
+import { PermanentError } from './retry.js';
 
 interface Row {
   id: string;
@@ -83,6 +84,7 @@ export class SqliteQueue implements Queue {
       // Put back without counting the attempt (shutdown).
       requeue: this.db.prepare("UPDATE jobs SET state = 'pending', attempts = attempts - 1, updated_at = ? WHERE id = ?"),
       fail: this.db.prepare("UPDATE jobs SET state = 'failed', last_error = ?, updated_at = ? WHERE id = ?"),
+      interrupted: this.db.prepare<[], Row>("SELECT * FROM jobs WHERE state = 'running' ORDER BY seq"),
       recover: this.db.prepare("UPDATE jobs SET state = 'pending', updated_at = ? WHERE state = 'running'"),
       nextRunAt: this.db.prepare<[], { t: number | null }>("SELECT MIN(run_at) AS t FROM jobs WHERE state = 'pending'"),
       stats: this.db.prepare<[], { state: string; n: number; oldest: number | null }>(
@@ -115,28 +117,36 @@ export class SqliteQueue implements Queue {
   start(handler: JobHandler): void {
     this.handler = handler;
     this.stopping = false;
-    // Jobs that were running when the process died run again.
-    this.q.recover.run(Date.now());
     const now = Date.now();
+    // Jobs that were running when the process died run again; the crash counted as an attempt, so a job that
+    // takes the process down every time (out of memory, say) ends as dead instead of crash-looping the bot.
+    for (const row of this.q.interrupted.all()) {
+      if (row.attempts < this.o.policy.maxAttempts) continue;
+      const err = new PermanentError(`interrupted ${row.attempts} times: the bot stopped while the job ran`);
+      this.q.fail.run(err.message, now, row.id);
+      void Promise.resolve()
+        .then(() => this.o.events?.onDead?.(this.toJob(row, row.attempts), err))
+        .catch(() => undefined); // onDead logs its own failures
+    }
+    this.q.recover.run(now);
     this.q.prune.run(now);
     this.q.pruneFailed.run(now - 30 * 24 * 3600_000);
     this.kick();
   }
 
+  /**
+   * The whole stop fits in deadlineMs: running jobs get most of it, then they are aborted (CLI children get
+   * SIGTERM) and put back as pending. A job that does not settle within the last part stays 'running' in the
+   * table and is recovered at the next start, like after a crash.
+   */
   async stop(deadlineMs: number): Promise<void> {
     this.stopping = true;
     if (this.timer) clearTimeout(this.timer);
-    const all = Promise.allSettled([...this.running.values()].map((r) => r.promise));
-    let timeout: NodeJS.Timeout | undefined;
-    const expired = await Promise.race([
-      all.then(() => false),
-      new Promise<boolean>((r) => (timeout = setTimeout(() => r(true), deadlineMs))),
-    ]);
-    clearTimeout(timeout);
-    if (expired) {
-      for (const r of this.running.values()) r.abort.abort(new Error('shutting down'));
-      await all;
-    }
+    const all = Promise.allSettled([...this.running.values()].map((r) => r.promise)).then(() => true);
+    const grace = Math.min(2_000, Math.floor(deadlineMs / 4));
+    if (await within(all, deadlineMs - grace)) return;
+    for (const r of this.running.values()) r.abort.abort(new Error('shutting down'));
+    await within(all, grace);
   }
 
   async stats(): Promise<QueueStats> {
@@ -207,16 +217,20 @@ export class SqliteQueue implements Queue {
     this.timer.unref();
   }
 
-  private launch(row: Row): void {
-    const job: Job = {
+  private toJob(row: Row, attempt: number): Job {
+    return {
       id: row.id,
       kind: row.kind as Job['kind'],
       orderKey: row.order_key,
       dedupeKeys: JSON.parse(row.dedupe),
       data: JSON.parse(row.data),
-      attempt: row.attempts + 1,
+      attempt,
       createdAt: row.created_at,
     };
+  }
+
+  private launch(row: Row): void {
+    const job = this.toJob(row, row.attempts + 1);
     const abort = new AbortController();
     const started = Date.now();
     const promise = (async () => {
@@ -254,5 +268,16 @@ export class SqliteQueue implements Queue {
     } catch {
       /* onDead logs its own failures */
     }
+  }
+}
+
+/** true if `p` settled within ms */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((r) => (timer = setTimeout(() => r(false), Math.max(0, ms))));
+  try {
+    return await Promise.race([p.then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -69,3 +69,50 @@ export function reviewPrompt(i: ReviewPromptInput): string {
     `Read the surrounding code before you judge. Then return your review through the StructuredOutput tool: a 1-2 sentence summary of what the MR does and its risk, and your findings.`,
   ].join('\n\n');
 }
+
+export interface UpdatePromptInput {
+  iid: number;
+  fromSha: string;
+  toSha: string;
+  interdiff: string;
+  /** the MR's whole diff as it is now (rendered), and what was left out */
+  diff: string;
+  omitted: { path: string; reason: string }[];
+  threads: string[];
+}
+
+/** A push: the trunk session continues with what changed, so it reviews the MR as one line of thought. */
+export function updatePrompt(i: UpdatePromptInput): string {
+  return [
+    `New commits were pushed to merge request !${i.iid}: ${i.fromSha.slice(0, 12)} → ${i.toSha.slice(0, 12)} (the checkout is now at ${i.toSha}).`,
+    i.threads.length
+      ? `Your findings so far and what happened in their threads:\n${fence('threads', i.threads.join('\n'))}`
+      : 'You have no open findings on this MR.',
+    `What changed since your last review:`,
+    fence('interdiff', i.interdiff || '(no textual changes)'),
+    i.omitted.length ? `Not shown in the MR diff below: ${i.omitted.map((o) => `${o.path} (${o.reason})`).join(', ')}.` : '',
+    `The MR's whole diff now (new line numbers as before):`,
+    fence('diff', i.diff),
+    `Review the new commits. Report only NEW problems: do not repeat a finding listed above, whether it is open, fixed, resolved or withdrawn, and do not re-raise anything the author rejected with a reason you accepted. The summary describes the MR as a whole now. Return it through the StructuredOutput tool.`,
+  ]
+    .filter(Boolean)
+    .join('\n\n');
+}
+
+export const FIX_CHECK_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['addressed', 'reply'],
+  properties: {
+    addressed: { type: 'boolean' },
+    reply: { type: 'string', maxLength: 1500 },
+  },
+} as const;
+
+export function fixCheckPrompt(i: { file: string; line: number; title: string; interdiff: string }): string {
+  return [
+    `The author pushed new commits that touch ${i.file} around line ${i.line}, where your finding "${i.title}" is.`,
+    fence('interdiff', i.interdiff),
+    `Re-read the code as it is now. Is your concern addressed? If yes, set addressed true and write one or two sentences saying why (the author will read it). If not, or only partly, set addressed false (nothing will be posted). Return through the StructuredOutput tool.`,
+  ].join('\n\n');
+}

@@ -1,0 +1,143 @@
+// A push: check the bot's open findings the push touched (in their threads' forks), then resume the trunk with
+// what changed, post only new findings and edit the summary in place.
+import { z } from 'zod';
+import { ClaudeError } from '../claude/result.js';
+import type { CodePushed } from '../events/types.js';
+import { withMarker } from '../gitlab/markers.js';
+import { FIX_CHECK_SCHEMA, fixCheckPrompt, systemPrompt, updatePrompt } from '../review/prompts.js';
+import { REVIEW_SCHEMA } from '../review/findings.js';
+import { splitGitDiff, touches, type FilePatch } from '../review/interdiff.js';
+import { pathFilter } from '../review/repo-config.js';
+import { renderDiff } from '../review/render-diff.js';
+import type { MrRecord, PostedFinding, ThreadRecord } from '../store/records.js';
+import { loadMrContext, postedIndex, type MrContext, type PostedIndex } from './context.js';
+import type { Deps } from './deps.js';
+import { publishAndMark, reviewMr, runReviewTurn, type ReviewOutcome } from './review.js';
+
+const fixSchema = z.object({ addressed: z.boolean(), reply: z.string() });
+
+export async function updateMr(d: Deps, ev: CodePushed, signal?: AbortSignal): Promise<ReviewOutcome> {
+  const { project, iid } = ev;
+  const log = d.log.child({ project: project.path, iid });
+  const rec = await d.store.getMr(project.id, iid);
+  if (rec?.paused) return skipped(log, 'reviews paused on this MR');
+  const trunkOk = !!rec?.trunkSessionId && rec.trunkStatus === 'done' && !!rec.reviewedSha && !!rec.workspace && d.sessions.exists(rec.workspace, rec.trunkSessionId);
+  // Never reviewed (or the trunk is lost): this push gets a full review.
+  if (!trunkOk) return reviewMr(d, { project, iid, reason: 'open' }, signal);
+
+  const ctx = await loadMrContext(d, project, iid);
+  if (ctx.mr.state !== 'opened') return skipped(log, `mr is ${ctx.mr.state}`);
+  if (ctx.mr.sha === rec.reviewedSha) return skipped(log, 'head already reviewed');
+  if (ctx.mr.draft && !ctx.repoConfig.reviewDrafts) return skipped(log, 'draft (review_drafts is off)');
+  if (!ctx.repoConfig.autoReview) return skipped(log, 'auto_review is off in repo config');
+
+  let pending = rec.pendingPost?.sha === ctx.mr.sha ? rec.pendingPost : undefined;
+  if (!pending) {
+    const known = (await d.workspaces.has(project.id, rec.reviewedSha!)) ? rec.reviewedSha! : undefined;
+    const interdiff = known ? await d.workspaces.diff(project.id, known, ctx.mr.sha) : '';
+    const patches = splitGitDiff(interdiff);
+    const idx = await postedIndex(d, project.id, iid);
+    await fixChecks(d, ctx, rec, idx, patches, signal);
+
+    const fresh = (await d.store.getMr(project.id, iid))!;
+    const rendered = renderDiff(ctx.diffs, { maxChars: d.config.MAX_DIFF_CHARS, skip: pathFilter(ctx.repoConfig) });
+    const prompt = updatePrompt({
+      iid,
+      fromSha: rec.reviewedSha!,
+      toSha: ctx.mr.sha,
+      interdiff: known ? truncate(interdiff, Math.floor(d.config.MAX_DIFF_CHARS / 2)) : '(the previous head is gone, e.g. after a force-push: review the whole diff below)',
+      diff: rendered.text,
+      omitted: rendered.omitted,
+      threads: threadOutcomes(fresh, idx, d.bot.id),
+    });
+    const trunkId = rec.trunkSessionId!;
+    log.info({ sessionId: trunkId, from: rec.reviewedSha, to: ctx.mr.sha }, 'resuming the trunk for new commits');
+    pending = await runReviewTurn(d, ctx, rendered, trunkId, () =>
+      d.sessions.resume(ctx.cwd, trunkId, prompt, {
+        systemPrompt: systemPrompt(ctx.guidance),
+        jsonSchema: REVIEW_SCHEMA,
+        maxBudgetUsd: ctx.repoConfig.reviewBudgetUsd,
+        signal,
+      }),
+    );
+  }
+  const posted = await publishAndMark(d, ctx, pending);
+  return { trunkSessionId: pending.sessionId, posted };
+}
+
+/** For each open finding whose lines the push touched: ask its thread's session whether it is fixed. */
+async function fixChecks(d: Deps, ctx: MrContext, rec: MrRecord, idx: PostedIndex, patches: FilePatch[], signal?: AbortSignal): Promise<void> {
+  const { project, mr } = ctx;
+  const open = Object.values(rec.findings).filter((f) => f.status === 'open' && !idx.findings.get(f.fp)?.resolved);
+  for (const f of open) {
+    if (!touches(patches, f.file, f.line)) continue;
+    const patch = patches.find((p) => p.oldPath === f.file || p.newPath === f.file)!;
+    try {
+      const verdict = await checkOne(d, ctx, rec, f, patch.diff, signal);
+      if (!verdict.addressed) continue;
+      await d.gitlab.reply(project.id, mr.iid, f.discussionId, withMarker(`✅ ${verdict.reply}`, { kind: 'fixed', fp: f.fp }));
+      await d.gitlab.resolve(project.id, mr.iid, f.discussionId, true);
+      await d.store.updateMr(project.id, mr.iid, project.path, (r) => {
+        if (r.findings[f.fp]) r.findings[f.fp]!.status = 'fixed';
+      });
+    } catch (e) {
+      // One thread's trouble must not block the review of the push.
+      if (e instanceof ClaudeError && !e.transient) d.log.warn({ fp: f.fp, err: e.message }, 'fix check failed');
+      else throw e;
+    }
+  }
+}
+
+async function checkOne(d: Deps, ctx: MrContext, rec: MrRecord, f: PostedFinding, interdiff: string, signal?: AbortSignal) {
+  const { project, mr } = ctx;
+  const turn = { systemPrompt: systemPrompt(ctx.guidance), jsonSchema: FIX_CHECK_SCHEMA, maxBudgetUsd: ctx.repoConfig.threadBudgetUsd, signal };
+  const prompt = fixCheckPrompt({ file: f.file, line: f.line, title: f.title, interdiff: truncate(interdiff, 40_000) });
+  const t = await d.store.getThread(project.id, mr.iid, f.discussionId);
+  let result;
+  let sessionId: string;
+  if (t && t.status !== 'running' && d.sessions.exists(ctx.cwd, t.forkSessionId)) {
+    sessionId = t.forkSessionId;
+    result = await d.sessions.resume(ctx.cwd, sessionId, prompt, turn);
+  } else {
+    // The thread has no session yet: fork one from the trunk, and keep it as the thread's.
+    sessionId = d.sessions.newId();
+    const now = new Date().toISOString();
+    const record: ThreadRecord = {
+      projectId: project.id, iid: mr.iid, discussionId: f.discussionId, forkSessionId: sessionId, trunkSessionId: rec.trunkSessionId!,
+      lastSeenNoteId: f.noteId, status: 'running', turns: 0, costUsd: 0, rebuilds: 0, answered: [], findingFp: f.fp, createdAt: now, updatedAt: now,
+    };
+    await d.store.putThread(record);
+    result = await d.sessions.fork(ctx.cwd, rec.trunkSessionId!, sessionId, prompt, turn);
+  }
+  const t2 = (await d.store.getThread(project.id, mr.iid, f.discussionId))!;
+  await d.store.putThread({ ...t2, forkSessionId: sessionId, status: 'done', turns: t2.turns + result.numTurns, costUsd: t2.costUsd + result.costUsd });
+  await d.store.updateMr(project.id, mr.iid, project.path, (r) => {
+    r.costUsd += result.costUsd;
+  });
+  const v = fixSchema.safeParse(result.structured);
+  if (!v.success) throw new ClaudeError('schema', 'fix check output invalid');
+  d.log.info({ fp: f.fp, sessionId, addressed: v.data.addressed }, 'fix check');
+  return v.data;
+}
+
+/** Each finding, its state, and the author's words in its thread since. */
+function threadOutcomes(rec: MrRecord, idx: PostedIndex, botId: number): string[] {
+  return Object.values(rec.findings).map((f) => {
+    const disc = idx.discussions.find((x) => x.id === f.discussionId);
+    const resolved = idx.findings.get(f.fp)?.resolved;
+    const state = rec.withdrawn.includes(f.fp) ? 'withdrawn' : f.status === 'fixed' ? 'fixed' : resolved ? 'resolved by the author' : 'open';
+    const words = (disc?.notes ?? [])
+      .filter((n) => n.author.id !== botId && !n.system)
+      .map((n) => `@${n.author.username}: ${n.body.replace(/\s+/g, ' ').slice(0, 400)}`);
+    return `- "${f.title}" at ${f.file}:${f.line} — ${state}${words.length ? `; in the thread: ${words.join(' | ')}` : ''}`;
+  });
+}
+
+function truncate(s: string, max: number): string {
+  return s.length <= max ? s : `${s.slice(0, max)}\n[... cut at ${max} characters ...]`;
+}
+
+function skipped(log: Deps['log'], why: string): ReviewOutcome {
+  log.info({ why }, 'update skipped');
+  return { skipped: why };
+}

@@ -1,0 +1,207 @@
+// The status page at `/`: recent MRs, each MR's session tree (trunk → one fork per thread), recent failures.
+// Server-rendered HTML (hono's JSX), no JavaScript. Off unless ADMIN_TOKEN is set; then it needs the token as
+// `Authorization: Bearer`, or once as `?token=`, which is traded for an HttpOnly cookie and dropped from the URL.
+import { createHmac } from 'node:crypto';
+import type { Context, Hono } from 'hono';
+import { getCookie, setCookie } from 'hono/cookie';
+import type { FC } from 'hono/jsx';
+import type { QueueStats } from '../jobs/queue.js';
+import type { FailureRecord, MrRecord, ThreadRecord } from '../store/records.js';
+import type { Store } from '../store/store.js';
+import { safeEqual } from './verify.js';
+
+export interface StatusPageDeps {
+  adminToken?: string;
+  store: Pick<Store, 'listMrs' | 'listThreads' | 'listFailures'>;
+  queueStats?: () => Promise<QueueStats>;
+  /** MRs shown; each costs one thread scan */
+  limit?: number;
+}
+
+const COOKIE = 'mrr_admin';
+
+/** The cookie holds a digest of the token, not the token itself. */
+const cookieValue = (token: string) => createHmac('sha256', token).update('mr-reviewer status page').digest('base64url');
+
+export function mountStatusPage(app: Hono, d: StatusPageDeps): void {
+  const token = d.adminToken;
+  if (!token) return; // never public: without a token `/` stays a 404
+  app.get('/', async (c) => {
+    const q = c.req.query('token');
+    if (q !== undefined) {
+      if (!safeEqual(q, token)) return denied(c);
+      const https = new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https';
+      setCookie(c, COOKIE, cookieValue(token), { httpOnly: true, sameSite: 'Strict', path: '/', secure: https, maxAge: 7 * 24 * 3600 });
+      return c.redirect(new URL(c.req.url).pathname, 303);
+    }
+    const bearer = /^Bearer\s+(.+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
+    const cookie = getCookie(c, COOKIE);
+    const ok = (bearer && safeEqual(bearer, token)) || (cookie && safeEqual(cookie, cookieValue(token)));
+    if (!ok) return denied(c);
+    const view = await load(d);
+    c.header('Cache-Control', 'no-store');
+    c.header('X-Frame-Options', 'DENY');
+    c.header('Referrer-Policy', 'no-referrer');
+    return c.html(`<!doctype html>${(<Page {...view} />).toString()}`);
+  });
+}
+
+function denied(c: Context) {
+  c.header('WWW-Authenticate', 'Bearer realm="mr-reviewer"');
+  return c.text('admin token required: send Authorization: Bearer <ADMIN_TOKEN> or open /?token=<ADMIN_TOKEN>', 401);
+}
+
+interface MrView {
+  mr: MrRecord;
+  threads: ThreadRecord[];
+}
+
+interface View {
+  mrs: MrView[];
+  failures: FailureRecord[];
+  stats?: QueueStats;
+  now: Date;
+}
+
+async function load(d: StatusPageDeps): Promise<View> {
+  const [mrs, failures, stats] = await Promise.all([d.store.listMrs(d.limit ?? 30), d.store.listFailures(20), d.queueStats?.().catch(() => undefined)]);
+  const withThreads = await Promise.all(
+    mrs.map(async (mr) => ({ mr, threads: (await d.store.listThreads(mr.projectId, mr.iid)).sort((a, b) => a.createdAt.localeCompare(b.createdAt)) })),
+  );
+  return { mrs: withThreads, failures, stats, now: new Date() };
+}
+
+const usd = (n: number) => `$${n.toFixed(n < 1 ? 4 : 2)}`;
+const short = (s?: string, n = 8) => (s ? s.slice(0, n) : '—');
+
+function ago(iso: string, now: Date): string {
+  const s = Math.max(0, Math.round((now.getTime() - Date.parse(iso)) / 1000));
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.round(s / 60)} min ago`;
+  if (s < 86400) return `${Math.round(s / 3600)} h ago`;
+  return `${Math.round(s / 86400)} d ago`;
+}
+
+/** A GitLab link to the thread: the note URL from the webhook, else the MR with the thread's last note as anchor. */
+function threadLink(mr: MrRecord, t: ThreadRecord): string | undefined {
+  if (t.url) return t.url;
+  if (mr.webUrl && t.lastSeenNoteId > 0) return `${mr.webUrl}#note_${t.lastSeenNoteId}`;
+  return mr.webUrl;
+}
+
+const When: FC<{ at: string; now: Date }> = ({ at, now }) => <time datetime={at} title={at}>{ago(at, now)}</time>;
+
+const Tree: FC<{ v: MrView; now: Date }> = ({ v, now }) => {
+  const { mr, threads } = v;
+  return (
+    <ul class="tree">
+      <li data-role="trunk" data-session={mr.trunkSessionId ?? ''}>
+        <strong>trunk</strong> <code title={mr.trunkSessionId}>{short(mr.trunkSessionId)}</code>
+        <span class={`st st-${mr.trunkStatus ?? 'none'}`}>{mr.trunkStatus ?? 'no session'}</span>
+        <span>{mr.turns} turns</span> <span>{usd(mr.costUsd)}</span> <When at={mr.updatedAt} now={now} />
+        {threads.length > 0 && (
+          <ul>
+            {threads.map((t) => {
+              const href = threadLink(mr, t);
+              return (
+                <li data-role="fork" data-session={t.forkSessionId} data-discussion={t.discussionId}>
+                  <strong>fork</strong> <code title={t.forkSessionId}>{short(t.forkSessionId)}</code>
+                  <span class={`st st-${t.status}`}>{t.status}</span>
+                  <span>{t.turns} turns</span> <span>{usd(t.costUsd)}</span> <When at={t.updatedAt} now={now} />
+                  {t.rebuilds > 0 && <span>rebuilt {t.rebuilds}×</span>}
+                  {href ? <a href={href}>thread {short(t.discussionId)}</a> : <span>thread {short(t.discussionId)}</span>}
+                </li>
+              );
+            })}
+          </ul>
+        )}
+      </li>
+    </ul>
+  );
+};
+
+const MrCard: FC<{ v: MrView; now: Date }> = ({ v, now }) => {
+  const { mr, threads } = v;
+  const total = mr.costUsd + threads.reduce((s, t) => s + t.costUsd, 0);
+  const name = `${mr.projectPath}!${mr.iid}`;
+  return (
+    <article class="mr" data-mr={`${mr.projectId}:${mr.iid}`}>
+      <h3>
+        {mr.webUrl ? <a href={mr.webUrl}>{name}</a> : name} <span class="title">{mr.title ?? ''}</span>
+      </h3>
+      <dl>
+        <dt>state</dt>
+        <dd>{mr.paused ? 'paused' : (mr.trunkStatus ?? 'not reviewed')}</dd>
+        <dt>reviewed commit</dt>
+        <dd><code>{short(mr.reviewedSha, 12)}</code></dd>
+        <dt>reviews</dt>
+        <dd>{mr.reviews}</dd>
+        <dt>cost</dt>
+        <dd>{usd(total)}</dd>
+        <dt>threads</dt>
+        <dd>{threads.length}</dd>
+        <dt>last activity</dt>
+        <dd><When at={mr.updatedAt} now={now} /></dd>
+      </dl>
+      {mr.lastError && <p class="err">last error: {mr.lastError}</p>}
+      <Tree v={v} now={now} />
+    </article>
+  );
+};
+
+const CSS = `
+body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem;color:#222}
+h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem;border-bottom:1px solid #ddd}
+.mr{border:1px solid #ddd;border-radius:6px;padding:.6rem 1rem;margin:.8rem 0}
+.mr h3{margin:.2rem 0;font-size:1rem}.title{font-weight:normal;color:#555}
+dl{display:grid;grid-template-columns:max-content auto max-content auto max-content auto;gap:.1rem .8rem;margin:.4rem 0}
+dt{color:#777}dd{margin:0}
+.tree,.tree ul{list-style:none;padding-left:1.2rem;margin:.3rem 0}
+.tree li{margin:.2rem 0}.tree ul li::before{content:"└─ ";color:#999}
+.tree span,.tree a{margin-left:.5rem}
+.st{padding:0 .35rem;border-radius:3px;background:#eee}.st-done{background:#dfd}.st-failed{background:#fdd}.st-running{background:#ffd}
+.err{color:#a00}table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #eee;padding:.2rem .4rem;text-align:left;vertical-align:top}
+`;
+
+const Page: FC<View> = ({ mrs, failures, stats, now }) => (
+  <html lang="en">
+    <head>
+      <meta charset="utf-8" />
+      <meta name="viewport" content="width=device-width, initial-scale=1" />
+      <title>mr-reviewer status</title>
+      <style>{CSS}</style>
+    </head>
+    <body>
+      <h1>mr-reviewer status</h1>
+      {stats && (
+        <p id="queue">
+          Queue: {stats.pending} pending, {stats.running} running, {stats.failed} failed
+          {stats.pending > 0 && `, oldest waiting ${Math.round(stats.oldestPendingAgeMs / 1000)}s`}.
+        </p>
+      )}
+      <h2>Merge requests</h2>
+      {mrs.length === 0 ? <p>No merge requests reviewed yet.</p> : mrs.map((v) => <MrCard v={v} now={now} />)}
+      <h2>Recent failures</h2>
+      {failures.length === 0 ? (
+        <p>None.</p>
+      ) : (
+        <table id="failures">
+          <thead>
+            <tr><th>when</th><th>job</th><th>MR</th><th>reason</th></tr>
+          </thead>
+          <tbody>
+            {failures.map((f) => (
+              <tr>
+                <td><When at={f.at} now={now} /></td>
+                <td>{f.kind} <code>{f.jobId}</code></td>
+                <td>{f.iid !== undefined ? `${f.projectId ?? ''}!${f.iid}` : '—'}</td>
+                <td>{f.reason}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <p><small>Generated {now.toISOString()}. Metrics at <a href="metrics">/metrics</a>.</small></p>
+    </body>
+  </html>
+);

@@ -1,0 +1,170 @@
+// The bot as a child process (`node bin/mr-reviewer.js serve`), wired by environment to the stand-ins running in
+// the test process, so a test can kill -9 it, SIGTERM it and start it again on the same DATA_DIR.
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import type { GitlabStandin } from './gitlab-standin.js';
+import { API_KEY, SECRET, TOKEN } from './harness.js';
+import type { ModelStandin } from './model-standin.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const BIN = path.join(ROOT, 'bin/mr-reviewer.js');
+
+export interface LogLine {
+  level: string;
+  msg: string;
+  [k: string]: unknown;
+}
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface BotProcess {
+  pid: number;
+  url: string;
+  /** parsed JSON log lines, in order */
+  logs: LogLine[];
+  /** stdout lines that were not JSON, and stderr */
+  noise: string[];
+  exited: Promise<Exit>;
+  send(payload: object, opts?: { token?: string; idempotencyKey?: string; headers?: Record<string, string> }): Promise<Response>;
+  waitForLog(pred: (l: LogLine) => boolean, timeoutMs?: number, what?: string): Promise<LogLine>;
+  /** SIGKILL to the bot and its CLI children (its process group), as when a container is killed */
+  kill9(): Promise<Exit>;
+  /** SIGTERM to the bot alone, as an orchestrator does; resolves on exit */
+  term(): Promise<Exit>;
+}
+
+export interface BotProcessOptions {
+  gitlab: GitlabStandin;
+  model: ModelStandin;
+  dataDir: string;
+  env?: Record<string, string>;
+}
+
+export async function startBotProcess(o: BotProcessOptions): Promise<BotProcess> {
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: o.dataDir,
+    GITLAB_URL: o.gitlab.url,
+    GITLAB_TOKEN: TOKEN,
+    GITLAB_WEBHOOK_SECRET: SECRET,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATA_DIR: o.dataDir,
+    ANTHROPIC_API_KEY: API_KEY,
+    ANTHROPIC_BASE_URL: o.model.url,
+    CLAUDE_MAX_RETRIES: '0',
+    RETRY_BASE_MS: '100',
+    MAX_CONCURRENT_SESSIONS: '2',
+    LOG_LEVEL: 'debug',
+    ...o.env,
+  };
+  // detached: its own process group, so kill9() takes the CLI children down with it.
+  const child: ChildProcess = spawn(process.execPath, [BIN, 'serve'], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: LogLine[] = [];
+  const noise: string[] = [];
+  const waiters = new Set<() => void>();
+  const lines = (push: (line: string) => void) => {
+    let buf = '';
+    return (chunk: Buffer) => {
+      buf += chunk.toString();
+      const parts = buf.split('\n');
+      buf = parts.pop()!;
+      for (const p of parts) if (p.trim()) push(p);
+      for (const w of [...waiters]) w();
+    };
+  };
+  child.stdout!.on(
+    'data',
+    lines((l) => {
+      try {
+        logs.push(JSON.parse(l) as LogLine);
+      } catch {
+        noise.push(l);
+      }
+    }),
+  );
+  child.stderr!.on('data', lines((l) => noise.push(l)));
+  const exited = new Promise<Exit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  let dead: Exit | undefined;
+  void exited.then((e) => {
+    dead = e;
+    for (const w of [...waiters]) w();
+  });
+
+  const waitForLog = (pred: (l: LogLine) => boolean, timeoutMs = 30_000, what = 'log line') =>
+    new Promise<LogLine>((resolve, reject) => {
+      const check = () => {
+        const hit = logs.find(pred);
+        if (hit) done(() => resolve(hit));
+        else if (dead) done(() => reject(new Error(`bot exited (${JSON.stringify(dead)}) before ${what}\n${tail()}`)));
+      };
+      const timer = setTimeout(() => done(() => reject(new Error(`timed out waiting for ${what}\n${tail()}`))), timeoutMs);
+      const done = (f: () => void) => {
+        clearTimeout(timer);
+        waiters.delete(check);
+        f();
+      };
+      waiters.add(check);
+      check();
+    });
+  const tail = () => [...noise.slice(-10), ...logs.slice(-15).map((l) => JSON.stringify(l))].join('\n');
+
+  const listening = await waitForLog((l) => l.msg === 'listening', 30_000, 'the bot to listen');
+  await waitForLog((l) => l.msg === 'bot identity known', 30_000, 'the bot to know itself');
+  const url = `http://127.0.0.1:${listening.port as number}`;
+  const pid = child.pid!;
+
+  return {
+    pid,
+    url,
+    logs,
+    noise,
+    exited,
+    waitForLog,
+    send: (payload, so = {}) =>
+      fetch(`${url}/webhooks/gitlab`, {
+        method: 'POST',
+        headers: { ...o.gitlab.hookHeaders(payload, { token: so.token ?? SECRET, idempotencyKey: so.idempotencyKey }), ...so.headers },
+        body: JSON.stringify(payload),
+      }),
+    async kill9() {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+      return exited;
+    },
+    async term() {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+export interface QueueRow {
+  id: string;
+  state: string;
+  attempts: number;
+  last_error: string | null;
+}
+
+/** The queue table as the bot left it (read from the test process; WAL lets us read while the bot writes). */
+export function queueRows(dataDir: string): QueueRow[] {
+  const db = new Database(path.join(dataDir, 'queue.sqlite'), { fileMustExist: true });
+  try {
+    return db.prepare<[], QueueRow>('SELECT id, state, attempts, last_error FROM jobs ORDER BY seq').all();
+  } finally {
+    db.close();
+  }
+}
+
+/** Nothing pending or running. */
+export function queueIdle(dataDir: string): boolean {
+  return queueRows(dataDir).every((r) => r.state === 'failed');
+}
