@@ -1,0 +1,270 @@
+// Issue 4 end to end: the bot as a real child process (kill -9, SIGTERM, restart on the same DATA_DIR), the real
+// CLI against the model stand-in, real git against the GitLab stand-in. "Accepted means done once."
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { readMarker } from '../src/gitlab/markers.js';
+import { queueIdle, queueRows, startBotProcess, type BotProcess } from './support/bot-process.js';
+import { startGitlabStandin, type GitlabStandin, type StandinProject } from './support/gitlab-standin.js';
+import { ALICE, BOT, finding, reviewOutput, TOKEN, waitFor } from './support/harness.js';
+import { CLAUDE_BIN, startModelStandin, type ModelStandin } from './support/model-standin.js';
+
+let gitlab: GitlabStandin;
+let model: ModelStandin;
+const bots: BotProcess[] = [];
+const dirs: string[] = [];
+
+beforeAll(async () => {
+  model = await startModelStandin();
+  gitlab = await startGitlabStandin({ token: TOKEN, bot: BOT });
+  gitlab.addUser(ALICE);
+});
+beforeEach(() => model.reset());
+afterEach(async () => {
+  for (const b of bots.splice(0)) await b.kill9();
+});
+afterAll(async () => {
+  await model?.close();
+  await gitlab?.close();
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+function dataDir(): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'mrr-durable-'));
+  dirs.push(d);
+  return d;
+}
+
+async function startBot(dir: string, env: Record<string, string> = {}): Promise<BotProcess> {
+  const b = await startBotProcess({ gitlab, model, dataDir: dir, env: { JOB_ATTEMPTS: '4', ...env } });
+  bots.push(b);
+  return b;
+}
+
+const DIV = finding({ file: 'src/math.js', start_line: 6, anchor_text: '  return a / b;', title: 'Division by zero' });
+const FIRST = finding({ file: 'src/list.js', start_line: 2, anchor_text: '  return xs[0].value;', title: 'Crashes on empty list' });
+
+async function mrWithBugs(projectPath: string) {
+  const project = await gitlab.createProject(projectPath, {
+    'README.md': '# app\n',
+    'src/math.js': 'export function add(a, b) {\n  return a + b;\n}\n',
+  });
+  await gitlab.commit(project, 'feature', {
+    'src/math.js': 'export function add(a, b) {\n  return a + b;\n}\n\nexport function div(a, b) {\n  return a / b;\n}\n',
+    'src/list.js': 'export function first(xs) {\n  return xs[0].value;\n}\n',
+  });
+  const mr = await gitlab.createMr(project, { sourceBranch: 'feature', title: 'Add helpers', authorId: ALICE.id });
+  return { project, mr };
+}
+
+/** The bot's marked notes on an MR, by kind. */
+function posted(project: StandinProject, iid: number) {
+  const notes = gitlab.discussions(project, iid).flatMap((d) => d.notes).filter((n) => n.author.id === BOT.id);
+  const of = (kind: string) => notes.filter((n) => readMarker(n.body)?.kind === kind);
+  return { summaries: of('summary'), findings: of('finding'), failures: of('failure'), all: notes };
+}
+
+/** The summary is there and the queue has nothing left to do. */
+async function reviewDone(project: StandinProject, iid: number, dir: string) {
+  await waitFor(() => posted(project, iid).summaries.length > 0 && queueIdle(dir), 60_000, 'the review to be posted and the queue idle');
+}
+
+const restPosts = (re: RegExp) => gitlab.log.filter((e) => e.method === 'POST' && re.test(e.path));
+const NOTES = /\/merge_requests\/\d+\/notes$/;
+
+describe('durability, with the bot as a child process', () => {
+  it('kill -9 while the CLI runs a review: after restart, exactly one summary and one set of findings', async () => {
+    const dir = dataDir();
+    let bot = await startBot(dir);
+    const { project, mr } = await mrWithBugs('dur/kill-cli');
+    model.setDefault({ structured: reviewOutput([DIV, FIRST]) });
+    const release = model.hold();
+    const key = randomUUID();
+    const hook = gitlab.mrHook(project, mr.iid, 'open');
+    expect((await bot.send(hook, { idempotencyKey: key })).status).toBe(200);
+    await model.waitForRequests(1, 30_000);
+
+    await bot.kill9();
+    expect(queueRows(dir)).toMatchObject([{ state: 'running', attempts: 1 }]);
+    expect(posted(project, mr.iid).all).toHaveLength(0);
+
+    bot = await startBot(dir);
+    release();
+    await reviewDone(project, mr.iid, dir);
+    const p = posted(project, mr.iid);
+    expect(p.summaries).toHaveLength(1);
+    expect(p.findings.map((n) => n.body.includes('Division by zero') || n.body.includes('Crashes on empty list'))).toEqual([true, true]);
+    expect(model.requests).toHaveLength(2); // the killed run and the one after restart
+    // GitLab resending the delivery after the crash changes nothing.
+    expect(await (await bot.send(hook, { idempotencyKey: key })).text()).toMatch(/^duplicate/);
+    expect(posted(project, mr.iid).all).toHaveLength(3);
+  });
+
+  it('kill -9 while posting: the restart posts only what is missing and does not run the CLI again', async () => {
+    const dir = dataDir();
+    let bot = await startBot(dir);
+    const { project, mr } = await mrWithBugs('dur/kill-post');
+    model.setDefault({ structured: reviewOutput([DIV, FIRST]) });
+    // The summary POST hangs (then drops the connection): the findings are up, the summary is not.
+    gitlab.fail({ method: 'POST', path: NOTES }, { delayMs: 20_000, status: 0 });
+    expect((await bot.send(gitlab.mrHook(project, mr.iid, 'open'))).status).toBe(200);
+    await waitFor(() => restPosts(NOTES).length === 1, 60_000, 'the summary POST');
+    expect(posted(project, mr.iid).findings).toHaveLength(2);
+
+    await bot.kill9();
+    bot = await startBot(dir);
+    await reviewDone(project, mr.iid, dir);
+    const p = posted(project, mr.iid);
+    expect(p.summaries).toHaveLength(1);
+    expect(p.findings).toHaveLength(2);
+    expect(model.requests).toHaveLength(1);
+  });
+
+  it('the same delivery three times, concurrently and later, and a resend of the same head: one review', async () => {
+    const dir = dataDir();
+    const bot = await startBot(dir);
+    const { project, mr } = await mrWithBugs('dur/dedupe');
+    model.setDefault({ structured: reviewOutput([DIV]) });
+    const hook = gitlab.mrHook(project, mr.iid, 'open');
+    const key = randomUUID();
+    const answers = await Promise.all([1, 2, 3].map(async () => {
+      const r = await bot.send(hook, { idempotencyKey: key });
+      return `${r.status} ${await r.text()}`;
+    }));
+    expect(answers.filter((a) => /^200 queued/.test(a))).toHaveLength(1);
+    expect(answers.filter((a) => /^200 duplicate/.test(a))).toHaveLength(2);
+    await reviewDone(project, mr.iid, dir);
+
+    expect(await (await bot.send(hook, { idempotencyKey: key })).text()).toMatch(/^duplicate/);
+    // A new delivery id for the same head commit (a reopen, a second hook) is a duplicate too.
+    expect(await (await bot.send(gitlab.mrHook(project, mr.iid, 'reopen'))).text()).toMatch(/^duplicate/);
+    expect(queueIdle(dir)).toBe(true);
+    expect(model.requests).toHaveLength(1);
+    const p = posted(project, mr.iid);
+    expect(p.summaries).toHaveLength(1);
+    expect(p.findings).toHaveLength(1);
+  });
+
+  it('GitLab answers 500 three times, then succeeds: posted once', async () => {
+    const dir = dataDir();
+    const bot = await startBot(dir);
+    const { project, mr } = await mrWithBugs('dur/gitlab-500');
+    model.setDefault({ structured: reviewOutput([]) });
+    gitlab.fail({ method: 'POST', path: NOTES }, { status: 500, times: 3 });
+    expect((await bot.send(gitlab.mrHook(project, mr.iid, 'open'))).status).toBe(200);
+    await reviewDone(project, mr.iid, dir);
+    expect(restPosts(NOTES).map((e) => e.status)).toEqual([500, 500, 500, 201]);
+    expect(posted(project, mr.iid).summaries).toHaveLength(1);
+    expect(model.requests).toHaveLength(1);
+  });
+
+  it('GitLab failing longer than the local retries: the job is retried, re-posts only, and pays for one review', async () => {
+    const dir = dataDir();
+    const bot = await startBot(dir);
+    const { project, mr } = await mrWithBugs('dur/gitlab-outage');
+    model.setDefault({ structured: reviewOutput([DIV, FIRST]) });
+    const DISCUSSIONS = /\/merge_requests\/\d+\/discussions$/;
+    // 6 failures in a row: the client's 4 local tries give up, the job goes back to the queue, the retry posts.
+    gitlab.fail({ method: 'POST', path: DISCUSSIONS }, { status: 503, times: 6 });
+    expect((await bot.send(gitlab.mrHook(project, mr.iid, 'open'))).status).toBe(200);
+    await reviewDone(project, mr.iid, dir);
+    expect(restPosts(DISCUSSIONS).map((e) => e.status)).toEqual([503, 503, 503, 503, 503, 503, 201, 201]);
+    expect(bot.logs.some((l) => l.msg === 'job failed; will retry' && /503/.test(String(l.reason)))).toBe(true);
+    const p = posted(project, mr.iid);
+    expect(p.findings).toHaveLength(2);
+    expect(p.summaries).toHaveLength(1);
+    expect(model.requests).toHaveLength(1);
+  });
+
+  it('429 with Retry-After: 2: the bot waits about that long before trying again', async () => {
+    const dir = dataDir();
+    const bot = await startBot(dir);
+    const { project, mr } = await mrWithBugs('dur/gitlab-429');
+    model.setDefault({ structured: reviewOutput([]) });
+    gitlab.fail({ method: 'POST', path: NOTES }, { status: 429, retryAfter: 2 });
+    expect((await bot.send(gitlab.mrHook(project, mr.iid, 'open'))).status).toBe(200);
+    await reviewDone(project, mr.iid, dir);
+    const [limited, ok] = restPosts(NOTES);
+    expect([limited!.status, ok!.status]).toEqual([429, 201]);
+    // A behaviour check (Retry-After honoured), not a speed figure: the retry came no sooner than ~2 s.
+    expect(ok!.at - limited!.at).toBeGreaterThanOrEqual(1_800);
+    expect(posted(project, mr.iid).summaries).toHaveLength(1);
+  });
+
+  it('the CLI crashes, then the model answers 529: retried, then succeeds', async () => {
+    const dir = dataDir();
+    // A CLAUDE_BIN that crashes on its first call (no JSON, exit 1), then is the real CLI.
+    const mark = path.join(dir, 'crashed-once');
+    const wrapper = path.join(dir, 'claude-crash-once.sh');
+    fs.writeFileSync(wrapper, `#!/bin/sh\nif [ ! -e '${mark}' ]; then touch '${mark}'; echo 'segfault (simulated)' >&2; exit 139; fi\nexec '${CLAUDE_BIN}' "$@"\n`, { mode: 0o755 });
+    const bot = await startBot(dir, { CLAUDE_BIN: wrapper });
+    const { project, mr } = await mrWithBugs('dur/model-529');
+    model.script({ error: { status: 529, message: 'Overloaded' } });
+    model.setDefault({ structured: reviewOutput([DIV]) });
+    expect((await bot.send(gitlab.mrHook(project, mr.iid, 'open'))).status).toBe(200);
+    await reviewDone(project, mr.iid, dir);
+    const retries = bot.logs.filter((l) => l.msg === 'job failed; will retry').map((l) => String(l.reason));
+    expect(retries).toHaveLength(2);
+    expect(retries[0]).toMatch(/claude crash/);
+    expect(retries[1]).toMatch(/529|overloaded/i);
+    expect(model.requests).toHaveLength(2); // the crash never reached the model
+    const p = posted(project, mr.iid);
+    expect(p.summaries).toHaveLength(1);
+    expect(p.findings).toHaveLength(1);
+    expect(p.failures).toHaveLength(0);
+  });
+
+  it('always failing: exactly one failure note that names the reason and how to retry', async () => {
+    const dir = dataDir();
+    const bot = await startBot(dir, { JOB_ATTEMPTS: '3' });
+    const { project, mr } = await mrWithBugs('dur/always-529');
+    model.setDefault({ error: { status: 529, message: 'Overloaded' } });
+    expect((await bot.send(gitlab.mrHook(project, mr.iid, 'open'))).status).toBe(200);
+    await waitFor(() => posted(project, mr.iid).failures.length > 0 && queueIdle(dir), 60_000, 'the failure note');
+    await bot.waitForLog((l) => l.msg === 'job failed for good');
+    expect(queueRows(dir)).toMatchObject([{ state: 'failed', attempts: 3 }]);
+    expect(model.requests).toHaveLength(3);
+    const p = posted(project, mr.iid);
+    expect(p.failures).toHaveLength(1);
+    expect(p.summaries).toHaveLength(0);
+    expect(p.findings).toHaveLength(0);
+    expect(p.failures[0]!.body).toMatch(/review failed: .*(529|overloaded)/i);
+    expect(p.failures[0]!.body).toContain(`\`@${BOT.username} review\``);
+    // GitLab resending the same delivery does not start the failing loop again.
+    const again = await bot.send(gitlab.mrHook(project, mr.iid, 'reopen'));
+    expect(await again.text()).toMatch(/^duplicate/);
+  });
+
+  it('SIGTERM during a review: stops taking webhooks, exits within the deadline, and the review completes after restart', async () => {
+    const dir = dataDir();
+    const deadline = 3_000;
+    let bot = await startBot(dir, { SHUTDOWN_DEADLINE_MS: String(deadline) });
+    const { project, mr } = await mrWithBugs('dur/sigterm');
+    model.setDefault({ structured: reviewOutput([DIV, FIRST]) });
+    const release = model.hold();
+    expect((await bot.send(gitlab.mrHook(project, mr.iid, 'open'))).status).toBe(200);
+    await model.waitForRequests(1, 30_000);
+
+    const exit = bot.term();
+    await waitFor(async () => (await fetch(`${bot.url}/healthz`)).status === 503, 5_000, 'healthz 503');
+    const late = await bot.send(gitlab.mrHook(project, mr.iid, 'open'));
+    expect(late.status).toBe(503);
+    expect(await exit).toEqual({ code: 0, signal: null });
+    const at = (msg: string) => Date.parse(String(bot.logs.find((l) => l.msg === msg)?.time));
+    // The contract of SHUTDOWN_DEADLINE_MS (with timer slack), not a speed figure.
+    expect(at('stopped') - at('shutting down')).toBeLessThanOrEqual(deadline + 300);
+    // Aborted, put back, and the interrupted attempt does not count.
+    expect(queueRows(dir)).toMatchObject([{ state: 'pending', attempts: 0 }]);
+    expect(posted(project, mr.iid).all).toHaveLength(0);
+
+    bot = await startBot(dir, { SHUTDOWN_DEADLINE_MS: String(deadline) });
+    release();
+    await reviewDone(project, mr.iid, dir);
+    const p = posted(project, mr.iid);
+    expect(p.summaries).toHaveLength(1);
+    expect(p.findings).toHaveLength(2);
+    expect(model.requests).toHaveLength(2);
+  });
+});
