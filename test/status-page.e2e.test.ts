@@ -61,6 +61,7 @@ describe('status page', () => {
     const page = await context.newPage();
     // ?token= is traded for an HttpOnly cookie and dropped from the address
     const res = await page.goto(`${h.url}/?token=${ADMIN}`);
+    if (res?.status() !== 200) console.error(h.logs.filter((l) => l.includes('request failed')));
     expect(res?.status()).toBe(200);
     expect(new URL(page.url()).search).toBe('');
     const cookie = (await context.cookies()).find((c) => c.name === 'mrr_admin');

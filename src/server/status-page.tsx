@@ -26,6 +26,13 @@ const cookieValue = (token: string) => createHmac('sha256', token).update('mr-re
 export function mountStatusPage(app: Hono, d: StatusPageDeps): void {
   const token = d.adminToken;
   if (!token) return; // never public: without a token `/` stays a 404
+  let last: Promise<unknown> = Promise.resolve();
+  /** page loads one after another (see load()) */
+  const serial = <T,>(fn: () => Promise<T>): Promise<T> => {
+    const next = last.then(fn, fn);
+    last = next.catch(() => undefined);
+    return next;
+  };
   app.get('/', async (c) => {
     const q = c.req.query('token');
     if (q !== undefined) {
@@ -38,7 +45,7 @@ export function mountStatusPage(app: Hono, d: StatusPageDeps): void {
     const cookie = getCookie(c, COOKIE);
     const ok = (bearer && safeEqual(bearer, token)) || (cookie && safeEqual(cookie, cookieValue(token)));
     if (!ok) return denied(c);
-    const view = await load(d);
+    const view = await serial(() => load(d));
     c.header('Cache-Control', 'no-store');
     c.header('X-Frame-Options', 'DENY');
     c.header('Referrer-Policy', 'no-referrer');
@@ -64,11 +71,16 @@ interface View {
 }
 
 async function load(d: StatusPageDeps): Promise<View> {
-  const [mrs, failures, stats] = await Promise.all([d.store.listMrs(d.limit ?? 30), d.store.listFailures(20), d.queueStats?.().catch(() => undefined)]);
-  const withThreads = await Promise.all(
-    mrs.map(async (mr) => ({ mr, threads: (await d.store.listThreads(mr.projectId, mr.iid)).sort((a, b) => a.createdAt.localeCompare(b.createdAt)) })),
-  );
-  return { mrs: withThreads, failures, stats, now: new Date() };
+  // One scan at a time: the SQLite keyv adapter's iterator is a single prepared statement, and two scans at
+  // once fail with "This statement is busy executing a query".
+  const stats = await d.queueStats?.().catch(() => undefined);
+  const mrs: MrView[] = [];
+  for (const mr of await d.store.listMrs(d.limit ?? 30)) {
+    const threads = await d.store.listThreads(mr.projectId, mr.iid);
+    mrs.push({ mr, threads: threads.sort((a, b) => a.createdAt.localeCompare(b.createdAt)) });
+  }
+  const failures = await d.store.listFailures(20);
+  return { mrs, failures, stats, now: new Date() };
 }
 
 const usd = (n: number) => `$${n.toFixed(n < 1 ? 4 : 2)}`;
@@ -169,7 +181,7 @@ const Page: FC<View> = ({ mrs, failures, stats, now }) => (
       <meta charset="utf-8" />
       <meta name="viewport" content="width=device-width, initial-scale=1" />
       <title>mr-reviewer status</title>
-      <style>{CSS}</style>
+      <style dangerouslySetInnerHTML={{ __html: CSS }} />
     </head>
     <body>
       <h1>mr-reviewer status</h1>
