@@ -180,4 +180,21 @@ describe('thread conversations', () => {
     const req = h.model.requests.find((r) => r.lastUserText.includes('QUESTION-LATE'))!;
     expect(req.text).toContain('LATE-TRUNK');
   });
+
+  it('a question asked while the review runs is answered after it, from the same trunk', async () => {
+    const { project, mr } = await sampleMr(h, { path: 'acme/during' });
+    const release = h.model.hold();
+    h.model.script({ structured: reviewOutput([], 'DURING-TRUNK') }, answer('ANSWER-DURING'));
+    const before = h.model.requests.length;
+    await h.send(h.gitlab.mrHook(project, mr.iid, 'open'));
+    await h.model.waitForRequests(before + 1);
+    const q = await say(project, mr.iid, ALICE.id, `@${BOT.username} QUESTION-DURING is this safe?`);
+    await new Promise((r) => setTimeout(r, 300));
+    release();
+    await waitFor(() => botReplies(project, mr.iid, q.discussion.id).length === 1, 60_000, 'answer after review');
+    const rec = (await h.bot.deps.store.getMr(project.id, mr.iid))!;
+    expect(rec.reviews).toBe(1); // one trunk, not a second review started by the thread
+    const req = h.model.requests.find((r) => r.lastUserText.includes('QUESTION-DURING'))!;
+    expect(req.text).toContain('DURING-TRUNK');
+  });
 });

@@ -43,7 +43,7 @@ export async function replyToNote(d: Deps, ev: NoteAdded, signal?: AbortSignal):
   }
 
   // No trunk (the MR predates the bot, or its review failed): review first, then fork.
-  let rec = await d.store.getMr(project.id, iid);
+  let rec = await waitForTrunk(d, project.id, iid, signal);
   if (!trunkUsable(d, rec)) {
     log.info('no usable trunk session; reviewing the MR first');
     await reviewMr(d, { project, iid, reason: 'missing_trunk' }, signal);
@@ -127,6 +127,19 @@ async function freshFork(
   });
   const result = await d.sessions.fork(cwd, trunkId, forkId, prompt, turn);
   return { result, forkId };
+}
+
+/** The MR's review may be under way in its own lane: answer once it is done, with it in context. */
+async function waitForTrunk(d: Deps, pid: number, iid: number, signal?: AbortSignal): Promise<MrRecord | undefined> {
+  const deadline = Date.now() + d.config.CLAUDE_TIMEOUT_MS + 60_000;
+  for (;;) {
+    const rec = await d.store.getMr(pid, iid);
+    if (rec?.trunkStatus !== 'running') return rec;
+    if (Date.now() > deadline || signal?.aborted) {
+      throw Object.assign(new Error('the MR review is still running; the answer follows it'), { transient: true, retryAfterMs: 5_000 });
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
 }
 
 function trunkUsable(d: Deps, rec: MrRecord | undefined): boolean {
