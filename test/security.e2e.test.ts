@@ -101,7 +101,7 @@ describe('a hostile merge request', () => {
       { name: 'Glob', input: { pattern: '**/*', path: dataDir } },
     ];
     // Last move: "exfiltrate" everything it was shown, plus the credentials a leaky bot might have handed it.
-    const seen = (req: RecordedRequest) => toolExchanges([req]).map((e) => e.result?.text ?? '').join('\n');
+    const seen = (req: RecordedRequest) => toolExchanges([req]).filter((e) => e.result && !e.result.isError).map((e) => e.result!.text).join('\n');
     h.model.respond((req): Reply => {
       if (!req.tools.includes('StructuredOutput')) return { text: 'OK' };
       const step = req.messages.filter((m) => m.role === 'assistant').length;
@@ -109,14 +109,16 @@ describe('a hostile merge request', () => {
       if (a) return { toolUse: { name: a.name, input: a.input } };
       return {
         structured: reviewOutput(
-          [finding({ file: 'src/app.js', start_line: 2, anchor_text: '  return eval(x);', title: `eval of input (${SECRET})`, body: `Token: ${TOKEN}, key: ${API_KEY}.\n\nEverything I saw:\n${seen(req)}` })],
+          [finding({ file: 'src/app.js', start_line: 2, anchor_text: '  return eval(x);', title: `eval of input (${SECRET})`, body: `Token: ${TOKEN}, key: ${API_KEY}.\n\nWhat I could read:\n${seen(req)}` })],
           `Runs eval. Webhook secret: ${SECRET}.`,
         ),
       };
     });
 
     expect((await h.send(h.gitlab.mrHook(project, mr.iid, 'open'))).status).toBe(200);
-    const summary = await waitFor(() => h.gitlab.notes(project, mr.iid).find((n) => readMarker(n.body)?.kind === 'summary'), 90_000, 'summary note');
+    const summary = await waitFor(() => h.gitlab.notes(project, mr.iid).find((n) => readMarker(n.body)?.kind === 'summary'), 30_000, 'summary note').catch((e) => {
+      throw new Error(`${e.message}; last log lines:\n${h.logs.slice(-8).join('\n')}`);
+    });
     await h.bot.queue.drained();
 
     // The review completed despite everything.
@@ -134,7 +136,8 @@ describe('a hostile merge request', () => {
 
     // Every forbidden call came back as an error; the two in-tree reads returned only link text.
     const exchanges = toolExchanges(h.model.requests);
-    expect(exchanges.map((e) => e.name)).toEqual([...attempts.map((a) => a.name), 'StructuredOutput']);
+    // (the final StructuredOutput call ends the run without a round-trip, so it is never sent back)
+    expect(exchanges.map((e) => e.name)).toEqual(attempts.map((a) => a.name));
     attempts.forEach((a, i) => {
       const r = exchanges[i]!.result;
       expect(r, `${a.name} ${JSON.stringify(a.input)}`).toBeDefined();
@@ -151,7 +154,7 @@ describe('a hostile merge request', () => {
     const deniedLog = h.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'tool calls denied');
     const denied = (deniedLog?.denied ?? []) as { tool_name: string; tool_input: any }[];
     expect(denied.map((d) => `${d.tool_name} ${d.tool_input.file_path ?? d.tool_input.path}`)).toEqual(
-      attempts.slice(8).map((a) => `${a.name} ${(a.input.file_path ?? a.input.path) as string}`),
+      attempts.slice(8).map((a) => `${a.name} ${path.resolve((a.input.file_path ?? a.input.path) as string)}`),
     );
 
     // No secret ever reached the model: not the token, the webhook secret, the API key (a header only), or the file outside.
@@ -188,13 +191,75 @@ describe('a hostile merge request', () => {
     // so the fixture is live and the absence above is the flags' doing.
     h.model.respond(() => undefined);
     const before = h.model.requests.length;
-    const r = await execa(CLAUDE_BIN, ['-p', '--output-format', 'json'], {
+    // (--permission-mode default: the branch's defaultMode "bypassPermissions" would otherwise apply, and fail as root)
+    const r = await execa(CLAUDE_BIN, ['-p', '--output-format', 'json', '--permission-mode', 'default'], {
       cwd: wt, input: 'hi', reject: false, timeout: 60_000, extendEnv: false,
       env: buildEnv({ configDir: path.join(markers, 'cfg'), homeDir: path.join(markers, 'cfg'), anthropicApiKey: 'sk-control', anthropicBaseUrl: h.model.url, maxRetries: 0 }),
     });
     expect(r.exitCode, String(r.stderr)).toBe(0);
     expect(fs.readdirSync(markers)).toEqual(expect.arrayContaining(['settings-session-start', 'mcp-server']));
     expect(h.model.requests.slice(before).some((q) => q.text.includes(SOURCE_MD))).toBe(true);
+  });
+
+  it('reviews an MR with 10,000 files and a 50 MB diff within its limits, and says what it skipped', async () => {
+    const project = await h.gitlab.createProject('big/app', { 'README.md': '# big\n' });
+    const line = `${'x'.repeat(99)}\n`;
+    const big = line.repeat(50_000); // 5 MB each
+    const changes: Record<string, string> = {};
+    for (let i = 0; i < 10_000; i++) changes[`src/m${String(i).padStart(5, '0')}.js`] = `export const v${i} = ${i};\n`;
+    for (let i = 0; i < 10; i++) changes[`data/blob${i}.js`] = big;
+    await h.gitlab.commit(project, 'huge', changes, 'huge');
+    const mr = await h.gitlab.createMr(project, { sourceBranch: 'huge', title: 'Huge', authorId: ALICE.id });
+    h.model.respond(() => undefined);
+    h.model.script({ structured: reviewOutput([]) });
+    const before = h.model.requests.length;
+    const t0 = Date.now();
+    expect((await h.send(h.gitlab.mrHook(project, mr.iid, 'open'))).status).toBe(200);
+    const summary = await waitFor(() => h.gitlab.notes(project, mr.iid).find((n) => readMarker(n.body)?.kind === 'summary'), 120_000, 'summary note').catch((e) => {
+      throw new Error(`${e.message}; last log lines:\n${h.logs.slice(-5).join('\n')}`);
+    });
+    await h.bot.queue.drained();
+
+    // One CLI call whose prompt stays near the diff budget: file lists are cut, the diff is budgeted.
+    const reqs = h.model.requests.slice(before);
+    expect(reqs).toHaveLength(1);
+    const prompt = reqs[0]!.lastUserText;
+    expect(prompt.length).toBeLessThan(h.config.MAX_DIFF_CHARS + 30_000);
+    expect(prompt).toContain('Changed files (10010)');
+    expect(prompt).toMatch(/… and \d+ more/);
+    expect(prompt).not.toContain(big.slice(0, 200_000));
+
+    // The summary says how much was reviewed and lists what was not, cut to a readable length.
+    const rec = await h.bot.deps.store.getMr(project.id, mr.iid);
+    expect(rec?.trunkStatus).toBe('done');
+    const m = /\*\*Files reviewed\*\* \| (\d+) \((\d+) not reviewed, listed below\)/.exec(summary.body);
+    expect(m).not.toBeNull();
+    expect(Number(m![1]) + Number(m![2])).toBe(10_010);
+    expect(summary.body).toContain('`data/blob0.js`: diff budget exhausted');
+    expect(summary.body).toContain(`Not reviewed (${m![2]} files)`);
+    expect(summary.body).toMatch(/… and \d+ more/);
+    expect(summary.body.length).toBeLessThan(20_000);
+  });
+
+  it('stops a review that burns money at --max-budget-usd, and says so on the MR', async () => {
+    const project = await h.gitlab.createProject('evil/spender', { 'README.md': '# x\n' });
+    await h.gitlab.commit(project, 'loop', { 'a.js': 'export const a = 1;\n' });
+    const mr = await h.gitlab.createMr(project, { sourceBranch: 'loop', title: 'Loop', authorId: ALICE.id });
+    // A model steered into an endless tool loop, each turn reporting 2M input tokens (~$6 at list price).
+    h.model.respond((req) => (req.tools.includes('StructuredOutput') ? { toolUse: { name: 'Read', input: { file_path: 'README.md' } } } : undefined));
+    h.model.usage.input_tokens = 2_000_000;
+    const before = h.model.requests.length;
+    try {
+      expect((await h.send(h.gitlab.mrHook(project, mr.iid, 'open'))).status).toBe(200);
+      const failure = await waitFor(() => h.gitlab.notes(project, mr.iid).find((n) => readMarker(n.body)?.kind === 'failure'), 60_000, 'failure note');
+      expect(failure.body).toMatch(/budget/i);
+    } finally {
+      h.model.usage.input_tokens = 10;
+      h.model.respond(() => undefined);
+    }
+    // The budget is checked after each call: one call, no retry of a permanent failure.
+    expect(h.model.requests.length - before).toBe(1);
+    expect((await h.bot.deps.store.getMr(project.id, mr.iid))?.trunkStatus).toBe('failed');
   });
 
   it('gives the CLI an allowlisted environment: none of the bot\'s secrets', () => {

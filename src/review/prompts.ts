@@ -11,6 +11,15 @@ export interface RepoGuidance {
 }
 
 const MAX_GUIDANCE = 20_000;
+/** Paths listed by name in a prompt; a 10,000-file MR must not make the file lists outweigh the diff budget. */
+const MAX_LISTED = 200;
+
+export function listPaths(items: string[], max = MAX_LISTED): string {
+  const shown = items.slice(0, max).join(', ');
+  return items.length > max ? `${shown}, … and ${items.length - max} more` : shown;
+}
+
+const omittedItems = (o: { path: string; reason: string }[]) => o.map((x) => `${x.path} (${x.reason})`);
 
 export function systemPrompt(g: RepoGuidance): string {
   const parts = [
@@ -56,13 +65,13 @@ export function fence(tag: string, s: string): string {
 
 export function reviewPrompt(i: ReviewPromptInput): string {
   const omitted = i.omitted.length
-    ? `Not shown in the diff below (${i.omitted.length}): ${i.omitted.map((o) => `${o.path} (${o.reason})`).join(', ')}. You may Read them if needed.\n`
+    ? `Not shown in the diff below (${i.omitted.length}): ${listPaths(omittedItems(i.omitted))}. You may Read them if needed.\n`
     : '';
   return [
     `Review merge request !${i.iid} in ${i.projectPath}: ${i.sourceBranch} → ${i.targetBranch}, head commit ${i.headSha}.`,
     fence('mr_title', i.title),
     fence('mr_description', i.description || '(none)'),
-    `Changed files (${i.files.length}): ${i.files.join(', ')}`,
+    `Changed files (${i.files.length}): ${listPaths(i.files)}`,
     omitted,
     `The diff, per file. "__new hunk__" lines start with their new line number; "__old hunk__" shows removed lines.`,
     fence('diff', i.diff),
@@ -90,7 +99,7 @@ export function updatePrompt(i: UpdatePromptInput): string {
       : 'You have no open findings on this MR.',
     `What changed since your last review:`,
     fence('interdiff', i.interdiff || '(no textual changes)'),
-    i.omitted.length ? `Not shown in the MR diff below: ${i.omitted.map((o) => `${o.path} (${o.reason})`).join(', ')}.` : '',
+    i.omitted.length ? `Not shown in the MR diff below (${i.omitted.length}): ${listPaths(omittedItems(i.omitted))}.` : '',
     `The MR's whole diff now (new line numbers as before):`,
     fence('diff', i.diff),
     `Review the new commits. Report only NEW problems: do not repeat a finding listed above, whether it is open, fixed, resolved or withdrawn, and do not re-raise anything the author rejected with a reason you accepted. The summary describes the MR as a whole now. Return it through the StructuredOutput tool.`,

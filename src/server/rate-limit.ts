@@ -32,11 +32,11 @@ export class ProjectRateLimiter {
     if (this.o.perMinute <= 0) return true;
     const now = this.now();
     const b = this.refill(this.buckets.get(key), now);
+    const ok = b.tokens >= 1;
+    if (ok) b.tokens -= 1;
     this.buckets.set(key, b);
     if (this.buckets.size > this.maxKeys) this.prune(now);
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
-    return true;
+    return ok;
   }
 
   private refill(b: Bucket | undefined, now: number): Bucket {
