@@ -1,30 +1,64 @@
 #!/usr/bin/env node
-// `mr-reviewer <command>`: serve (what `npm start` runs). More commands live in src/commands/.
-import { ConfigError, loadConfig } from './config.js';
-import { startBot } from './main.js';
+// `mr-reviewer <command>`: one binary, one file per command in src/commands/.
+import { parseArgs } from 'node:util';
 
-async function serveCommand(): Promise<void> {
-  let config;
+const USAGE = `usage: mr-reviewer <command>
+
+  serve                                     run the bot (default; what npm start runs)
+  doctor [--webhook-url <url>]              check GitLab, the token, the claude CLI, the model key, DATA_DIR
+  setup-webhook --project <path|id> --url <public url>
+                                            create or update the project's webhook (MR + comment events, secret)
+  review <project path|id> <iid>            review one merge request now and print the summary
+
+Settings come from the environment (see README "Configuration").`;
+
+const [cmd = 'serve', ...rest] = process.argv.slice(2);
+
+function args<T extends Record<string, { type: 'string' | 'boolean' }>>(options: T, positionals = 0) {
   try {
-    config = loadConfig();
+    const r = parseArgs({ args: rest, options, allowPositionals: positionals > 0 });
+    if (r.positionals.length !== positionals) throw new Error(`expected ${positionals} argument(s)`);
+    return r;
   } catch (e) {
-    if (e instanceof ConfigError) {
-      for (const p of e.problems) console.error(p);
-      console.error('mr-reviewer: fix the settings above and start again (see README "Configuration").');
-      process.exit(2);
-    }
-    throw e;
+    console.error(`mr-reviewer ${cmd}: ${(e as Error).message}\n\n${USAGE}`);
+    process.exit(2);
   }
-  const bot = await startBot(config, { handleSignals: true });
-  await bot.ready;
 }
 
-const [cmd = 'serve'] = process.argv.slice(2);
 switch (cmd) {
-  case 'serve':
+  case 'serve': {
+    const { serveCommand } = await import('./commands/serve.js');
     await serveCommand();
     break;
+  }
+  case 'doctor': {
+    const { values } = args({ 'webhook-url': { type: 'string' } });
+    const { doctorCommand } = await import('./commands/doctor.js');
+    process.exitCode = await doctorCommand({ webhookUrl: values['webhook-url'] });
+    break;
+  }
+  case 'setup-webhook': {
+    const { values } = args({ project: { type: 'string' }, url: { type: 'string' } });
+    if (!values.project || !values.url) {
+      console.error(`mr-reviewer setup-webhook: --project and --url are required\n\n${USAGE}`);
+      process.exit(2);
+    }
+    const { setupWebhookCommand } = await import('./commands/setup-webhook.js');
+    process.exitCode = await setupWebhookCommand({ project: values.project, url: values.url });
+    break;
+  }
+  case 'review': {
+    const { positionals } = args({}, 2);
+    const { reviewCommand } = await import('./commands/review.js');
+    process.exitCode = await reviewCommand({ project: positionals[0]!, iid: Number(positionals[1]) });
+    break;
+  }
+  case 'help':
+  case '--help':
+  case '-h':
+    console.log(USAGE);
+    break;
   default:
-    console.error(`unknown command: ${cmd}\nusage: mr-reviewer serve`);
+    console.error(`unknown command: ${cmd}\n\n${USAGE}`);
     process.exit(2);
 }

@@ -49,6 +49,10 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ADMIN_TOKEN: z.string().optional(),
   REDIS_URL: z.string().optional(),
+  /** key prefix in Redis: one per deployment sharing a Redis */
+  REDIS_PREFIX: z.string().min(1).default('mrr'),
+  /** Redis mode: how long a dead replica can hold a job's lane or a session lock (renewed while alive) */
+  JOB_LOCK_MS: int(1_000, 600_000).default(30_000),
   MR_REVIEWER_ROLE: z.enum(['all', 'web', 'worker']).default('all'),
 });
 

@@ -3,7 +3,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import pLimit from 'p-limit';
-import { LocalLocks } from './claude/locks.js';
 import { buildEnv, defaultClaudeBin } from './claude/options.js';
 import { Sessions } from './claude/sessions.js';
 import type { Config } from './config.js';
@@ -13,7 +12,6 @@ import type { Deps } from './flows/deps.js';
 import { failureNotifier } from './flows/failure.js';
 import { GitLabClient } from './gitlab/client.js';
 import { backoffPolicy, reasonOf } from './jobs/retry.js';
-import { SqliteQueue } from './jobs/sqlite-queue.js';
 import type { Queue } from './jobs/queue.js';
 import { createLogger, type Logger } from './logger.js';
 import { makeRedactor } from './redact.js';
@@ -21,7 +19,7 @@ import { createApp } from './server/app.js';
 import { Metrics } from './server/metrics.js';
 import { mountStatusPage } from './server/status-page.js';
 import { ProjectRateLimiter } from './server/rate-limit.js';
-import { Store } from './store/store.js';
+import { createBackend } from './scale/backend.js';
 import { Workspaces } from './workspace/workspaces.js';
 
 export interface Bot {
@@ -48,7 +46,9 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
   const claudeHome = path.join(claudeDir, 'home');
   fs.mkdirSync(claudeHome, { recursive: true });
 
-  const store = Store.sqlite(config.dataDir);
+  // SQLite under DATA_DIR by default; Redis (state, BullMQ, cross-replica locks, portable sessions) with REDIS_URL.
+  const backend = createBackend(config, { log, claudeDir });
+  const store = backend.store;
   const gitlab = new GitLabClient({
     url: config.GITLAB_URL,
     token: config.GITLAB_TOKEN,
@@ -70,7 +70,8 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
     }),
     model: config.CLAUDE_MODEL,
     timeoutMs: config.CLAUDE_TIMEOUT_MS,
-    locks: new LocalLocks(),
+    locks: backend.locks,
+    hooks: backend.sessionHooks,
     slots: { run: (fn) => limit(fn) },
     observe: metrics.observeCli,
   });
@@ -90,8 +91,7 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
   };
 
   const notifyFailure = failureNotifier(deps);
-  const queue = new SqliteQueue({
-    file: path.join(config.dataDir, 'queue.sqlite'),
+  const queue = backend.queue({
     concurrency: config.MAX_CONCURRENT_SESSIONS,
     policy: backoffPolicy({ baseMs: config.RETRY_BASE_MS, maxAttempts: config.JOB_ATTEMPTS }),
     events: {
@@ -120,6 +120,7 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
     allowedProjects: config.ALLOWED_PROJECTS,
     admit: (key) => rateLimiter.admit(key),
     isShuttingDown: () => shuttingDown,
+    webhooks: config.MR_REVIEWER_ROLE !== 'worker',
     onWebhook: metrics.webhook,
     extend: (a) => {
       a.get('/metrics', async (c) => {
@@ -151,7 +152,8 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
       }
     }
     deps.enqueue = (spec) => queue.enqueue(spec);
-    queue.start(jobHandler(deps, opts.flows));
+    // MR_REVIEWER_ROLE=web only takes webhooks; worker and all run jobs.
+    if (config.MR_REVIEWER_ROLE !== 'web') queue.start(jobHandler(deps, opts.flows));
   })();
 
   const stop = async () => {
@@ -162,11 +164,15 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
     await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
     await queue.close();
     await store.close();
+    await backend.close();
     log.info('stopped');
   };
   if (opts.handleSignals) {
+    // `on`, not `once`: execa's signal-exit re-raises a signal when it sees no other listener, which killed the
+    // process mid-drain. A second signal exits at once; running jobs are then recovered at the next start.
     for (const sig of ['SIGTERM', 'SIGINT'] as const) {
-      process.once(sig, () => {
+      process.on(sig, () => {
+        if (shuttingDown) process.exit(1);
         void stop().then(() => process.exit(0));
       });
     }

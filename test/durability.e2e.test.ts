@@ -71,8 +71,13 @@ async function reviewDone(project: StandinProject, iid: number, dir: string) {
   await waitFor(() => posted(project, iid).summaries.length > 0 && queueIdle(dir), 60_000, 'the review to be posted and the queue idle');
 }
 
-const restPosts = (re: RegExp) => gitlab.log.filter((e) => e.method === 'POST' && re.test(e.path));
+/** POSTs to one project's REST paths matching `re`, in arrival order (the stand-in is shared by all tests). */
+const restPosts = (project: StandinProject, re: RegExp) =>
+  gitlab.log.filter((e) => e.method === 'POST' && e.path.includes(`/projects/${project.id}/`) && re.test(e.path));
 const NOTES = /\/merge_requests\/\d+\/notes$/;
+const DISCUSSIONS = /\/merge_requests\/\d+\/discussions$/;
+/** `re`, only for one project's REST paths: a failure injected for one test cannot hit another's. */
+const inProject = (project: StandinProject, re: RegExp) => new RegExp(`/projects/${project.id}${re.source}`);
 
 describe('durability, with the bot as a child process', () => {
   it('kill -9 while the CLI runs a review: after restart, exactly one summary and one set of findings', async () => {
@@ -108,9 +113,9 @@ describe('durability, with the bot as a child process', () => {
     const { project, mr } = await mrWithBugs('dur/kill-post');
     model.setDefault({ structured: reviewOutput([DIV, FIRST]) });
     // The summary POST hangs (then drops the connection): the findings are up, the summary is not.
-    gitlab.fail({ method: 'POST', path: NOTES }, { delayMs: 20_000, status: 0 });
+    gitlab.fail({ method: 'POST', path: inProject(project, NOTES) }, { delayMs: 20_000, status: 0 });
     expect((await bot.send(gitlab.mrHook(project, mr.iid, 'open'))).status).toBe(200);
-    await waitFor(() => restPosts(NOTES).length === 1, 60_000, 'the summary POST');
+    await waitFor(() => restPosts(project, NOTES).length === 1, 60_000, 'the summary POST');
     expect(posted(project, mr.iid).findings).toHaveLength(2);
 
     await bot.kill9();
@@ -152,10 +157,10 @@ describe('durability, with the bot as a child process', () => {
     const bot = await startBot(dir);
     const { project, mr } = await mrWithBugs('dur/gitlab-500');
     model.setDefault({ structured: reviewOutput([]) });
-    gitlab.fail({ method: 'POST', path: NOTES }, { status: 500, times: 3 });
+    gitlab.fail({ method: 'POST', path: inProject(project, NOTES) }, { status: 500, times: 3 });
     expect((await bot.send(gitlab.mrHook(project, mr.iid, 'open'))).status).toBe(200);
     await reviewDone(project, mr.iid, dir);
-    expect(restPosts(NOTES).map((e) => e.status)).toEqual([500, 500, 500, 201]);
+    expect(restPosts(project, NOTES).map((e) => e.status)).toEqual([500, 500, 500, 201]);
     expect(posted(project, mr.iid).summaries).toHaveLength(1);
     expect(model.requests).toHaveLength(1);
   });
@@ -165,12 +170,11 @@ describe('durability, with the bot as a child process', () => {
     const bot = await startBot(dir);
     const { project, mr } = await mrWithBugs('dur/gitlab-outage');
     model.setDefault({ structured: reviewOutput([DIV, FIRST]) });
-    const DISCUSSIONS = /\/merge_requests\/\d+\/discussions$/;
     // 6 failures in a row: the client's 4 local tries give up, the job goes back to the queue, the retry posts.
-    gitlab.fail({ method: 'POST', path: DISCUSSIONS }, { status: 503, times: 6 });
+    gitlab.fail({ method: 'POST', path: inProject(project, DISCUSSIONS) }, { status: 503, times: 6 });
     expect((await bot.send(gitlab.mrHook(project, mr.iid, 'open'))).status).toBe(200);
     await reviewDone(project, mr.iid, dir);
-    expect(restPosts(DISCUSSIONS).map((e) => e.status)).toEqual([503, 503, 503, 503, 503, 503, 201, 201]);
+    expect(restPosts(project, DISCUSSIONS).map((e) => e.status)).toEqual([503, 503, 503, 503, 503, 503, 201, 201]);
     expect(bot.logs.some((l) => l.msg === 'job failed; will retry' && /503/.test(String(l.reason)))).toBe(true);
     const p = posted(project, mr.iid);
     expect(p.findings).toHaveLength(2);
@@ -183,10 +187,10 @@ describe('durability, with the bot as a child process', () => {
     const bot = await startBot(dir);
     const { project, mr } = await mrWithBugs('dur/gitlab-429');
     model.setDefault({ structured: reviewOutput([]) });
-    gitlab.fail({ method: 'POST', path: NOTES }, { status: 429, retryAfter: 2 });
+    gitlab.fail({ method: 'POST', path: inProject(project, NOTES) }, { status: 429, retryAfter: 2 });
     expect((await bot.send(gitlab.mrHook(project, mr.iid, 'open'))).status).toBe(200);
     await reviewDone(project, mr.iid, dir);
-    const [limited, ok] = restPosts(NOTES);
+    const [limited, ok] = restPosts(project, NOTES);
     expect([limited!.status, ok!.status]).toEqual([429, 201]);
     // A behaviour check (Retry-After honoured), not a speed figure: the retry came no sooner than ~2 s.
     expect(ok!.at - limited!.at).toBeGreaterThanOrEqual(1_800);

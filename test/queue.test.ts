@@ -98,6 +98,19 @@ describe('SqliteQueue: dedupe', () => {
     expect((await open(file).stats()).pending).toBe(40);
   });
 
+  it('commits concurrent enqueues together, and one bad job fails alone', async () => {
+    const q = open(tmpFile());
+    const results = await Promise.allSettled([
+      q.enqueue(spec('a', ['d:a'])),
+      q.enqueue(spec('b', ['d:b'], { n: 10n })), // BigInt: JSON.stringify throws
+      q.enqueue(spec('c', ['d:c'])),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((await q.stats()).pending).toBe(2);
+    // the failed job left no dedupe key behind
+    expect((await q.enqueue(spec('b', ['d:b']))).duplicate).toBe(false);
+  });
+
   it('forgets dedupe keys after their time to live', async () => {
     const q = open(tmpFile(), { dedupeTtlMs: 30 });
     expect((await q.enqueue(spec('k', ['delivery:X']))).duplicate).toBe(false);

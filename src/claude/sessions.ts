@@ -52,6 +52,11 @@ export class Sessions {
     return randomUUID();
   }
 
+  /** Bring transcripts this replica lacks (or holds an older copy of) from the portable store; a no-op without one. */
+  async restore(cwd: string, sessionIds: string[]): Promise<void> {
+    await this.d.hooks?.beforeRun?.(cwd, sessionIds);
+  }
+
   /** A new session under a chosen id (a trunk). */
   start(cwd: string, sessionId: string, prompt: string, o: TurnOptions): Promise<ClaudeResult> {
     return this.d.locks.exclusive(sessionId, () => this.call(cwd, { kind: 'new', sessionId }, prompt, o, []));

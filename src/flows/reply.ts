@@ -44,6 +44,7 @@ export async function replyToNote(d: Deps, ev: NoteAdded, signal?: AbortSignal):
 
   // No trunk (the MR predates the bot, or its review failed): review first, then fork.
   let rec = await waitForTrunk(d, project.id, iid, signal);
+  rec = await onThisReplica(d, project, rec, prior);
   if (!trunkUsable(d, rec)) {
     log.info('no usable trunk session; reviewing the MR first');
     await reviewMr(d, { project, iid, reason: 'missing_trunk' }, signal);
@@ -140,6 +141,21 @@ async function waitForTrunk(d: Deps, pid: number, iid: number, signal?: AbortSig
     }
     await new Promise((r) => setTimeout(r, 500));
   }
+}
+
+/**
+ * Workspaces and transcripts are per-replica caches (scale-out): check the MR out again when this replica lacks the
+ * checkout, and fetch the trunk's and the thread's transcripts from the portable store (a no-op without one).
+ */
+async function onThisReplica(d: Deps, project: NoteAdded['project'], rec: MrRecord | undefined, prior: ThreadRecord | undefined): Promise<MrRecord | undefined> {
+  if (!rec?.trunkSessionId || rec.trunkStatus !== 'done' || !rec.workspace) return rec;
+  let cwd = rec.workspace;
+  if (!fs.existsSync(cwd)) {
+    const mr = await d.gitlab.mergeRequest(project.id, rec.iid);
+    cwd = await d.workspaces.prepare(project, rec.iid, rec.reviewedSha ?? mr.sha, mr.targetBranch);
+  }
+  await d.sessions.restore(cwd, prior ? [rec.trunkSessionId, prior.forkSessionId] : [rec.trunkSessionId]);
+  return { ...rec, workspace: cwd };
 }
 
 function trunkUsable(d: Deps, rec: MrRecord | undefined): boolean {

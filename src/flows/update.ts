@@ -90,7 +90,7 @@ async function fixChecks(d: Deps, ctx: MrContext, rec: MrRecord, idx: PostedInde
 
 async function checkOne(d: Deps, ctx: MrContext, rec: MrRecord, f: PostedFinding, interdiff: string, signal?: AbortSignal) {
   const { project, mr } = ctx;
-  const turn = { systemPrompt: systemPrompt(ctx.guidance), jsonSchema: FIX_CHECK_SCHEMA, maxBudgetUsd: ctx.repoConfig.threadBudgetUsd, signal };
+  const turn = { systemPrompt: systemPrompt(ctx.guidance), jsonSchema: FIX_CHECK_SCHEMA, maxBudgetUsd: ctx.repoConfig.threadBudgetUsd, signal, purpose: 'fix_check' };
   const prompt = fixCheckPrompt({ file: f.file, line: f.line, title: f.title, interdiff: truncate(interdiff, 40_000) });
   const t = await d.store.getThread(project.id, mr.iid, f.discussionId);
   let result;

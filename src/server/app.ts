@@ -20,6 +20,8 @@ export interface AppDeps {
   admit?: (projectKey: string) => boolean;
   /** set on SIGTERM: answer 503 so GitLab redelivers to another replica or later */
   isShuttingDown?: () => boolean;
+  /** false on MR_REVIEWER_ROLE=worker: the webhook route answers 404 (a worker runs jobs, it does not take them) */
+  webhooks?: boolean;
   /** extra routes (metrics, status page) */
   extend?: (app: Hono) => void;
   onWebhook?: (event: string, outcome: string) => void;
@@ -33,6 +35,8 @@ export function createApp(d: AppDeps): Hono {
     if (d.isShuttingDown?.()) return c.text('shutting down', 503);
     return d.bot() ? c.text('ok') : c.text('starting', 503);
   });
+
+  if (d.webhooks === false) app.all('/webhooks/*', (c) => c.text('not found: this replica is a worker (MR_REVIEWER_ROLE=worker)', 404));
 
   app.post(
     '/webhooks/gitlab',

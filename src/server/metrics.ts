@@ -1,11 +1,11 @@
 // Prometheus metrics (prom-client), one registry per bot so several bots in one process (tests) stay apart.
 // Labels are kept low-cardinality on purpose: no project paths, MR iids or session ids (those belong in logs).
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ClaudeError, type ClaudeResult } from '../claude/result.js';
 import { running } from '../claude/run.js';
 import { GitLabError } from '../gitlab/requester.js';
 import type { Job, Queue } from '../jobs/queue.js';
 import { isTransient } from '../jobs/retry.js';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** What a CLI call was for. Sessions derives it from the mode; a flow may say more (e.g. 'fix_check'). */
 export type CliKind = 'trunk_review' | 'fork' | 'resume' | 'fix_check' | (string & {});

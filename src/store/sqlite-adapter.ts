@@ -50,7 +50,8 @@ export class SqliteKeyvStore extends EventEmitter implements KeyvStoreAdapter {
 
   async *iterator<Value>(namespace?: string): AsyncGenerator<Array<string | Awaited<Value> | undefined>, void> {
     const prefix = namespace ? `${namespace}:` : '';
-    for (const row of this.stmts.scan.iterate(prefix, prefix)) {
+    // .all(), not .iterate(): an open iterator makes the statement busy for a concurrent listing.
+    for (const row of this.stmts.scan.all(prefix, prefix)) {
       yield [row.key, row.value as Awaited<Value>];
     }
   }

@@ -1,0 +1,206 @@
+// 4. Webhook acknowledgement: latency and throughput of POST /webhooks/gitlab at a fixed rate on loopback, for
+// (a) the bot's real app (token check, body limit, JSON, classify, durable SQLite enqueue; every request a distinct
+//     Idempotency-Key and head commit, so each one is a real insert). No review runs: the flow table parks each job
+//     until shutdown, so as with real reviews the slots stay busy and the backlog grows while webhooks arrive; and
+// (b) a bare hono handler that only parses the same JSON body, measured in the same run as the baseline.
+// Both servers run in one child process (this file with --target) so the load generator does not share their event
+// loop; it still shares the machine's cores, as on a real host.
+//
+//   node --import tsx bench/webhook.ts        BENCH_RATE, BENCH_SECONDS override 1000 req/s and 10 s
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { serve } from '@hono/node-server';
+import autocannon from 'autocannon';
+import { Hono } from 'hono';
+import { loadConfig } from '../src/config.js';
+import type { FlowTable } from '../src/flows/handle.js';
+import { createLogger } from '../src/logger.js';
+import { startBot } from '../src/main.js';
+import { makeRedactor } from '../src/redact.js';
+import { startGitlabStandin } from '../test/support/gitlab-standin.js';
+import { BOT, SECRET, TOKEN } from '../test/support/harness.js';
+import { ms, percentile, ratio, renderTable, type Section } from './support.js';
+
+const SELF = fileURLToPath(import.meta.url);
+const SHA_SLOT = '__HEAD_SHA__';
+
+export interface Measured {
+  name: string;
+  reqPerSec: number;
+  p50: number;
+  p99: number;
+  max: number;
+  errors: number;
+  non2xx: number;
+  /** bot only: answers that were not "queued" (a duplicate would not be a real insert) */
+  notQueued: number;
+  total: number;
+}
+
+interface Targets {
+  bot: string;
+  bare: string;
+  /** a real Merge Request Hook payload with SHA_SLOT where the head commit goes */
+  template: string;
+}
+
+export async function run(o: { rate?: number; seconds?: number } = {}): Promise<Section> {
+  return toSection(await measure(o));
+}
+
+function toSection({ bot, bare, rate }: { bot: Measured; bare: Measured; rate: number }): Section {
+  const sustained = (m: Measured) => m.errors === 0 && m.non2xx === 0 && m.notQueued === 0 && m.reqPerSec >= rate * 0.97;
+  return {
+    id: '4',
+    title: `Webhook ack at ${rate} req/s`,
+    rows: [
+      { metric: 'p50 (durable enqueue)', value: ms(bot.p50), baseline: `${ms(bare.p50)} bare hono`, ratio: ratio(bot.p50 / bare.p50), target: '≤ 1.5×', met: bot.p50 <= 1.5 * bare.p50 },
+      { metric: 'p99', value: ms(bot.p99), baseline: ms(bare.p99), ratio: ratio(bot.p99 / bare.p99), target: '≤ 1.5×', met: bot.p99 <= 1.5 * bare.p99 },
+      { metric: 'max', value: ms(bot.max), baseline: ms(bare.max), ratio: ratio(bot.max / bare.max) },
+      { metric: 'throughput', value: `${Math.round(bot.reqPerSec)} req/s`, baseline: `${Math.round(bare.reqPerSec)} req/s`, target: `${rate} req/s, no errors`, met: sustained(bot) },
+      { metric: 'errors / non-2xx / not queued', value: `${bot.errors} / ${bot.non2xx} / ${bot.notQueued} of ${bot.total}`, baseline: `${bare.errors} / ${bare.non2xx} of ${bare.total}` },
+    ],
+    notes: ['each request a distinct Idempotency-Key and head commit: every answer "queued" is a committed SQLite insert (WAL, synchronous=FULL)'],
+  };
+}
+
+/** Both targets at the same fixed rate, one after the other, after a warm-up of each. */
+export async function measure(o: { rate?: number; seconds?: number } = {}): Promise<{ bot: Measured; bare: Measured; rate: number }> {
+  const rate = o.rate ?? Number(process.env.BENCH_RATE ?? 1000);
+  const seconds = o.seconds ?? Number(process.env.BENCH_SECONDS ?? 10);
+  const child = spawn(process.execPath, [...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : []), '--import', 'tsx', SELF, '--target'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  try {
+    const t = await new Promise<Targets>((resolve, reject) => {
+      createInterface({ input: child.stdout! }).once('line', (l) => resolve(JSON.parse(l) as Targets));
+      child.once('exit', (code) => reject(new Error(`bench target exited (${code}) before it was ready`)));
+    });
+    let seq = 0;
+    const load = async (name: string, url: string, secs: number, botAnswers: boolean): Promise<Measured> => {
+      const samples: number[] = [];
+      let notQueued = 0;
+      const inst = autocannon({
+        url: `${url}/webhooks/gitlab`,
+        method: 'POST',
+        connections: 10,
+        duration: secs,
+        overallRate: rate,
+        requests: [
+          {
+            setupRequest: (req) => {
+              const n = ++seq;
+              return {
+                ...req,
+                method: 'POST',
+                body: t.template.replace(SHA_SLOT, n.toString(16).padStart(40, '0')),
+                headers: {
+                  'content-type': 'application/json',
+                  'x-gitlab-event': 'Merge Request Hook',
+                  'x-gitlab-token': SECRET,
+                  'idempotency-key': `bench-${process.pid}-${n}`,
+                },
+              };
+            },
+          },
+        ],
+        verifyBody: (body) => {
+          if (botAnswers && !body.startsWith('queued')) notQueued++;
+          return true;
+        },
+      });
+      inst.on('response', (_c, _s, _b, took) => samples.push(took));
+      const r = await inst;
+      return {
+        name,
+        reqPerSec: r.requests.total / r.duration,
+        p50: percentile(samples, 50),
+        p99: percentile(samples, 99),
+        max: Math.max(...samples),
+        errors: r.errors,
+        non2xx: r.non2xx,
+        notQueued,
+        total: r.requests.total,
+      };
+    };
+    await load('warm-up', t.bare, 2, false);
+    await load('warm-up', t.bot, 2, true);
+    const bare = await load('bare hono (parse only)', t.bare, seconds, false);
+    const bot = await load('bot (verify, classify, SQLite enqueue)', t.bot, seconds, true);
+    return { bot, bare, rate };
+  } finally {
+    child.stdin!.end(); // the target cleans up and exits when its stdin closes
+    await new Promise((r) => (child.exitCode === null ? child.once('exit', r) : r(null)));
+  }
+}
+
+/** The child: GitLab stand-in (for GET /user and a real payload), the bot with no-op flows, and the bare handler. */
+async function serveTargets(): Promise<void> {
+  const gitlab = await startGitlabStandin({ token: TOKEN, bot: BOT });
+  const project = await gitlab.createProject('bench/app', { 'README.md': '# app\n', 'src/a.js': 'export const a = 1;\n' });
+  await gitlab.commit(project, 'feature', { 'src/a.js': 'export const a = 2;\n' }, 'change a');
+  const mr = await gitlab.createMr(project, { sourceBranch: 'feature', title: 'Change a', description: 'A realistic description.\n'.repeat(20) });
+  const payload = gitlab.mrHook(project, mr.iid, 'open');
+  payload.object_attributes.last_commit.id = SHA_SLOT;
+
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mrr-bench-webhook-'));
+  const config = loadConfig({
+    GITLAB_URL: gitlab.url,
+    GITLAB_TOKEN: TOKEN,
+    GITLAB_WEBHOOK_SECRET: SECRET,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    ANTHROPIC_API_KEY: 'sk-unused',
+    MAX_CONCURRENT_SESSIONS: '2',
+    LOG_LEVEL: 'info',
+    // one project takes all the load here; the per-project limiter stays in the path, with room for it
+    PROJECT_RATE_LIMIT_PER_MIN: '1000000',
+    SHUTDOWN_DEADLINE_MS: '500',
+  });
+  // The bot logs a line per webhook, as in production; the lines go nowhere, the work of making them is measured.
+  const sink = new Writable({ write: (_c, _e, cb) => cb() });
+  const logger = createLogger({ level: config.LOG_LEVEL, redact: makeRedactor(config.secrets), destination: sink });
+  // Like a long review: holds its slot until the bot stops (then it is put back, as on SIGTERM).
+  const park = (_d: unknown, _e: unknown, ctx: { signal: AbortSignal }) =>
+    new Promise<never>((_r, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
+  const parked: FlowTable = { review: park, update: park, reply: park };
+  const bot = await startBot(config, { logger, flows: parked });
+  await bot.ready;
+
+  const bareApp = new Hono();
+  bareApp.post('/webhooks/gitlab', async (c) => {
+    JSON.parse(await c.req.text());
+    return c.text('ok');
+  });
+  const barePort = await new Promise<number>((resolve) => serve({ fetch: bareApp.fetch, port: 0, hostname: '127.0.0.1' }, (i) => resolve(i.port)));
+
+  process.stdout.write(`${JSON.stringify({ bot: `http://127.0.0.1:${bot.port}`, bare: `http://127.0.0.1:${barePort}`, template: JSON.stringify(payload) } satisfies Targets)}\n`);
+  process.stdin.resume();
+  await new Promise((r) => process.stdin.once('end', r));
+  await bot.stop();
+  await gitlab.close();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  process.exit(0);
+}
+
+function printDetail(r: { bot: Measured; bare: Measured; rate: number }): void {
+  const rows = [r.bare, r.bot].map((m) => [m.name, `${Math.round(m.reqPerSec)}`, m.p50.toFixed(2), m.p99.toFixed(2), m.max.toFixed(1), `${m.errors}`, `${m.non2xx}`]);
+  const head = ['target', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'non-2xx'];
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(w[i]!)).join(' | ')} |`;
+  console.log([line(head), `|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`, ...rows.map(line)].join('\n'));
+  console.log(`ratio bot/bare: p50 ${(r.bot.p50 / r.bare.p50).toFixed(2)}×, p99 ${(r.bot.p99 / r.bare.p99).toFixed(2)}× (target ≤ 1.5×)\n`);
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === SELF) {
+  if (process.argv[2] === '--target') await serveTargets();
+  else {
+    const r = await measure();
+    printDetail(r);
+    console.log(renderTable([toSection(r)]));
+  }
+}

@@ -1,0 +1,210 @@
+// `npm run demo`: the whole bot against a local GitLab stand-in, no GitLab needed. A sample MR with real bugs
+// is opened, reviewed, and questioned in one finding's thread (a question and a follow-up).
+// Without ANTHROPIC_API_KEY the model is a scripted stand-in; with it, the real model reviews the sample.
+// The stand-ins live in test/support/ and are shared with the tests.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { loadConfig } from '../src/config.js';
+import { setupWebhook } from '../src/commands/setup-webhook.js';
+import { GitLabClient } from '../src/gitlab/client.js';
+import { readMarker } from '../src/gitlab/markers.js';
+import type { Finding } from '../src/review/findings.js';
+import { createLogger } from '../src/logger.js';
+import { startBot } from '../src/main.js';
+import { makeRedactor } from '../src/redact.js';
+import { startGitlabStandin, type NoteJson } from '../test/support/gitlab-standin.js';
+import { startModelStandin, type RecordedRequest, type Reply } from '../test/support/model-standin.js';
+
+const BASE = `export function total(items) {
+  let sum = 0;
+  for (const item of items) sum += item.price * item.qty;
+  return sum;
+}
+`;
+const FEATURE = `${BASE}
+/** Average price per item, for the basket summary. */
+export function averagePrice(items) {
+  return total(items) / items.length;
+}
+
+/** Applies a discount code like "SAVE10" (10 % off). */
+export function applyDiscount(amount, code) {
+  const percent = parseInt(code.slice(4));
+  return amount - amount * percent;
+}
+
+/** The n most expensive items, for the "you might also like" box. */
+export function mostExpensive(items, n) {
+  return items.sort((a, b) => b.price - a.price).slice(0, n);
+}
+`;
+const QUESTION = 'Is this really a bug? Show me a concrete input where it goes wrong.';
+const FOLLOW_UP = 'Fair. What is the smallest change that fixes it?';
+
+const realModel = !!process.env.ANTHROPIC_API_KEY;
+const keepRunning = process.stdout.isTTY && !process.argv.includes('--exit');
+const out = (s = '') => process.stdout.write(`${s}\n`);
+const strip = (body: string) => body.replace(/<!--[\s\S]*?-->/g, '').trim();
+const indent = (s: string) => s.split('\n').map((l) => `    ${l}`).join('\n');
+
+function lineOf(text: string, needle: string): number {
+  const i = text.split('\n').findIndex((l) => l === needle);
+  if (i < 0) throw new Error(`demo: no line ${needle}`);
+  return i + 1;
+}
+
+/** The scripted model: sensible findings for the sample, and answers to the two questions. */
+function scripted(req: RecordedRequest): Reply | undefined {
+  const last = req.messages.at(-1);
+  if (Array.isArray(last?.content) && last.content.some((b: { type?: string }) => b.type === 'tool_result')) return undefined; // after the structured output: "OK"
+  const asked = req.lastUserText;
+  // typed as Finding so the script cannot drift from the review schema the CLI validates against
+  const f = (file: string, anchor: string, rest: Pick<Finding, 'severity' | 'title' | 'body'> & Partial<Finding>): Finding => ({
+    file, side: 'new', start_line: lineOf(FEATURE, anchor), end_line: lineOf(FEATURE, anchor), anchor_text: anchor, category: 'bug', confidence: 95, pre_existing: false, evidence: [], ...rest,
+  });
+  if (asked.includes('## File:')) {
+    return {
+      structured: {
+        summary: 'Adds averagePrice, applyDiscount and mostExpensive to the cart module. The discount maths is wrong by a factor of 100, an empty cart produces NaN, and mostExpensive reorders the caller\'s cart.',
+        risk: 'high',
+        findings: [
+          f('src/cart.js', '  return amount - amount * percent;', {
+            severity: 'critical', title: 'Discount is applied as a whole number, not a percentage',
+            body: '`percent` is 10 for `SAVE10`, so `amount * percent` is ten times the amount: `applyDiscount(50, "SAVE10")` returns -450 instead of 45.',
+            suggestion: '  return amount - (amount * percent) / 100;',
+          }),
+          f('src/cart.js', '  return total(items) / items.length;', {
+            severity: 'major', title: 'An empty cart gives NaN',
+            body: 'With no items this is `0 / 0`, which is `NaN`, and the basket summary shows "NaN".',
+            suggestion: '  return items.length ? total(items) / items.length : 0;',
+          }),
+          f('src/cart.js', '  return items.sort((a, b) => b.price - a.price).slice(0, n);', {
+            severity: 'minor', title: 'Sorts the caller\'s cart in place',
+            body: '`Array.prototype.sort` mutates `items`, so showing the box reorders the cart itself.',
+            suggestion: '  return [...items].sort((a, b) => b.price - a.price).slice(0, n);',
+          }),
+        ],
+      },
+    };
+  }
+  if (asked.includes(FOLLOW_UP)) {
+    return { structured: { verdict: 'fix_needed', reply: 'Divide by 100: `return amount - (amount * percent) / 100;` (the suggestion on this thread). While you are there, reject codes whose suffix is not a number, or `FREESHIP` gives `parseInt("SHIP")` = NaN and the total becomes NaN.' } };
+  }
+  if (asked.includes(QUESTION)) {
+    return { structured: { verdict: 'fix_needed', reply: 'Yes. `applyDiscount(50, "SAVE10")`: `percent` is `parseInt("10")` = 10, so it returns `50 - 50 * 10` = **-450**. A 10 % discount should give 45; the code treats 10 % as 1000 %.' } };
+  }
+  return undefined;
+}
+
+async function waitFor<T>(what: string, fn: () => T | undefined | false, timeoutMs: number): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`demo: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function main(): Promise<void> {
+  const token = `glpat-demo-${randomBytes(8).toString('hex')}`;
+  const secret = `demo-secret-${randomBytes(8).toString('hex')}`;
+  const adminToken = `demo-admin-${randomBytes(6).toString('hex')}`;
+  const alice = { id: 11, username: 'alice', name: 'Alice' };
+  const gitlab = await startGitlabStandin({ token, bot: { id: 99, username: 'review-bot' } });
+  gitlab.addUser(alice);
+  const model = realModel ? undefined : await startModelStandin();
+  model?.respond(scripted);
+  out(realModel
+    ? 'Using the real model (ANTHROPIC_API_KEY is set): this review costs a few cents.'
+    : 'No ANTHROPIC_API_KEY: using the scripted model stand-in (canned findings and answers). Set ANTHROPIC_API_KEY to see a real review.');
+
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mr-reviewer-demo-'));
+  const logFile = path.join(dataDir, 'bot.log');
+  const config = loadConfig({
+    PATH: process.env.PATH ?? '',
+    GITLAB_URL: gitlab.url,
+    GITLAB_TOKEN: token,
+    GITLAB_WEBHOOK_SECRET: secret,
+    ADMIN_TOKEN: adminToken,
+    PORT: process.env.DEMO_PORT ?? '0',
+    HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'info',
+    ...(realModel
+      ? { ANTHROPIC_API_KEY: process.env.ANTHROPIC_API_KEY, CLAUDE_MODEL: process.env.CLAUDE_MODEL }
+      : { ANTHROPIC_API_KEY: 'sk-ant-demo-standin', ANTHROPIC_BASE_URL: model!.url, CLAUDE_MAX_RETRIES: '0' }),
+  });
+  const logger = createLogger({ level: 'info', redact: makeRedactor(config.secrets), destination: fs.createWriteStream(logFile) });
+  const bot = await startBot(config, { logger });
+  await bot.ready;
+  const botUrl = `http://127.0.0.1:${bot.port}`;
+
+  let failed = false;
+  try {
+    const project = await gitlab.createProject('demo/shop', { 'README.md': '# shop\n\nA tiny shopping cart.\n', 'src/cart.js': BASE });
+    await gitlab.commit(project, 'cart-helpers', { 'src/cart.js': FEATURE }, 'Add cart helpers');
+    const hook = await setupWebhook(new GitLabClient({ url: gitlab.url, token }), { project: project.path, url: `${botUrl}/webhooks/gitlab`, secret });
+    out(`GitLab stand-in at ${gitlab.url}; project demo/shop, webhook #${hook.id} ${hook.action} by setup-webhook.`);
+
+    const mr = await gitlab.createMr(project, { sourceBranch: 'cart-helpers', title: 'Add cart helpers', description: 'Average price, discount codes and a "most expensive" box.', authorId: alice.id });
+    await gitlab.deliverHook(project, gitlab.mrHook(project, mr.iid, 'open'));
+    out(`Opened !${mr.iid} "${mr.title}"; waiting for the review…`);
+    const limit = realModel ? 600_000 : 90_000;
+    const botNotes = () => gitlab.notes(project, mr.iid).filter((n) => n.author.id === 99);
+    const summary = await waitFor('the review', () => botNotes().find((n) => readMarker(n.body)?.kind === 'summary'), limit);
+    const findings = botNotes().filter((n) => readMarker(n.body)?.kind === 'finding');
+
+    out('\n=== Review ===');
+    out(indent(strip(summary.body)));
+    for (const n of findings) out(`\n  ── ${n.position ? `${n.position.new_path}:${n.position.new_line}` : 'general'}\n${indent(strip(n.body))}`);
+    if (findings.length === 0) {
+      out('\n(no findings, so no thread to talk in)');
+      return;
+    }
+
+    const target = findings.find((n) => /critical/i.test(n.body)) ?? findings[0]!;
+    const ask = async (text: string): Promise<NoteJson> => {
+      const { note, discussion } = gitlab.addNote(project, mr.iid, alice.id, text, { discussionId: target.discussion_id });
+      await gitlab.deliverHook(project, gitlab.noteHook(project, mr.iid, note, discussion));
+      out(`\n  @alice: ${text}`);
+      const answer = await waitFor('the answer', () => gitlab.discussions(project, mr.iid).find((d) => d.id === target.discussion_id)!
+        .notes.find((x) => x.id > note.id && x.author.id === 99), limit);
+      out(`  @review-bot:\n${indent(strip(answer.body))}`);
+      return answer as NoteJson;
+    };
+    out(`\n=== Thread on "${strip(target.body).split('\n')[0]}" ===`);
+    await ask(QUESTION);
+    await ask(FOLLOW_UP);
+    await bot.queue.drained();
+
+    const rec = await bot.deps.store.getMr(project.id, mr.iid);
+    const threads = await bot.deps.store.listThreads(project.id, mr.iid);
+    out('\n=== Sessions ===');
+    out(`  trunk ${rec?.trunkSessionId} (the review)`);
+    for (const t of threads) out(`  └─ fork ${t.forkSessionId} (this thread, ${t.turns} turns; the follow-up resumed it)`);
+    const cost = (rec?.costUsd ?? 0) + threads.reduce((s, t) => s + t.costUsd, 0);
+    if (realModel) out(`  cost: $${cost.toFixed(4)}`);
+  } catch (e) {
+    failed = true;
+    out(`\ndemo failed: ${(e as Error).message}\nbot log: ${logFile}`);
+  }
+
+  out(`\nStatus page: ${botUrl}/?token=${adminToken}`);
+  out(`Metrics:     ${botUrl}/metrics`);
+  if (keepRunning || failed) out(`Bot log:     ${logFile}`);
+  else out('(Stopped now: not a terminal, or --exit. Run `npm run demo` in a terminal to keep the status page up.)');
+  if (keepRunning && !failed) {
+    out('\nThe bot and the stand-ins keep running so you can look around. Press Ctrl-C to stop.');
+    await new Promise<void>((r) => process.once('SIGINT', () => r()));
+  }
+  await bot.stop();
+  await model?.close();
+  await gitlab.close();
+  if (!keepRunning && !failed) fs.rmSync(dataDir, { recursive: true, force: true });
+  process.exitCode = failed ? 1 : 0;
+}
+
+await main();

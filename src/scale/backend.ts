@@ -1,0 +1,73 @@
+// Where state, jobs and session locks live: embedded (SQLite under DATA_DIR, in-process locks) by default, Redis
+// when REDIS_URL is set (keyv's Redis store, BullMQ, cross-replica locks, transcripts copied between replicas).
+// Everything above the Store, Queue and SessionLocks interfaces is the same in both.
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { LocalLocks, type SessionLocks } from '../claude/locks.js';
+import { PortableSessions, type SessionHooks } from '../claude/portable.js';
+import { RedisLocks } from '../claude/redis-locks.js';
+import type { Config } from '../config.js';
+import type { Queue, QueueEvents, RetryPolicy } from '../jobs/queue.js';
+import { RedisQueue } from '../jobs/redis-queue.js';
+import { SqliteQueue } from '../jobs/sqlite-queue.js';
+import type { Logger } from '../logger.js';
+import { redisStore } from '../store/redis.js';
+import { Store } from '../store/store.js';
+
+export interface QueueSettings {
+  concurrency: number;
+  policy: RetryPolicy;
+  events: QueueEvents;
+}
+
+export interface Backend {
+  kind: 'sqlite' | 'redis';
+  store: Store;
+  locks: SessionLocks;
+  /** portable sessions (Redis mode only) */
+  sessionHooks?: SessionHooks;
+  /** built later than the rest: its events need the flows' deps, which need the store */
+  queue(s: QueueSettings): Queue;
+  /** after the queue and the store are closed */
+  close(): Promise<void>;
+}
+
+export function createBackend(config: Config, o: { log: Logger; claudeDir: string }): Backend {
+  if (!config.REDIS_URL) {
+    if (config.MR_REVIEWER_ROLE !== 'all') {
+      o.log.warn({ role: config.MR_REVIEWER_ROLE }, 'MR_REVIEWER_ROLE is set but REDIS_URL is not: this replica shares no queue with any other');
+    }
+    return {
+      kind: 'sqlite',
+      store: Store.sqlite(config.dataDir),
+      locks: new LocalLocks(),
+      queue: (s) => new SqliteQueue({ file: path.join(config.dataDir, 'queue.sqlite'), ...s }),
+      close: async () => undefined,
+    };
+  }
+  const url = config.REDIS_URL;
+  const prefix = config.REDIS_PREFIX;
+  const redis = new Redis(url, { lazyConnect: false });
+  redis.on('error', (e) => o.log.warn({ err: e.message }, 'redis connection error'));
+  return {
+    kind: 'redis',
+    store: redisStore(url, prefix),
+    locks: new RedisLocks(redis, {
+      prefix,
+      ttlMs: config.JOB_LOCK_MS,
+      onLost: (key) => o.log.warn({ sessionId: key }, 'session lock expired while held (process paused or Redis failover)'),
+    }),
+    sessionHooks: new PortableSessions({ redis, prefix, configDir: o.claudeDir, log: o.log }),
+    queue: (s) =>
+      new RedisQueue({
+        redis,
+        prefix,
+        ...s,
+        lockMs: config.JOB_LOCK_MS,
+        onError: (e, where) => o.log.warn({ where, err: e instanceof Error ? e.message : String(e) }, 'job queue: redis error'),
+      }),
+    close: async () => {
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}

@@ -1,0 +1,30 @@
+// The Store on Redis (keyv's @keyv/redis adapter) for scale-out. Keyv names the namespace ("mrr"); the adapter here
+// puts a deployment prefix in front of it, so several deployments (or tests) can share one Redis.
+import KeyvRedis from '@keyv/redis';
+import { Store } from './store.js';
+
+class PrefixedKeyvRedis extends KeyvRedis<unknown> {
+  constructor(url: string, private readonly prefix: string) {
+    super(url, { throwOnConnectError: true, throwOnErrors: true });
+  }
+
+  override get namespace(): string | undefined {
+    return super.namespace;
+  }
+
+  override set namespace(ns: string | undefined) {
+    super.namespace = ns ? `${this.prefix}:${ns}` : this.prefix;
+  }
+
+  // Store scans with Keyv's own namespace name: iterate over the prefixed one it stands for.
+  override iterator<U = unknown>(_namespace?: string): AsyncGenerator<[string, U | undefined], void, unknown> {
+    return super.iterator<U>(this.namespace);
+  }
+}
+
+export function redisStore(url: string, prefix: string): Store {
+  const store = new Store(new PrefixedKeyvRedis(url, prefix));
+  // A Redis blip must fail the job (and retry it), not read as "no record" and start the MR over.
+  store.kv.throwOnErrors = true;
+  return store;
+}

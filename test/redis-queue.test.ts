@@ -1,0 +1,219 @@
+// The Redis queue against the real Redis on this machine: dedupe, per-key order across two instances, retries,
+// and a lane whose holder is killed. Each test has its own key prefix and deletes its keys.
+import { execa } from 'execa';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RedisLocks } from '../src/claude/redis-locks.js';
+import { RedisQueue } from '../src/jobs/redis-queue.js';
+import type { Job, JobHandler, JobSpec } from '../src/jobs/queue.js';
+import { backoffPolicy, PermanentError } from '../src/jobs/retry.js';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const ROOT = path.resolve(import.meta.dirname, '..');
+const cleanups: (() => Promise<void>)[] = [];
+
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function setup(opts: { lockMs?: number } = {}) {
+  const prefix = `mrrtest-${randomUUID().slice(0, 8)}`;
+  const conns: Redis[] = [];
+  const queues: RedisQueue[] = [];
+  const events = { retries: [] as { attempt: number; delayMs: number }[], dead: [] as Job[] };
+  const make = (o: { maxAttempts?: number } = {}) => {
+    const redis = new Redis(REDIS_URL);
+    conns.push(redis);
+    const q = new RedisQueue({
+      redis,
+      prefix,
+      concurrency: 4,
+      policy: backoffPolicy({ baseMs: 20, maxAttempts: o.maxAttempts ?? 3 }),
+      lockMs: opts.lockMs ?? 2_000,
+      laneWaitMs: 50,
+      sweepMs: 500,
+      events: {
+        onRetry: (job, _e, delayMs) => events.retries.push({ attempt: job.attempt, delayMs }),
+        onDead: (job) => void events.dead.push(job),
+      },
+    });
+    queues.push(q);
+    return q;
+  };
+  cleanups.push(async () => {
+    for (const q of queues) await q.close();
+    const r = conns[0] ?? new Redis(REDIS_URL);
+    const keys = await r.keys(`${prefix}:*`);
+    if (keys.length) await r.del(...keys);
+    for (const c of new Set([...conns, r])) c.disconnect();
+  });
+  return { make, prefix, events };
+}
+
+const spec = (orderKey: string, n: number, dedupeKeys: string[] = []): JobSpec => ({ kind: 'review', orderKey, dedupeKeys, data: { n } });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('RedisQueue', () => {
+  it('dedupes atomically: all of a job\'s keys are checked and set together, across instances', async () => {
+    const { make } = setup();
+    const a = make();
+    const b = make();
+    const first = await a.enqueue(spec('k', 1, ['delivery:1', 'head:x']));
+    expect(first.duplicate).toBe(false);
+    // one key seen before: a duplicate, and its other key is not remembered
+    const dup = await b.enqueue(spec('k', 2, ['delivery:2', 'head:x']));
+    expect(dup).toEqual({ duplicate: true, key: 'head:x', id: first.id });
+    expect((await a.enqueue(spec('k', 3, ['delivery:2']))).duplicate).toBe(false);
+    // a delivery raced on two replicas is accepted once
+    const raced = await Promise.all([a, b, a, b].map((q) => q.enqueue(spec('k', 4, ['delivery:race']))));
+    expect(raced.filter((r) => !r.duplicate)).toHaveLength(1);
+    expect((await a.stats()).pending).toBe(3);
+  });
+
+  it('runs one job per order key at a time, in arrival order, across two instances', async () => {
+    const { make } = setup();
+    const a = make();
+    const b = make();
+    const log: { key: string; n: number; by: string }[] = [];
+    const active = new Map<string, number>();
+    let overlap = 0;
+    const handler = (by: string): JobHandler => async (job) => {
+      const n = (active.get(job.orderKey) ?? 0) + 1;
+      active.set(job.orderKey, n);
+      if (n > 1) overlap++;
+      log.push({ key: job.orderKey, n: (job.data as { n: number }).n, by });
+      await sleep(30);
+      active.set(job.orderKey, active.get(job.orderKey)! - 1);
+    };
+    for (let i = 0; i < 8; i++) {
+      await a.enqueue(spec('lane:1', i));
+      await b.enqueue(spec('lane:2', i));
+    }
+    a.start(handler('a'));
+    b.start(handler('b'));
+    await a.drained(30_000);
+    await b.drained(30_000);
+    expect(overlap).toBe(0);
+    for (const key of ['lane:1', 'lane:2']) expect(log.filter((l) => l.key === key).map((l) => l.n)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(new Set(log.map((l) => l.by))).toEqual(new Set(['a', 'b']));
+  });
+
+  it('retries transient errors with backoff and Retry-After, keeps the lane, and gives up after the last try', async () => {
+    const { make, events } = setup();
+    const q = make({ maxAttempts: 3 });
+    const runs: string[] = [];
+    q.start(async (job) => {
+      const n = (job.data as { n: number }).n;
+      runs.push(`${n}@${job.attempt}`);
+      if (n === 1 && job.attempt < 3) throw Object.assign(new Error('503'), { transient: true, retryAfterMs: job.attempt === 1 ? 300 : undefined });
+      if (n === 2) throw new PermanentError('404 project gone');
+      if (n === 3) throw Object.assign(new Error('still down'), { transient: true });
+    });
+    await q.enqueue(spec('mr:1', 1));
+    await q.enqueue(spec('mr:1', 2));
+    await q.enqueue(spec('mr:1', 3));
+    await q.enqueue(spec('mr:1', 4));
+    await waitUntil(() => runs.includes('4@1'));
+    await q.drained(10_000);
+    // order held through the retries: 1 three times, 2 once (permanent), 3 three times (then dead), then 4
+    expect(runs).toEqual(['1@1', '1@2', '1@3', '2@1', '3@1', '3@2', '3@3', '4@1']);
+    expect(events.retries[0]!.delayMs).toBeGreaterThanOrEqual(300);
+    expect(events.retries.map((r) => r.attempt)).toEqual([1, 2, 1, 2]);
+    expect(events.dead.map((j) => [(j.data as { n: number }).n, j.attempt])).toEqual([[2, 1], [3, 3]]);
+    expect((await q.stats()).failed).toBe(2);
+  });
+
+  it('a killed holder\'s lane lock expires: another instance finishes its job, then the next of the lane', async () => {
+    const { make, prefix } = setup({ lockMs: 1_500 });
+    const b = make();
+    // The holder is a real process killed with SIGKILL: no release, no renewal, BullMQ's lock left behind.
+    const child = execa('node', ['--import', 'tsx', '--input-type=module', '-e', `
+      import { Redis } from 'ioredis';
+      import { RedisQueue } from './src/jobs/redis-queue.ts';
+      const q = new RedisQueue({ redis: new Redis(${JSON.stringify(REDIS_URL)}), prefix: ${JSON.stringify(prefix)}, concurrency: 1,
+        policy: { maxAttempts: 3, delayFor: () => 10 }, lockMs: 1500, laneWaitMs: 50 });
+      q.start(async (job) => { console.log('started ' + job.data.n); await new Promise(() => {}); });
+    `], { cwd: ROOT, reject: false, buffer: false });
+    const started = new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => d.toString().includes('started 1') && resolve()));
+    await b.enqueue(spec('mr:9', 1));
+    await b.enqueue(spec('mr:9', 2));
+    await started;
+    const runs: string[] = [];
+    b.start(async (job) => void runs.push(`${(job.data as { n: number }).n}@${job.attempt}`));
+    await sleep(300);
+    expect(runs).toEqual([]); // the lane is held: job 2 must not overtake job 1
+    child.kill('SIGKILL');
+    await child;
+    await waitUntil(() => runs.length === 2, 20_000);
+    expect(runs).toEqual(['1@2', '2@1']);
+    await b.drained(5_000);
+  });
+});
+
+describe('RedisLocks (session locks across replicas)', () => {
+  function locks(ttlMs = 1_000) {
+    const prefix = `mrrtest-${randomUUID().slice(0, 8)}`;
+    const conns = [new Redis(REDIS_URL), new Redis(REDIS_URL)];
+    cleanups.push(async () => {
+      const keys = await conns[0]!.keys(`${prefix}:*`);
+      if (keys.length) await conns[0]!.del(...keys);
+      for (const c of conns) c.disconnect();
+    });
+    return { prefix, a: new RedisLocks(conns[0]!, { prefix, ttlMs, pollMs: 20 }), b: new RedisLocks(conns[1]!, { prefix, ttlMs, pollMs: 20 }) };
+  }
+
+  it('exclusive excludes across instances, shared admits several readers, a waiting writer goes before new readers', async () => {
+    const { a, b } = locks();
+    const events: string[] = [];
+    const hold = (name: string, ms: number) => async () => {
+      events.push(`${name}+`);
+      await sleep(ms);
+      events.push(`${name}-`);
+    };
+    const x1 = a.exclusive('s', hold('x1', 150));
+    await sleep(30);
+    await Promise.all([x1, b.exclusive('s', hold('x2', 10))]);
+    expect(events).toEqual(['x1+', 'x1-', 'x2+', 'x2-']);
+
+    events.length = 0;
+    const r1 = a.shared('t', hold('r1', 200));
+    const r2 = b.shared('t', hold('r2', 200));
+    await sleep(50);
+    const w = b.exclusive('t', hold('w', 10));
+    await sleep(50);
+    const r3 = a.shared('t', hold('r3', 10));
+    await Promise.all([r1, r2, w, r3]);
+    expect(events.slice(0, 2).sort()).toEqual(['r1+', 'r2+']);
+    expect(events.indexOf('w+')).toBeGreaterThan(Math.max(events.indexOf('r1-'), events.indexOf('r2-')));
+    expect(events.indexOf('r3+')).toBeGreaterThan(events.indexOf('w-'));
+  });
+
+  it('a killed holder blocks the session only until its lock expires', async () => {
+    const { prefix, b } = locks(1_000);
+    const child = execa('node', ['--import', 'tsx', '--input-type=module', '-e', `
+      import { Redis } from 'ioredis';
+      import { RedisLocks } from './src/claude/redis-locks.ts';
+      const l = new RedisLocks(new Redis(${JSON.stringify(REDIS_URL)}), { prefix: ${JSON.stringify(prefix)}, ttlMs: 1000 });
+      l.exclusive('trunk', async () => { console.log('held'); await new Promise(() => {}); });
+    `], { cwd: ROOT, reject: false, buffer: false });
+    await new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => d.toString().includes('held') && resolve()));
+    let got = false;
+    const waiting = b.shared('trunk', async () => void (got = true));
+    await sleep(1_500); // renewed while the holder lives: longer than the ttl
+    expect(got).toBe(false);
+    child.kill('SIGKILL');
+    await child;
+    await waiting;
+    expect(got).toBe(true);
+  });
+});
+
+async function waitUntil(fn: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!fn()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await sleep(20);
+  }
+}
