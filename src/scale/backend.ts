@@ -49,14 +49,16 @@ export function createBackend(config: Config, o: { log: Logger; claudeDir: strin
   const prefix = config.REDIS_PREFIX;
   const redis = new Redis(url, { lazyConnect: false });
   redis.on('error', (e) => o.log.warn({ err: e.message }, 'redis connection error'));
+  const locks = new RedisLocks(redis, {
+    prefix,
+    ttlMs: config.JOB_LOCK_MS,
+    onLost: (key) => o.log.warn({ sessionId: key }, 'session lock expired while held (process paused or Redis failover)'),
+  });
   return {
     kind: 'redis',
-    store: redisStore(url, prefix),
-    locks: new RedisLocks(redis, {
-      prefix,
-      ttlMs: config.JOB_LOCK_MS,
-      onLost: (key) => o.log.warn({ sessionId: key }, 'session lock expired while held (process paused or Redis failover)'),
-    }),
+    // MR records are written by the MR's lane and by its threads' lanes, possibly on different replicas.
+    store: redisStore(url, prefix, (key, fn) => locks.exclusive(key, fn)),
+    locks,
     sessionHooks: new PortableSessions({ redis, prefix, configDir: o.claudeDir, log: o.log }),
     queue: (s) =>
       new RedisQueue({

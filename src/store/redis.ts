@@ -1,7 +1,7 @@
 // The Store on Redis (keyv's @keyv/redis adapter) for scale-out. Keyv names the namespace ("mrr"); the adapter here
 // puts a deployment prefix in front of it, so several deployments (or tests) can share one Redis.
 import KeyvRedis from '@keyv/redis';
-import { Store } from './store.js';
+import { Store, type RecordLock } from './store.js';
 
 class PrefixedKeyvRedis extends KeyvRedis<unknown> {
   constructor(url: string, private readonly prefix: string) {
@@ -22,8 +22,8 @@ class PrefixedKeyvRedis extends KeyvRedis<unknown> {
   }
 }
 
-export function redisStore(url: string, prefix: string): Store {
-  const store = new Store(new PrefixedKeyvRedis(url, prefix));
+export function redisStore(url: string, prefix: string, lock?: RecordLock): Store {
+  const store = new Store(new PrefixedKeyvRedis(url, prefix), lock);
   // A Redis blip must fail the job (and retry it), not read as "no record" and start the MR over.
   store.kv.throwOnErrors = true;
   return store;

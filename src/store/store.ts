@@ -7,6 +7,8 @@ import type { FailureRecord, MrRecord, ThreadRecord } from './records.js';
 
 const mrKey = (pid: number, iid: number) => `mr:${pid}:${iid}`;
 const threadKey = (pid: number, iid: number, did: string) => `thread:${pid}:${iid}:${did}`;
+export type RecordLock = <T>(key: string, fn: () => Promise<T>) => Promise<T>;
+
 const FAILURE_TTL_MS = 14 * 24 * 3600_000;
 
 export class Store {
@@ -14,7 +16,8 @@ export class Store {
   /** serialises read-modify-write per key within this process */
   private chains = new Map<string, Promise<unknown>>();
 
-  constructor(adapter: KeyvStoreAdapter | Map<string, unknown>) {
+  /** Across replicas (Redis mode) read-modify-write also needs a shared lock; in-process chaining is enough alone. */
+  constructor(adapter: KeyvStoreAdapter | Map<string, unknown>, private readonly lock?: RecordLock) {
     this.kv = new Keyv({ store: adapter, namespace: 'mrr' });
     this.kv.on('error', () => {
       /* surfaced by the failing call itself */
@@ -36,7 +39,8 @@ export class Store {
 
   /** Read, change and write an MR record; creates it when missing. */
   updateMr(pid: number, iid: number, projectPath: string, fn: (r: MrRecord) => void): Promise<MrRecord> {
-    return this.serial(mrKey(pid, iid), async () => {
+    const key = mrKey(pid, iid);
+    const critical = async (): Promise<MrRecord> => {
       const now = new Date().toISOString();
       const r: MrRecord = (await this.getMr(pid, iid)) ?? {
         projectId: pid,
@@ -52,9 +56,10 @@ export class Store {
       };
       fn(r);
       r.updatedAt = now;
-      await this.kv.set(mrKey(pid, iid), r);
+      await this.kv.set(key, r);
       return r;
-    });
+    };
+    return this.serial(key, () => (this.lock ? this.lock(`record:${key}`, critical) : critical()));
   }
 
   getThread(pid: number, iid: number, did: string): Promise<ThreadRecord | undefined> {
