@@ -5,28 +5,7 @@ import type { Finding } from '../src/review/findings.js';
 
 const refs: DiffRefs = { base_sha: 'b'.repeat(40), start_sha: 's'.repeat(40), head_sha: 'h'.repeat(40) };
 
-// src/user.ts new side: 1 import db, 2 +import escape, 3 blank, 4 export function, 5 +const q, 6 +return, 7 }
-// second hunk new 22..27 (old 20..26), old 22 removed
-const USER_DIFF = [
-  '@@ -1,5 +1,7 @@',
-  " import { db } from './db.js';",
-  "+import { escape } from './sql.js';",
-  ' ',
-  ' export function findUser(name: string) {',
-  "-  return db.query(`SELECT * FROM users WHERE name = '${name}'`);",
-  "+  const q = `SELECT * FROM users WHERE name = '${escape(name)}'`;",
-  '+  return db.query(q);',
-  ' }',
-  '@@ -20,7 +22,6 @@ export function deleteUser(id: number) {',
-  '   const user = getUser(id);',
-  '   if (!user) {',
-  "-    log('missing');",
-  '     return false;',
-  '   }',
-  '   db.delete(user);',
-  '   return true;',
-  '',
-].join('\n');
+import { USER_DIFF } from './fixtures/diffs.js';
 
 const files: FileDiff[] = [
   { old_path: 'src/user.ts', new_path: 'src/user.ts', diff: USER_DIFF, new_file: false, renamed_file: false, deleted_file: false },

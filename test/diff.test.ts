@@ -10,26 +10,7 @@ import {
 } from '../src/review/render-diff.js';
 import type { FileDiff } from '../src/gitlab/types.js';
 
-const USER_DIFF = [
-  '@@ -1,5 +1,7 @@',
-  " import { db } from './db.js';",
-  "+import { escape } from './sql.js';",
-  ' ',
-  ' export function findUser(name: string) {',
-  "-  return db.query(`SELECT * FROM users WHERE name = '${name}'`);",
-  "+  const q = `SELECT * FROM users WHERE name = '${escape(name)}'`;",
-  '+  return db.query(q);',
-  ' }',
-  '@@ -20,7 +22,6 @@ export function deleteUser(id: number) {',
-  '   const user = getUser(id);',
-  '   if (!user) {',
-  "-    log('missing');",
-  '     return false;',
-  '   }',
-  '   db.delete(user);',
-  '   return true;',
-  '',
-].join('\n');
+import { USER_DIFF } from './fixtures/diffs.js';
 
 const NEW_FILE_DIFF = [
   '@@ -0,0 +1,3 @@',
