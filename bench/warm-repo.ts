@@ -8,6 +8,7 @@ import { benchHarness, bytes, makeMr, median, ms, ratio, reviewViaWebhook, RUNS,
 const REPO = { files: 300, linesPerFile: 60 };
 
 interface Fetch {
+  fetchMs: number;
   prepareMs: number;
   bytes: number;
   haves: number;
@@ -18,9 +19,10 @@ async function reviewAndMeasure(h: BenchHarness, project: { id: number; path: st
   const n = h.gitlab.gitRequests.length;
   const { t0 } = await reviewViaWebhook(h, project, iid);
   const prepare = h.timeline.since(t0, 'workspaces.prepare')[0];
-  if (!prepare) throw new Error('the review did not prepare a workspace');
+  const fetch = h.timeline.since(t0, 'workspaces.fetch')[0];
+  if (!prepare || !fetch) throw new Error('the review did not prepare a workspace');
   const git = h.gitlab.gitRequests.slice(n).filter((r: GitRequest) => r.path.startsWith(`/${project.path}.git/`));
-  return { prepareMs: prepare.end - prepare.start, bytes: git.reduce((a, r) => a + r.bytesOut, 0), haves: git.reduce((a, r) => a + r.haves, 0), requests: git.length };
+  return { fetchMs: fetch.end - fetch.start, prepareMs: prepare.end - prepare.start, bytes: git.reduce((a, r) => a + r.bytesOut, 0), haves: git.reduce((a, r) => a + r.haves, 0), requests: git.length };
 }
 
 export async function run(): Promise<Section> {
@@ -44,7 +46,8 @@ export async function run(): Promise<Section> {
       id: '4',
       title: 'Warm repository',
       rows: [
-        { metric: `fetch + worktree, 2nd MR vs 1st (${REPO.files} files)`, value: ms(m(warm, (x) => x.prepareMs)), baseline: `${ms(m(cold, (x) => x.prepareMs))} 1st MR`, ratio: ratio(m(warm, (x) => x.prepareMs) / m(cold, (x) => x.prepareMs)) },
+        { metric: `fetch, 2nd MR vs 1st (${REPO.files} files)`, value: ms(m(warm, (x) => x.fetchMs)), baseline: `${ms(m(cold, (x) => x.fetchMs))} 1st MR`, ratio: ratio(m(warm, (x) => x.fetchMs) / m(cold, (x) => x.fetchMs)) },
+        { metric: 'fetch + new worktree, 2nd MR vs 1st', note: 'each MR checks out its own worktree', value: ms(m(warm, (x) => x.prepareMs)), baseline: `${ms(m(cold, (x) => x.prepareMs))} 1st MR`, ratio: ratio(m(warm, (x) => x.prepareMs) / m(cold, (x) => x.prepareMs)) },
         { metric: 'bytes fetched, 2nd MR vs 1st', value: bytes(m(warm, (x) => x.bytes)), baseline: `${bytes(m(cold, (x) => x.bytes))} 1st MR`, ratio: ratio(m(warm, (x) => x.bytes) / m(cold, (x) => x.bytes)) },
         { metric: '2nd MRs that cloned again', value: `${reclones} of ${warm.length}`, note: `git requests ${m(warm, (x) => x.requests)} vs ${m(cold, (x) => x.requests)}, haves offered ${m(warm, (x) => x.haves)}`, target: '0', met: reclones === 0 },
       ],

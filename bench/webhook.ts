@@ -1,6 +1,6 @@
 // 4. Webhook acknowledgement: latency and throughput of POST /webhooks/gitlab at a fixed rate on loopback, for
 // (a) the bot's real app (token check, body limit, JSON, classify, durable SQLite enqueue; every request a distinct
-//     Idempotency-Key and head commit, so each one is a real insert). No review runs: the flow table parks each job
+//     Idempotency-Key, MR and head commit, so each one is a real insert). No review runs: the flow table parks each job
 //     until shutdown, so as with real reviews the slots stay busy and the backlog grows while webhooks arrive; and
 // (b) a bare hono handler that only parses the same JSON body, measured in the same run as the baseline.
 // Both servers run in one child process (this file with --target) so the load generator does not share their event
@@ -28,6 +28,7 @@ import { ms, percentile, ratio, renderTable, type Section } from './support.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const SHA_SLOT = '__HEAD_SHA__';
+const IID_SLOT = '"__IID__"';
 
 export interface Measured {
   name: string;
@@ -42,10 +43,34 @@ export interface Measured {
   total: number;
 }
 
+interface Tally {
+  isBot: boolean;
+  samples: number[];
+  notQueued: number;
+  total: number;
+  seconds: number;
+  errors: number;
+  non2xx: number;
+}
+
+function summarize(name: string, t: Tally): Measured {
+  return {
+    name,
+    reqPerSec: t.total / t.seconds,
+    p50: percentile(t.samples, 50),
+    p99: percentile(t.samples, 99),
+    max: t.samples.reduce((a, b) => Math.max(a, b), 0),
+    errors: t.errors,
+    non2xx: t.non2xx,
+    notQueued: t.notQueued,
+    total: t.total,
+  };
+}
+
 interface Targets {
   bot: string;
   bare: string;
-  /** a real Merge Request Hook payload with SHA_SLOT where the head commit goes */
+  /** a real Merge Request Hook payload with SHA_SLOT where the head commit goes and IID_SLOT for the MR */
   template: string;
 }
 
@@ -69,7 +94,7 @@ function toSection({ bot, bare, rate }: { bot: Measured; bare: Measured; rate: n
   };
 }
 
-/** Both targets at the same fixed rate, one after the other, after a warm-up of each. */
+/** Both targets at the same fixed rate, in alternating 2 s rounds adding up to `seconds` each, after a warm-up. */
 export async function measure(o: { rate?: number; seconds?: number } = {}): Promise<{ bot: Measured; bare: Measured; rate: number }> {
   const rate = o.rate ?? Number(process.env.BENCH_RATE ?? 1000);
   const seconds = o.seconds ?? Number(process.env.BENCH_SECONDS ?? 10);
@@ -80,9 +105,8 @@ export async function measure(o: { rate?: number; seconds?: number } = {}): Prom
       child.once('exit', (code) => reject(new Error(`bench target exited (${code}) before it was ready`)));
     });
     let seq = 0;
-    const load = async (name: string, url: string, secs: number, botAnswers: boolean): Promise<Measured> => {
-      const samples: number[] = [];
-      let notQueued = 0;
+    /** One stretch of load at the fixed rate; latencies as autocannon timed each response (float ms). */
+    const load = async (url: string, secs: number, into: Tally): Promise<void> => {
       const inst = autocannon({
         url: `${url}/webhooks/gitlab`,
         method: 'POST',
@@ -96,7 +120,8 @@ export async function measure(o: { rate?: number; seconds?: number } = {}): Prom
               return {
                 ...req,
                 method: 'POST',
-                body: t.template.replace(SHA_SLOT, n.toString(16).padStart(40, '0')),
+                // a new MR and head commit each time: no dedupe hit, and a burst spread over many MRs, as in life
+                body: t.template.replace(SHA_SLOT, n.toString(16).padStart(40, '0')).replace(IID_SLOT, String(n)),
                 headers: {
                   'content-type': 'application/json',
                   'x-gitlab-event': 'Merge Request Hook',
@@ -108,28 +133,30 @@ export async function measure(o: { rate?: number; seconds?: number } = {}): Prom
           },
         ],
         verifyBody: (body) => {
-          if (botAnswers && !body.startsWith('queued')) notQueued++;
+          if (into.isBot && !body.startsWith('queued')) into.notQueued++;
           return true;
         },
       });
-      inst.on('response', (_c, _s, _b, took) => samples.push(took));
+      inst.on('response', (_c, _s, _b, took) => into.samples.push(took));
       const r = await inst;
-      return {
-        name,
-        reqPerSec: r.requests.total / r.duration,
-        p50: percentile(samples, 50),
-        p99: percentile(samples, 99),
-        max: Math.max(...samples),
-        errors: r.errors,
-        non2xx: r.non2xx,
-        notQueued,
-        total: r.requests.total,
-      };
+      into.total += r.requests.total;
+      into.seconds += r.duration;
+      into.errors += r.errors;
+      into.non2xx += r.non2xx;
     };
-    await load('warm-up', t.bare, 2, false);
-    await load('warm-up', t.bot, 2, true);
-    const bare = await load('bare hono (parse only)', t.bare, seconds, false);
-    const bot = await load('bot (verify, classify, SQLite enqueue)', t.bot, seconds, true);
+    const tally = (isBot: boolean): Tally => ({ isBot, samples: [], notQueued: 0, total: 0, seconds: 0, errors: 0, non2xx: 0 });
+    await load(t.bare, 1, tally(false)); // warm-up: JIT, connections, SQLite pages
+    await load(t.bot, 1, tally(true));
+    // Interleaved rounds, so a burst of other work on the machine hits both targets alike.
+    const bareT = tally(false);
+    const botT = tally(true);
+    const round = Math.min(2, seconds);
+    for (let done = 0; done < seconds; done += round) {
+      await load(t.bare, round, bareT);
+      await load(t.bot, round, botT);
+    }
+    const bare = summarize('bare hono (parse only)', bareT);
+    const bot = summarize('bot (verify, classify, SQLite enqueue)', botT);
     return { bot, bare, rate };
   } finally {
     child.stdin!.end(); // the target cleans up and exits when its stdin closes
@@ -145,6 +172,7 @@ async function serveTargets(): Promise<void> {
   const mr = await gitlab.createMr(project, { sourceBranch: 'feature', title: 'Change a', description: 'A realistic description.\n'.repeat(20) });
   const payload = gitlab.mrHook(project, mr.iid, 'open');
   payload.object_attributes.last_commit.id = SHA_SLOT;
+  payload.object_attributes.iid = JSON.parse(IID_SLOT);
 
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mrr-bench-webhook-'));
   const config = loadConfig({

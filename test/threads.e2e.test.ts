@@ -62,6 +62,10 @@ describe('thread conversations', () => {
     expect(forkReq.lastUserText).toContain('QUESTION-A1');
     expect(sessionOf(forkReq)).not.toBe(rec.trunkSessionId);
     expect(md5(trunkFile)).toBe(trunkBefore); // the trunk is untouched
+    // The fork's request begins exactly like the trunk's (tools, system, the trunk's messages): a prompt cache can serve it.
+    const trunkReq = h.model.requests.find((r) => sessionOf(r) === rec.trunkSessionId)!;
+    expect(JSON.stringify(forkReq.body.tools)).toBe(JSON.stringify(trunkReq.body.tools));
+    expect(JSON.stringify(forkReq.body.system)).toBe(JSON.stringify(trunkReq.body.system));
     const threadA = (await h.bot.deps.store.getThread(project.id, mr.iid, divThread.id))!;
     expect(threadA.forkSessionId).toBe(sessionOf(forkReq));
     expect(threadA.trunkSessionId).toBe(rec.trunkSessionId);

@@ -16,6 +16,8 @@ export interface ClaudeResult {
   numTurns: number;
   durationMs: number;
   permissionDenials: { tool_name: string; tool_input?: unknown }[];
+  /** the model as the CLI names it, e.g. "claude-opus-4-8[1m]" (the first key of modelUsage) */
+  model?: string;
 }
 
 export type ClaudeErrorKind =
@@ -71,6 +73,7 @@ interface RawResult {
   num_turns?: number;
   duration_ms?: number;
   permission_denials?: { tool_name: string; tool_input?: unknown }[];
+  modelUsage?: Record<string, unknown>;
 }
 
 function lastResultObject(stdout: string): RawResult | undefined {
@@ -138,6 +141,7 @@ export function interpret(p: ProcessOutcome): ClaudeResult {
     numTurns: raw.num_turns ?? 0,
     durationMs: raw.duration_ms ?? 0,
     permissionDenials: raw.permission_denials ?? [],
+    model: Object.keys(raw.modelUsage ?? {})[0],
   };
 }
 

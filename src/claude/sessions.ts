@@ -35,6 +35,12 @@ export interface TurnOptions {
   signal?: AbortSignal;
   /** what the call is for, in metrics; defaults to the mode: trunk_review (new), fork, resume. E.g. 'fix_check'. */
   purpose?: string;
+  /**
+   * The model the session started with (ClaudeResult.model), used when CLAUDE_MODEL is not set. A resume without
+   * --model falls back to the plain default: "claude-opus-4-8[1m]" became "claude-opus-4-8", which changes the
+   * system prompt (no prompt-cache hit on the trunk's conversation) and shrinks the context window.
+   */
+  model?: string;
 }
 
 export class Sessions {
@@ -95,7 +101,7 @@ export class Sessions {
       mode,
       systemPrompt: o.systemPrompt,
       jsonSchema: o.jsonSchema,
-      model: this.d.model,
+      model: this.d.model ?? o.model,
       maxBudgetUsd: o.maxBudgetUsd,
     });
     const sessionId = mode.kind === 'resume' ? path.basename(mode.transcript, '.jsonl') : mode.sessionId;

@@ -6,7 +6,8 @@ import type { NoteAdded } from '../events/types.js';
 import { readMarker, withMarker } from '../gitlab/markers.js';
 import type { DiscussionInfo, NoteInfo } from '../gitlab/types.js';
 import { systemPrompt } from '../review/prompts.js';
-import { REPLY_SCHEMA, threadPrompt, THREAD_RULES, type ReplyOutput } from '../review/thread.js';
+import { threadPrompt, type ReplyOutput } from '../review/thread.js';
+import { TURN_SCHEMA } from '../review/turn-schema.js';
 import type { MrRecord, ThreadRecord } from '../store/records.js';
 import { parseCommand, runCommand } from './commands.js';
 import { loadGuidance } from './context.js';
@@ -55,8 +56,8 @@ export async function replyToNote(d: Deps, ev: NoteAdded, signal?: AbortSignal):
   const cwd = rec!.workspace!;
   const mr = await d.gitlab.mergeRequest(project.id, iid);
   const { repoConfig, guidance } = await loadGuidance(d, project, iid, mr.targetBranch);
-  const sys = `${systemPrompt(guidance)}\n\n${THREAD_RULES}`;
-  const turn = { systemPrompt: sys, jsonSchema: REPLY_SCHEMA, maxBudgetUsd: repoConfig.threadBudgetUsd, signal };
+  // The same system prompt and schema as the trunk's turns (thread rules are in the turn's prompt): cacheable.
+  const turn = { systemPrompt: systemPrompt(guidance), jsonSchema: TURN_SCHEMA, maxBudgetUsd: repoConfig.threadBudgetUsd, signal, model: rec!.trunkModel };
 
   const location = threadLocation(disc, ev);
   const findingNote = disc.notes[0] && disc.notes[0].author.id === d.bot.id && readMarker(disc.notes[0].body)?.kind === 'finding' ? disc.notes[0] : undefined;

@@ -2,7 +2,8 @@
 import { z } from 'zod';
 import { ClaudeError, type ClaudeResult } from '../claude/result.js';
 import type { ProjectRef } from '../events/types.js';
-import { REVIEW_SCHEMA, type ReviewOutput } from '../review/findings.js';
+import type { ReviewOutput } from '../review/findings.js';
+import { TURN_SCHEMA } from '../review/turn-schema.js';
 import { reviewPrompt, systemPrompt } from '../review/prompts.js';
 import { pathFilter } from '../review/repo-config.js';
 import { renderDiff, type RenderedDiff } from '../review/render-diff.js';
@@ -105,6 +106,7 @@ export async function runReviewTurn(d: Deps, ctx: MrContext, rendered: RenderedD
   };
   await d.store.updateMr(project.id, mr.iid, project.path, (r) => {
     r.trunkStatus = 'done';
+    r.trunkModel = result.model ?? r.trunkModel;
     r.pendingPost = pending;
     r.costUsd += result.costUsd;
     r.turns += result.numTurns;
@@ -141,7 +143,7 @@ function runTrunk(d: Deps, ctx: MrContext, sessionId: string, rendered: Rendered
   });
   return d.sessions.start(ctx.cwd, sessionId, prompt, {
     systemPrompt: systemPrompt(ctx.guidance),
-    jsonSchema: REVIEW_SCHEMA,
+    jsonSchema: TURN_SCHEMA,
     maxBudgetUsd: ctx.repoConfig.reviewBudgetUsd,
     signal,
   });

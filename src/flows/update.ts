@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { ClaudeError } from '../claude/result.js';
 import type { CodePushed } from '../events/types.js';
 import { withMarker } from '../gitlab/markers.js';
-import { FIX_CHECK_SCHEMA, fixCheckPrompt, systemPrompt, updatePrompt } from '../review/prompts.js';
-import { REVIEW_SCHEMA } from '../review/findings.js';
+import { fixCheckPrompt, systemPrompt, updatePrompt } from '../review/prompts.js';
+import { TURN_SCHEMA } from '../review/turn-schema.js';
 import { splitGitDiff, touches, type FilePatch } from '../review/interdiff.js';
 import { pathFilter } from '../review/repo-config.js';
 import { renderDiff } from '../review/render-diff.js';
@@ -55,7 +55,8 @@ export async function updateMr(d: Deps, ev: CodePushed, signal?: AbortSignal): P
     pending = await runReviewTurn(d, ctx, rendered, trunkId, () =>
       d.sessions.resume(ctx.cwd, trunkId, prompt, {
         systemPrompt: systemPrompt(ctx.guidance),
-        jsonSchema: REVIEW_SCHEMA,
+        jsonSchema: TURN_SCHEMA,
+        model: rec.trunkModel,
         maxBudgetUsd: ctx.repoConfig.reviewBudgetUsd,
         signal,
       }),
@@ -90,7 +91,7 @@ async function fixChecks(d: Deps, ctx: MrContext, rec: MrRecord, idx: PostedInde
 
 async function checkOne(d: Deps, ctx: MrContext, rec: MrRecord, f: PostedFinding, interdiff: string, signal?: AbortSignal) {
   const { project, mr } = ctx;
-  const turn = { systemPrompt: systemPrompt(ctx.guidance), jsonSchema: FIX_CHECK_SCHEMA, maxBudgetUsd: ctx.repoConfig.threadBudgetUsd, signal, purpose: 'fix_check' };
+  const turn = { systemPrompt: systemPrompt(ctx.guidance), jsonSchema: TURN_SCHEMA, maxBudgetUsd: ctx.repoConfig.threadBudgetUsd, signal, purpose: 'fix_check', model: rec.trunkModel };
   const prompt = fixCheckPrompt({ file: f.file, line: f.line, title: f.title, interdiff: truncate(interdiff, 40_000) });
   const t = await d.store.getThread(project.id, mr.iid, f.discussionId);
   let result;

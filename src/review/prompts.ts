@@ -75,7 +75,7 @@ export function reviewPrompt(i: ReviewPromptInput): string {
     omitted,
     `The diff, per file. "__new hunk__" lines start with their new line number; "__old hunk__" shows removed lines.`,
     fence('diff', i.diff),
-    `Read the surrounding code before you judge. Then return your review through the StructuredOutput tool: a 1-2 sentence summary of what the MR does and its risk, and your findings.`,
+    `Read the surrounding code before you judge. Then return your review through the StructuredOutput tool, filling "summary" (1-2 sentences: what the MR does), "risk" and "findings" only.`,
   ].join('\n\n');
 }
 
@@ -102,7 +102,7 @@ export function updatePrompt(i: UpdatePromptInput): string {
     i.omitted.length ? `Not shown in the MR diff below (${i.omitted.length}): ${listPaths(omittedItems(i.omitted))}.` : '',
     `The MR's whole diff now (new line numbers as before):`,
     fence('diff', i.diff),
-    `Review the new commits. Report only NEW problems: do not repeat a finding listed above, whether it is open, fixed, resolved or withdrawn, and do not re-raise anything the author rejected with a reason you accepted. The summary describes the MR as a whole now. Return it through the StructuredOutput tool.`,
+    `Review the new commits. Report only NEW problems: do not repeat a finding listed above, whether it is open, fixed, resolved or withdrawn, and do not re-raise anything the author rejected with a reason you accepted. The summary describes the MR as a whole now. Return it through the StructuredOutput tool, filling "summary", "risk" and "findings" only.`,
   ]
     .filter(Boolean)
     .join('\n\n');
@@ -122,6 +122,6 @@ export function fixCheckPrompt(i: { file: string; line: number; title: string; i
   return [
     `The author pushed new commits that touch ${i.file} around line ${i.line}, where your finding "${i.title}" is.`,
     fence('interdiff', i.interdiff),
-    `Re-read the code as it is now. Is your concern addressed? If yes, set addressed true and write one or two sentences saying why (the author will read it). If not, or only partly, set addressed false (nothing will be posted). Return through the StructuredOutput tool.`,
+    `Re-read the code as it is now. Is your concern addressed? If yes, set addressed true and write one or two sentences saying why (the author will read it). If not, or only partly, set addressed false (nothing will be posted). Return through the StructuredOutput tool, filling "addressed" and "reply" only.`,
   ].join('\n\n');
 }

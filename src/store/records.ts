@@ -23,6 +23,8 @@ export interface MrRecord {
   /** the MR's one line of thought; set (with trunkStatus 'running') before the CLI starts */
   trunkSessionId?: string;
   trunkStatus?: 'running' | 'done' | 'failed';
+  /** the model the trunk ran on, passed to every later turn of the MR (forks, resumes, fix checks) */
+  trunkModel?: string;
   workspace?: string;
   reviewedSha?: string;
   summaryNoteId?: number;
