@@ -125,7 +125,7 @@ export async function run(): Promise<Section> {
     const notes: string[] = [];
     if (forkCached < fp.history) {
       notes.push(
-        `a fork's first request cannot reuse the trunk's cache entry: its ${F[firstDiff]?.part} differ from the trunk's (the reply's StructuredOutput schema and THREAD_RULES in the system prompt), and a prompt cache matches exact prefixes in the order tools → system → messages. Sharing one StructuredOutput schema and one system prompt between trunk and thread turns (thread rules in the thread prompt) would make ${pct(potential / size(sameHead))} of it cacheable.`,
+        `a fork's first request cannot reuse the trunk's cache entry: its ${F[firstDiff]?.part} differ from the trunk's (schema, system prompt or model), and a prompt cache matches exact prefixes in the order tools → system → messages. With the trunk's tools and system, ${pct(potential / size(sameHead))} of it would be cacheable.`,
       );
     }
     return { id: '7', title: 'Context reuse', rows, notes };

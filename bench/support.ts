@@ -219,14 +219,22 @@ export async function benchHarness(env: Record<string, string> = {}): Promise<Be
   });
 }
 
-/** The model stand-in's answer, picked by the StructuredOutput tool's schema: a review with one finding, or a reply. */
+/** What a turn asks for: every turn shares one StructuredOutput schema, so the prompt tells them apart. */
+export function turnKind(req: RecordedRequest): 'reply' | 'fix_check' | 'review' {
+  if (req.lastUserText.includes('The comment to answer')) return 'reply';
+  if (req.lastUserText.includes('Is your concern addressed?')) return 'fix_check';
+  return 'review';
+}
+
+export const REPLY_ANSWER: Reply = { structured: { reply: 'It still holds: b can be 0.', verdict: 'answered' } };
+
+/** The model stand-in's answer: a review with one finding, or a reply. */
 export function instantAnswer(req: RecordedRequest): Reply | undefined {
-  const tool = (req.body?.tools ?? []).find((t: any) => t?.name === 'StructuredOutput');
-  const props = tool?.input_schema?.properties ?? {};
-  if ('findings' in props) {
+  const kind = turnKind(req);
+  if (kind === 'review') {
     return { structured: reviewOutput([finding({ file: 'src/math.js', start_line: 6, anchor_text: '  return a / b;', title: 'Division by zero' })]) };
   }
-  if ('reply' in props) return { structured: { reply: 'It still holds: b can be 0.', verdict: 'answered' } };
+  if (kind === 'reply') return REPLY_ANSWER;
   return undefined;
 }
 

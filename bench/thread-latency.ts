@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { readMarker } from '../src/gitlab/markers.js';
 import { ALICE } from '../test/support/harness.js';
-import { bareClaude, benchHarness, makeMr, median, ms, ratio, reviewViaWebhook, RUNS, sourceFile, waitFor, type BenchHarness, type Section } from './support.js';
+import { bareClaude, benchHarness, REPLY_ANSWER, turnKind, makeMr, median, ms, ratio, reviewViaWebhook, RUNS, sourceFile, waitFor, type BenchHarness, type Section } from './support.js';
 
 const TARGET = 1.5;
 
@@ -29,8 +29,7 @@ export async function run(): Promise<Section> {
     const runs = Math.min(RUNS, 5);
     const { project, mr } = await makeMr(h, { path: 'bench/threads' });
     h.model.respond((req) => {
-      const tool = (req.body?.tools ?? []).find((t: any) => t?.name === 'StructuredOutput');
-      if (!('findings' in (tool?.input_schema?.properties ?? {}))) return undefined;
+      if (turnKind(req) !== 'review') return undefined;
       // Distinct lines: findings on one line would share a fingerprint and be posted once.
       const lines = sourceFile('feature-0', 40).split('\n');
       const findings = Array.from({ length: runs }, (_, i) => ({
@@ -40,10 +39,7 @@ export async function run(): Promise<Section> {
       return { structured: { summary: 'Adds div.', risk: 'medium', findings } };
     });
     await reviewViaWebhook(h, project, mr.iid);
-    h.model.respond((req) => {
-      const tool = (req.body?.tools ?? []).find((t: any) => t?.name === 'StructuredOutput');
-      return 'reply' in (tool?.input_schema?.properties ?? {}) ? { structured: { reply: 'It still holds: b can be 0.', verdict: 'answered' } } : undefined;
-    });
+    h.model.respond((req) => (turnKind(req) === 'reply' ? REPLY_ANSWER : undefined));
     const threads = h.gitlab.discussions(project, mr.iid).filter((d) => readMarker(d.notes[0]?.body ?? '')?.kind === 'finding');
     if (threads.length < runs) throw new Error(`expected ${runs} finding threads, got ${threads.length}`);
 
