@@ -6,7 +6,8 @@
 // Both servers run in one child process (this file with --target) so the load generator does not share their event
 // loop; it still shares the machine's cores, as on a real host.
 //
-//   node --import tsx bench/webhook.ts        BENCH_RATE, BENCH_SECONDS override 1000 req/s and 10 s
+//   node --import tsx bench/webhook.ts        BENCH_RATE, BENCH_SECONDS override 1000 req/s and 10 s;
+//                                             BENCH_PROFILE=<dir> writes a CPU profile of the servers there
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -90,7 +91,10 @@ function toSection({ bot, bare, rate }: { bot: Measured; bare: Measured; rate: n
       { metric: 'throughput', value: `${Math.round(bot.reqPerSec)} req/s`, baseline: `${Math.round(bare.reqPerSec)} req/s`, target: `${rate} req/s, no errors`, met: sustained(bot) },
       { metric: 'errors / non-2xx / not queued', value: `${bot.errors} / ${bot.non2xx} / ${bot.notQueued} of ${bot.total}`, baseline: `${bare.errors} / ${bare.non2xx} of ${bare.total}` },
     ],
-    notes: ['each request a distinct Idempotency-Key and head commit: every answer "queued" is a committed SQLite insert (WAL, synchronous=FULL)'],
+    notes: [
+      'each request a distinct Idempotency-Key, MR and head commit: every "queued" answer is a SQLite commit whose WAL was fdatasync\'ed before the answer',
+      'latency as autocannon timed each response; the load generator shares the cores with both servers',
+    ],
   };
 }
 

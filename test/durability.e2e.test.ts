@@ -236,6 +236,7 @@ describe('durability, with the bot as a child process', () => {
     expect(p.findings).toHaveLength(0);
     expect(p.failures[0]!.body).toMatch(/review failed: .*(529|overloaded)/i);
     expect(p.failures[0]!.body).toContain(`\`@${BOT.username} review\``);
+    expect(p.failures[0]!.body).not.toContain(new URL(model.url).host); // the CLI's text names the API host
     // GitLab resending the same delivery does not start the failing loop again.
     const again = await bot.send(gitlab.mrHook(project, mr.iid, 'reopen'));
     expect(await again.text()).toMatch(/^duplicate/);

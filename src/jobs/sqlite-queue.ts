@@ -1,6 +1,6 @@
 // The embedded durable queue: one table in a SQLite file under DATA_DIR (better-sqlite3, WAL).
 // Chosen over sidequest (needs Node 22) and over a generic queue library because per-key ordering and
-// multi-key dedupe are two SQL statements here. A webhook is answered only after enqueue() committed.
+// multi-key dedupe are two SQL statements here. A webhook is answered only after enqueue() committed and synced.
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -133,9 +133,9 @@ export class SqliteQueue implements Queue {
   async enqueue(spec: JobSpec): Promise<EnqueueResult> {
     // IMMEDIATE: take the write lock first, so enqueues of one delivery from two processes cannot both pass the check.
     const result = this.insert.immediate(spec, JSON.stringify(spec.data));
-    if (result.duplicate) return result;
     // When every slot or the job's own lane is busy, the job that frees it starts this one: no need to look now.
-    if (this.running.size < this.o.concurrency && !this.busyLanes.has(spec.orderKey)) this.kick();
+    if (!result.duplicate && this.running.size < this.o.concurrency && !this.busyLanes.has(spec.orderKey)) this.kick();
+    // A duplicate waits too: the job it duplicates may have been committed a moment ago and not be on disk yet.
     await this.wal.sync();
     return result;
   }
