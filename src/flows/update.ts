@@ -21,11 +21,16 @@ export async function updateMr(d: Deps, ev: CodePushed, signal?: AbortSignal): P
   const log = d.log.child({ project: project.path, iid });
   const rec = await d.store.getMr(project.id, iid);
   if (rec?.paused) return skipped(log, 'reviews paused on this MR');
-  const trunkOk = !!rec?.trunkSessionId && rec.trunkStatus === 'done' && !!rec.reviewedSha && !!rec.workspace && d.sessions.exists(rec.workspace, rec.trunkSessionId);
-  // Never reviewed (or the trunk is lost): this push gets a full review.
-  if (!trunkOk) return reviewMr(d, { project, iid, reason: 'open' }, signal);
+  // Never reviewed: this push gets a full review.
+  if (!rec?.trunkSessionId || rec.trunkStatus !== 'done' || !rec.reviewedSha) return reviewMr(d, { project, iid, reason: 'open' }, signal);
 
   const ctx = await loadMrContext(d, project, iid);
+  // Scale-out: this replica may never have run this MR; fetch the trunk's transcript (a no-op when embedded).
+  await d.sessions.restore(ctx.cwd, [rec.trunkSessionId]);
+  if (!d.sessions.exists(ctx.cwd, rec.trunkSessionId)) {
+    log.warn({ sessionId: rec.trunkSessionId }, 'the trunk transcript is gone; reviewing the MR afresh');
+    return reviewMr(d, { project, iid, reason: 'missing_trunk' }, signal);
+  }
   if (ctx.mr.state !== 'opened') return skipped(log, `mr is ${ctx.mr.state}`);
   if (ctx.mr.sha === rec.reviewedSha) return skipped(log, 'head already reviewed');
   if (ctx.mr.draft && !ctx.repoConfig.reviewDrafts) return skipped(log, 'draft (review_drafts is off)');
@@ -94,6 +99,7 @@ async function checkOne(d: Deps, ctx: MrContext, rec: MrRecord, f: PostedFinding
   const turn = { systemPrompt: systemPrompt(ctx.guidance), jsonSchema: TURN_SCHEMA, maxBudgetUsd: ctx.repoConfig.threadBudgetUsd, signal, purpose: 'fix_check', model: rec.trunkModel };
   const prompt = fixCheckPrompt({ file: f.file, line: f.line, title: f.title, interdiff: truncate(interdiff, 40_000) });
   const t = await d.store.getThread(project.id, mr.iid, f.discussionId);
+  if (t) await d.sessions.restore(ctx.cwd, [t.forkSessionId]);
   let result;
   let sessionId: string;
   if (t && t.status !== 'running' && d.sessions.exists(ctx.cwd, t.forkSessionId)) {
