@@ -58,3 +58,14 @@ export interface Queue {
   drained(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
+
+/** Polls until a queue has nothing pending or running, here or in its store (shared by the implementations). */
+export async function waitUntilDrained(q: { stats(): Promise<QueueStats>; localRunning(): number }, timeoutMs: number, pollMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await q.stats();
+    if (s.pending === 0 && s.running === 0 && q.localRunning() === 0) return;
+    if (Date.now() > end) throw new Error(`queue not drained after ${timeoutMs} ms: ${JSON.stringify(s)}`);
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}

@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { DelayedError, Queue as BullQueue, UnrecoverableError, Worker, type Job as BullJob } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { EnqueueResult, Job, JobHandler, JobSpec, Queue, QueueEvents, QueueStats, RetryPolicy } from './queue.js';
+import { waitUntilDrained, type EnqueueResult, type Job, type JobHandler, type JobSpec, type Queue, type QueueEvents, type QueueStats, type RetryPolicy } from './queue.js';
 
 export interface RedisQueueOptions {
   /** a connection for commands; the queue duplicates it for BullMQ's blocking worker */
@@ -196,14 +196,8 @@ export class RedisQueue implements Queue {
     };
   }
 
-  async drained(timeoutMs = 60_000): Promise<void> {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const s = await this.stats();
-      if (s.pending === 0 && s.running === 0 && this.running.size === 0) return;
-      if (Date.now() > end) throw new Error(`queue not drained after ${timeoutMs} ms: ${JSON.stringify(s)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+  drained(timeoutMs = 60_000): Promise<void> {
+    return waitUntilDrained({ stats: () => this.stats(), localRunning: () => this.running.size }, timeoutMs, 100);
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
-import type { EnqueueResult, Job, JobHandler, JobSpec, Queue, QueueEvents, QueueStats, RetryPolicy } from './queue.js';
+import { waitUntilDrained, type EnqueueResult, type Job, type JobHandler, type JobSpec, type Queue, type QueueEvents, type QueueStats, type RetryPolicy } from './queue.js';
 import { PermanentError } from './retry.js';
 
 interface Row {
@@ -187,14 +187,8 @@ export class SqliteQueue implements Queue {
     return s;
   }
 
-  async drained(timeoutMs = 60_000): Promise<void> {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const s = await this.stats();
-      if (s.pending === 0 && s.running === 0 && this.running.size === 0) return;
-      if (Date.now() > end) throw new Error(`queue not drained after ${timeoutMs} ms: ${JSON.stringify(s)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  drained(timeoutMs = 60_000): Promise<void> {
+    return waitUntilDrained({ stats: () => this.stats(), localRunning: () => this.running.size }, timeoutMs, 50);
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import type { GitlabStandin } from './gitlab-standin.js';
-import { API_KEY, SECRET, TOKEN } from './harness.js';
+import { API_KEY, SECRET, sendHook, TOKEN } from './harness.js';
 import type { ModelStandin } from './model-standin.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -126,12 +126,7 @@ export async function startBotProcess(o: BotProcessOptions): Promise<BotProcess>
     noise,
     exited,
     waitForLog,
-    send: (payload, so = {}) =>
-      fetch(`${url}/webhooks/gitlab`, {
-        method: 'POST',
-        headers: { ...o.gitlab.hookHeaders(payload, { token: so.token ?? SECRET, idempotencyKey: so.idempotencyKey }), ...so.headers },
-        body: JSON.stringify(payload),
-      }),
+    send: (payload, so) => sendHook(url, o.gitlab, payload, so),
     async kill9() {
       try {
         process.kill(-pid, 'SIGKILL');

@@ -71,12 +71,7 @@ export async function startHarness(env: Record<string, string> = {}, opts: Start
     dataDir,
     logs,
     url,
-    send: (payload, o = {}) =>
-      fetch(`${url}/webhooks/gitlab`, {
-        method: 'POST',
-        headers: { ...gitlab.hookHeaders(payload, { token: o.token ?? SECRET, idempotencyKey: o.idempotencyKey }), ...o.headers },
-        body: JSON.stringify(payload),
-      }),
+    send: (payload, o) => sendHook(url, gitlab, payload, o),
     async close() {
       await bot.stop();
       await model.close();
@@ -84,6 +79,21 @@ export async function startHarness(env: Record<string, string> = {}, opts: Start
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+export interface SendOptions {
+  token?: string;
+  idempotencyKey?: string;
+  headers?: Record<string, string>;
+}
+
+/** POST a payload to a bot's webhook with the headers GitLab would send. */
+export function sendHook(botUrl: string, gitlab: GitlabStandin, payload: object, o: SendOptions = {}): Promise<Response> {
+  return fetch(`${botUrl}/webhooks/gitlab`, {
+    method: 'POST',
+    headers: { ...gitlab.hookHeaders(payload, { token: o.token ?? SECRET, idempotencyKey: o.idempotencyKey }), ...o.headers },
+    body: JSON.stringify(payload),
+  });
 }
 
 /** A finding as the model would return it. */
