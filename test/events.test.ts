@@ -11,7 +11,7 @@ import {
 import type { BotEvent, Classified, CodePushed, NoteAdded, ReviewRequested } from '../src/events/types.js';
 
 // Fixtures: see test/fixtures/gitlab/README.md for where each one comes from.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+ 
 type Json = any;
 const fixture = (name: string): Json =>
   JSON.parse(readFileSync(new URL(`./fixtures/gitlab/${name}`, import.meta.url), 'utf8'));

@@ -213,7 +213,6 @@ describe('a hostile merge request', () => {
     h.model.respond(() => undefined);
     h.model.script({ structured: reviewOutput([]) });
     const before = h.model.requests.length;
-    const t0 = Date.now();
     expect((await h.send(h.gitlab.mrHook(project, mr.iid, 'open'))).status).toBe(200);
     const summary = await waitFor(() => h.gitlab.notes(project, mr.iid).find((n) => readMarker(n.body)?.kind === 'summary'), 120_000, 'summary note').catch((e) => {
       throw new Error(`${e.message}; last log lines:\n${h.logs.slice(-5).join('\n')}`);

@@ -204,7 +204,7 @@ function noteType(t: string | null | undefined): NoteAdded['noteType'] {
 
 // GitLab usernames: letters, digits, `_`, `-`, `.`; a mention never ends with `.`.
 // Not preceded by a username/email character, `@` or `/` (emails, `@@x`, URLs like host/@user).
-const MENTION = /(?<![A-Za-z0-9_.\-@/])@([A-Za-z0-9_.\-]*[A-Za-z0-9_\-])/g;
+const MENTION = /(?<![A-Za-z0-9_.@/-])@([A-Za-z0-9_.-]*[A-Za-z0-9_-])/g;
 
 /**
  * `@username` mentions in a Markdown note, outside code (fenced blocks and inline code spans).

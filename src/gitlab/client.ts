@@ -26,7 +26,7 @@ export interface ProjectInfo {
 }
 
 type Api = InstanceType<typeof Gitlab<false>>;
-/* eslint-disable @typescript-eslint/no-explicit-any */
+ 
 type Any = any;
 
 const MAX_NOTE = 1_000_000;
