@@ -18,8 +18,9 @@ export interface MrContext {
 
 const GUIDANCE_FILES = ['CLAUDE.md', 'REVIEW.md', '.claude/CLAUDE.md'];
 
-export async function loadMrContext(d: Deps, project: ProjectRef, iid: number): Promise<MrContext> {
-  const mr = await d.gitlab.mergeRequest(project.id, iid);
+/** `known`: the MR as the caller already fetched it (saves a GitLab round trip). */
+export async function loadMrContext(d: Deps, project: ProjectRef, iid: number, known?: MergeRequestInfo): Promise<MrContext> {
+  const mr = known ?? (await d.gitlab.mergeRequest(project.id, iid));
   const [diffs, cwd] = await Promise.all([
     d.gitlab.diffs(project.id, iid),
     d.workspaces.prepare(project, iid, mr.sha, mr.targetBranch),
@@ -31,13 +32,10 @@ export async function loadMrContext(d: Deps, project: ProjectRef, iid: number): 
 /** The target branch's rules: repo config and CLAUDE.md-style guidance, read from the mirror (trusted). */
 export async function loadGuidance(d: Deps, project: ProjectRef, iid: number, targetBranch: string): Promise<{ repoConfig: RepoConfig; guidance: RepoGuidance }> {
   const target = `refs/heads/${targetBranch}`;
-  const { config, error } = parseRepoConfig(await d.workspaces.readAt(project.id, target, REPO_CONFIG_PATH), instanceDefaults(d));
+  const files = await d.workspaces.readManyAt(project.id, target, [REPO_CONFIG_PATH, ...GUIDANCE_FILES]);
+  const { config, error } = parseRepoConfig(files.get(REPO_CONFIG_PATH), instanceDefaults(d));
   if (error) await reportConfigError(d, project, iid, error);
-  const md: string[] = [];
-  for (const f of GUIDANCE_FILES) {
-    const text = await d.workspaces.readAt(project.id, target, f);
-    if (text?.trim()) md.push(`# ${f}\n${text}`);
-  }
+  const md = GUIDANCE_FILES.filter((f) => files.get(f)?.trim()).map((f) => `# ${f}\n${files.get(f)}`);
   return {
     repoConfig: config,
     guidance: { claudeMd: md.join('\n\n') || undefined, instructions: config.instructions, language: config.language, targetBranch },

@@ -58,7 +58,7 @@ export async function reviewMr(d: Deps, job: ReviewJob, signal?: AbortSignal): P
   if (auto && rec?.paused) return skipped(log, 'reviews paused on this MR');
   if (auto && rec?.reviewedSha === mr.sha && rec.trunkStatus === 'done') return skipped(log, 'head already reviewed');
 
-  const ctx = await loadMrContext(d, project, iid);
+  const ctx = await loadMrContext(d, project, iid, mr);
   if (auto && ctx.mr.draft && !ctx.repoConfig.reviewDrafts) return skipped(log, 'draft (review_drafts is off)');
   if (auto && !ctx.repoConfig.autoReview) return skipped(log, 'auto_review is off in repo config');
 

@@ -73,6 +73,7 @@ export class Workspaces {
       if (!fs.existsSync(path.join(mirror, 'HEAD'))) {
         fs.mkdirSync(mirror, { recursive: true });
         await this.git(['init', '--bare', '--quiet', mirror]);
+        await this.git(['-C', mirror, 'config', 'core.symlinks', 'false']);
       }
       await this.git(
         [
@@ -90,22 +91,26 @@ export class Workspaces {
     await this.fetch(project, iid, targetBranch);
     const mirror = this.mirrorPath(project.id);
     const wt = this.worktreePath(project.id, iid);
-    const commit = (await this.has(project.id, sha)) ? sha : `refs/mr/${iid}`;
     await this.locks.exclusive(`repo:${project.id}`, async () => {
-      // core.symlinks=false: links in the MR are checked out as plain files holding the link text,
-      // so nothing in the worktree can point the model at files outside it.
-      if (!fs.existsSync(path.join(wt, '.git'))) {
-        fs.rmSync(wt, { recursive: true, force: true });
-        fs.mkdirSync(path.dirname(wt), { recursive: true });
-        await this.git(['-C', mirror, 'worktree', 'prune']);
-        await this.git(['-C', mirror, '-c', 'core.symlinks=false', 'worktree', 'add', '--force', '--detach', '--quiet', wt, commit]);
-      } else {
-        await this.git(['-c', 'core.symlinks=false', 'checkout', '--force', '--detach', '--quiet', commit], { cwd: wt });
-        await this.git(['clean', '-ffdxq'], { cwd: wt });
-      }
-      await this.git(['config', '--worktree', 'core.symlinks', 'false'], { cwd: wt }).catch(() => undefined);
+      // The head GitLab named, or the MR ref we just fetched if that head is already gone (a force-push since).
+      await this.checkout(mirror, wt, sha).catch(() => this.checkout(mirror, wt, `refs/mr/${iid}`));
     });
     return fs.realpathSync(wt);
+  }
+
+  /** core.symlinks=false: links in the MR are checked out as plain files holding the link text, so nothing in the
+   * worktree can point the model at files outside it (also set in the mirror's config, which worktrees share). */
+  private async checkout(mirror: string, wt: string, commit: string): Promise<void> {
+    if (!fs.existsSync(path.join(wt, '.git'))) {
+      fs.rmSync(wt, { recursive: true, force: true });
+      fs.mkdirSync(path.dirname(wt), { recursive: true });
+      await this.git(['-C', mirror, 'worktree', 'prune']);
+      await this.git(['-C', mirror, '-c', 'core.symlinks=false', 'worktree', 'add', '--force', '--detach', '--quiet', wt, commit]);
+      return;
+    }
+    await this.git(['-c', 'core.symlinks=false', 'checkout', '--force', '--detach', '--quiet', commit], { cwd: wt });
+    // The tools are read-only, so this is only insurance against anything left behind.
+    await this.git(['clean', '-ffdxq'], { cwd: wt });
   }
 
   async has(projectId: number, rev: string): Promise<boolean> {
@@ -119,11 +124,33 @@ export class Workspaces {
 
   /** A file as it is on a ref of the mirror (the target branch: where trusted instructions live). */
   async readAt(projectId: number, ref: string, file: string): Promise<string | undefined> {
-    try {
-      return await this.git(['-C', this.mirrorPath(projectId), 'show', `${ref}:${file}`]);
-    } catch {
-      return undefined;
+    return (await this.readManyAt(projectId, ref, [file])).get(file);
+  }
+
+  /** Several files of one ref in one `git cat-file --batch` (one process, not one per file); missing ones are absent. */
+  async readManyAt(projectId: number, ref: string, files: string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    const r = await execa('git', ['-C', this.mirrorPath(projectId), 'cat-file', '--batch'], {
+      input: files.map((f) => `${ref}:${f}\n`).join(''),
+      encoding: 'buffer',
+      reject: false,
+      env: { LC_ALL: 'C' },
+    });
+    if (r.exitCode !== 0) return out;
+    const buf = Buffer.from(r.stdout as Uint8Array);
+    let at = 0;
+    for (const file of files) {
+      const nl = buf.indexOf(0x0a, at);
+      if (nl < 0) break;
+      const header = buf.subarray(at, nl).toString();
+      at = nl + 1;
+      const m = /^[0-9a-f]+ (\w+) (\d+)$/.exec(header);
+      if (!m) continue; // "<object> missing"
+      const size = Number(m[2]);
+      if (m[1] === 'blob') out.set(file, buf.subarray(at, at + size).toString('utf8'));
+      at += size + 1;
     }
+    return out;
   }
 
   /** The diff between two commits (what a push changed). */
