@@ -24,7 +24,7 @@ import { createLogger } from '../src/logger.js';
 import { startBot } from '../src/main.js';
 import { makeRedactor } from '../src/redact.js';
 import { startGitlabStandin } from '../test/support/gitlab-standin.js';
-import { BOT, SECRET, TOKEN } from '../test/support/harness.js';
+import { BOT, botEnv, SECRET, TOKEN } from '../test/support/harness.js';
 import { ms, percentile, ratio, renderTable, type Section } from './support.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -180,13 +180,7 @@ async function serveTargets(): Promise<void> {
 
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mrr-bench-webhook-'));
   const config = loadConfig({
-    GITLAB_URL: gitlab.url,
-    GITLAB_TOKEN: TOKEN,
-    GITLAB_WEBHOOK_SECRET: SECRET,
-    PORT: '0',
-    HOST: '127.0.0.1',
-    DATA_DIR: dataDir,
-    ANTHROPIC_API_KEY: 'sk-unused',
+    ...botEnv(gitlab.url, dataDir),
     MAX_CONCURRENT_SESSIONS: '2',
     LOG_LEVEL: 'info',
     // one project takes all the load here; the per-project limiter stays in the path, with room for it

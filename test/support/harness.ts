@@ -30,6 +30,19 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/** The settings every test bot shares: the GitLab stand-in, loopback on a free port, its own DATA_DIR. */
+export function botEnv(gitlabUrl: string, dataDir: string): Record<string, string> {
+  return {
+    GITLAB_URL: gitlabUrl,
+    GITLAB_TOKEN: TOKEN,
+    GITLAB_WEBHOOK_SECRET: SECRET,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    ANTHROPIC_API_KEY: API_KEY,
+  };
+}
+
 export async function startHarness(env: Record<string, string> = {}, opts: StartOptions = {}): Promise<Harness> {
   const model = await startModelStandin();
   const gitlab = await startGitlabStandin({ token: TOKEN, bot: BOT });
@@ -37,13 +50,7 @@ export async function startHarness(env: Record<string, string> = {}, opts: Start
   gitlab.addUser(BOB);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mrr-data-'));
   const config = loadConfig({
-    GITLAB_URL: gitlab.url,
-    GITLAB_TOKEN: TOKEN,
-    GITLAB_WEBHOOK_SECRET: SECRET,
-    PORT: '0',
-    HOST: '127.0.0.1',
-    DATA_DIR: dataDir,
-    ANTHROPIC_API_KEY: API_KEY,
+    ...botEnv(gitlab.url, dataDir),
     ANTHROPIC_BASE_URL: model.url,
     CLAUDE_MAX_RETRIES: '0',
     RETRY_BASE_MS: '50',
