@@ -64,6 +64,11 @@ function scripted(req: RecordedRequest): Reply | undefined {
   const f = (file: string, anchor: string, rest: Pick<Finding, 'severity' | 'title' | 'body'> & Partial<Finding>): Finding => ({
     file, side: 'new', start_line: lineOf(FEATURE, anchor), end_line: lineOf(FEATURE, anchor), anchor_text: anchor, category: 'bug', confidence: 95, pre_existing: false, evidence: [], ...rest,
   });
+  if (asked.includes('Verify these candidate findings')) {
+    // the verification pass: the sample's three bugs are real
+    const ids = [...asked.matchAll(/^\[(\d+)\] /gm)].map((m) => Number(m[1]));
+    return { structured: { verdicts: ids.map((id) => ({ id, verdict: 'confirmed', evidence: 'traced in src/cart.js' })) } };
+  }
   if (asked.includes('## File:')) {
     return {
       structured: {

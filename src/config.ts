@@ -39,6 +39,8 @@ const schema = z.object({
   MAX_BODY_BYTES: int(1_024, 50 * 1024 * 1024).default(5 * 1024 * 1024),
   MIN_SEVERITY: z.enum(['critical', 'major', 'minor', 'nit']).default('minor'),
   REVIEW_DRAFTS: bool.default(false),
+  /** a second, independent look at each finding before it is posted (review-guide §6.1) */
+  VERIFY_FINDINGS: bool.default(true),
   REPLY_LANGUAGE: z.string().optional(),
   ALLOWED_PROJECTS: list.optional(),
   /** webhooks admitted per project per minute (token bucket, burst = rate); 0 = no limit */

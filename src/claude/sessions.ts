@@ -65,7 +65,7 @@ export class Sessions {
 
   /** A new session under a chosen id (a trunk). */
   start(cwd: string, sessionId: string, prompt: string, o: TurnOptions): Promise<ClaudeResult> {
-    return this.d.locks.exclusive(sessionId, () => this.call(cwd, { kind: 'new', sessionId }, prompt, o, []));
+    return this.d.locks.exclusive(sessionId, () => this.call(cwd, { kind: 'new', sessionId }, prompt, o));
   }
 
   /** Continue a session (a trunk on push, a fork on a thread's later replies). */
@@ -73,7 +73,7 @@ export class Sessions {
     return this.d.locks.exclusive(sessionId, async () => {
       await this.d.hooks?.beforeRun?.(cwd, [sessionId]);
       this.assertExists(cwd, sessionId);
-      return this.call(cwd, { kind: 'resume', transcript: this.transcript(cwd, sessionId) }, prompt, o, [sessionId]);
+      return this.call(cwd, { kind: 'resume', transcript: this.transcript(cwd, sessionId) }, prompt, o);
     });
   }
 
@@ -85,7 +85,7 @@ export class Sessions {
         await this.d.hooks?.beforeRun?.(cwd, [fromId]);
         this.assertExists(cwd, fromId);
         const mode: SessionMode = { kind: 'fork', transcript: this.transcript(cwd, fromId), sessionId: forkId };
-        return this.call(cwd, mode, prompt, o, []);
+        return this.call(cwd, mode, prompt, o);
       }),
     );
   }
@@ -96,7 +96,7 @@ export class Sessions {
     }
   }
 
-  private async call(cwd: string, mode: SessionMode, prompt: string, o: TurnOptions, _restored: string[]): Promise<ClaudeResult> {
+  private async call(cwd: string, mode: SessionMode, prompt: string, o: TurnOptions): Promise<ClaudeResult> {
     const args = buildArgs({
       mode,
       systemPrompt: o.systemPrompt,

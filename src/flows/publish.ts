@@ -45,6 +45,7 @@ export async function publishReview(d: Deps, ctx: MrContext, p: PendingPost): Pr
     costUsd: after?.costUsd ?? p.costUsd,
     reviews: after?.reviews ?? 1,
     botUsername: d.bot.username,
+    verification: p.verification,
   });
   const summaryId = idx.summary?.noteId ?? rec?.summaryNoteId;
   let noteId = summaryId;

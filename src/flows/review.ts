@@ -11,6 +11,7 @@ import type { PendingPost } from '../store/records.js';
 import { loadMrContext, type MrContext } from './context.js';
 import type { Deps } from './deps.js';
 import { publishReview } from './publish.js';
+import { verifyFindings } from './verify.js';
 
 export interface ReviewJob {
   project: ProjectRef;
@@ -69,7 +70,7 @@ export async function reviewMr(d: Deps, job: ReviewJob, signal?: AbortSignal): P
   if (!pending) {
     const sessionId = d.sessions.newId();
     log.info({ sessionId, files: rendered.included.length, omitted: rendered.omitted.length }, 'trunk review starting');
-    pending = await runReviewTurn(d, ctx, rendered, sessionId, () => runTrunk(d, ctx, sessionId, rendered, signal));
+    pending = await runReviewTurn(d, ctx, rendered, sessionId, () => runTrunk(d, ctx, sessionId, rendered, signal), signal);
   }
   const posted = await publishAndMark(d, ctx, pending);
   return { trunkSessionId: pending.sessionId, posted };
@@ -79,7 +80,7 @@ export async function reviewMr(d: Deps, job: ReviewJob, signal?: AbortSignal): P
  * One trunk turn (a new review or a push's update). The session id is recorded before the CLI starts; the
  * finished output is stored before anything is posted, so a retry after a GitLab outage only posts.
  */
-export async function runReviewTurn(d: Deps, ctx: MrContext, rendered: RenderedDiff, sessionId: string, run: () => Promise<ClaudeResult>): Promise<PendingPost> {
+export async function runReviewTurn(d: Deps, ctx: MrContext, rendered: RenderedDiff, sessionId: string, run: () => Promise<ClaudeResult>, signal?: AbortSignal): Promise<PendingPost> {
   const { project, mr } = ctx;
   await d.store.updateMr(project.id, mr.iid, project.path, (r) => {
     r.trunkSessionId = sessionId;
@@ -96,19 +97,22 @@ export async function runReviewTurn(d: Deps, ctx: MrContext, rendered: RenderedD
     });
     throw e;
   });
+  const model = d.config.CLAUDE_MODEL ?? result.model;
+  const verified = await verifyFindings(d, ctx, rendered, parseReviewOutput(result.structured), model, signal);
   const pending: PendingPost = {
     sha: mr.sha,
     sessionId,
-    output: parseReviewOutput(result.structured),
-    costUsd: result.costUsd,
+    output: verified.output,
+    costUsd: result.costUsd + verified.costUsd,
     omitted: rendered.omitted,
     reviewedFiles: rendered.included.length,
+    verification: verified.checked ? { checked: verified.checked, dropped: verified.dropped } : undefined,
   };
   await d.store.updateMr(project.id, mr.iid, project.path, (r) => {
     r.trunkStatus = 'done';
     r.trunkModel = result.model ?? r.trunkModel;
     r.pendingPost = pending;
-    r.costUsd += result.costUsd;
+    r.costUsd += pending.costUsd;
     r.turns += result.numTurns;
     r.reviews += 1;
     r.lastError = undefined;

@@ -65,6 +65,7 @@ export async function updateMr(d: Deps, ev: CodePushed, signal?: AbortSignal): P
         maxBudgetUsd: ctx.repoConfig.reviewBudgetUsd,
         signal,
       }),
+      signal,
     );
   }
   const posted = await publishAndMark(d, ctx, pending);

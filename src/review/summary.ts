@@ -16,6 +16,7 @@ export interface SummaryInput {
   costUsd: number;
   reviews: number;
   botUsername: string;
+  verification?: { checked: number; dropped: number };
 }
 
 const ORDER: Severity[] = ['critical', 'major', 'minor', 'nit'];
@@ -40,8 +41,12 @@ export function formatSummary(s: SummaryInput): string {
   lines.push(
     `| **Reviewed commit** | \`${s.headSha.slice(0, 12)}\` |`,
     `| **Files reviewed** | ${s.reviewedFiles}${s.omitted.length ? ` (${s.omitted.length} not reviewed, listed below)` : ''} |`,
-    `| **Cost** | $${s.costUsd.toFixed(4)} over ${s.reviews} run${s.reviews === 1 ? '' : 's'} |`,
   );
+  if (s.verification) {
+    const { checked, dropped } = s.verification;
+    lines.push(`| **Verified** | ${checked - dropped} of ${checked} new candidate${checked === 1 ? '' : 's'} confirmed by a second, independent look${dropped ? ` (${dropped} dropped)` : ''} |`);
+  }
+  lines.push(`| **Cost** | $${s.costUsd.toFixed(4)} over ${s.reviews} run${s.reviews === 1 ? '' : 's'} |`);
   if (open.length === 0) lines.push('', 'No problems found that this MR introduces.');
   if (s.omitted.length) {
     lines.push('', `<details><summary>Not reviewed (${s.omitted.length} files)</summary>`, '');

@@ -49,6 +49,8 @@ export interface PendingPost {
   costUsd: number;
   omitted: { path: string; reason: string }[];
   reviewedFiles: number;
+  /** the verification pass: candidates checked, and how many it did not confirm */
+  verification?: { checked: number; dropped: number };
 }
 
 export interface ThreadRecord {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import type { GitlabStandin } from './gitlab-standin.js';
-import { API_KEY, SECRET, sendHook, TOKEN } from './harness.js';
+import { botEnv, sendHook } from './harness.js';
 import type { ModelStandin } from './model-standin.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -49,13 +49,7 @@ export async function startBotProcess(o: BotProcessOptions): Promise<BotProcess>
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: o.dataDir,
-    GITLAB_URL: o.gitlab.url,
-    GITLAB_TOKEN: TOKEN,
-    GITLAB_WEBHOOK_SECRET: SECRET,
-    PORT: '0',
-    HOST: '127.0.0.1',
-    DATA_DIR: o.dataDir,
-    ANTHROPIC_API_KEY: API_KEY,
+    ...botEnv(o.gitlab.url, o.dataDir),
     ANTHROPIC_BASE_URL: o.model.url,
     CLAUDE_MAX_RETRIES: '0',
     RETRY_BASE_MS: '100',

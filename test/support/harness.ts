@@ -40,6 +40,8 @@ export function botEnv(gitlabUrl: string, dataDir: string): Record<string, strin
     HOST: '127.0.0.1',
     DATA_DIR: dataDir,
     ANTHROPIC_API_KEY: API_KEY,
+    // Tests script the model turn by turn; the verification pass has its own test (verify.e2e).
+    VERIFY_FINDINGS: 'false',
   };
 }
 
