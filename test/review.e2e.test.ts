@@ -25,6 +25,7 @@ describe('trunk review, end to end', () => {
       const ns = h.gitlab.notes(project, mr.iid);
       return ns.some((n) => readMarker(n.body)?.kind === 'summary') && ns;
     }, 60_000, 'summary note');
+    await h.bot.queue.drained(); // the job finishes (records the reviewed head) just after its last post
 
     const discussions = h.gitlab.discussions(project, mr.iid);
     const findingNotes = discussions.flatMap((d) => d.notes).filter((n) => readMarker(n.body)?.kind === 'finding');

@@ -157,12 +157,14 @@ describe('thread conversations', () => {
     h.model.script(answer('ANSWER-BEFORE-LOSS'));
     await say(project, mr.iid, ALICE.id, 'QUESTION-BEFORE-LOSS why?', { discussionId: divThread.id });
     await waitFor(() => botReplies(project, mr.iid, divThread.id).length === 1, 60_000, 'first answer');
+    await h.bot.queue.drained();
     const lost = (await h.bot.deps.store.getThread(project.id, mr.iid, divThread.id))!;
     fs.rmSync(h.bot.deps.sessions.transcript(rec.workspace!, lost.forkSessionId));
 
     h.model.script(answer('ANSWER-AFTER-LOSS'));
     await say(project, mr.iid, ALICE.id, 'QUESTION-AFTER-LOSS still?', { discussionId: divThread.id });
     await waitFor(() => botReplies(project, mr.iid, divThread.id).length === 2, 60_000, 'rebuilt answer');
+    await h.bot.queue.drained(); // the thread record is updated just after the reply is posted
     const t = (await h.bot.deps.store.getThread(project.id, mr.iid, divThread.id))!;
     expect(t.forkSessionId).not.toBe(lost.forkSessionId);
     expect(t.rebuilds).toBe(1);
