@@ -90,10 +90,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
   }
   const e = parsed.data;
-  if (!e.ANTHROPIC_API_KEY && !e.CLAUDE_CODE_OAUTH_TOKEN && !e.ANTHROPIC_BASE_URL) {
-    // Not fatal for `serve` (doctor reports it), but reviews will fail: say so once.
-    // Not fatal: `doctor` reports it, and a local ANTHROPIC_BASE_URL gateway may not need a key.
-  }
   const secrets = [e.GITLAB_TOKEN, e.GITLAB_WEBHOOK_SECRET, e.GITLAB_WEBHOOK_SIGNING_KEY, e.ANTHROPIC_API_KEY, e.CLAUDE_CODE_OAUTH_TOKEN, e.ADMIN_TOKEN]
     .filter((s): s is string => !!s && s.length >= 4);
   return {

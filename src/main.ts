@@ -41,6 +41,10 @@ export interface StartOptions {
 export async function startBot(config: Config, opts: StartOptions = {}): Promise<Bot> {
   const redact = makeRedactor(config.secrets);
   const log = opts.logger ?? createLogger({ level: config.LOG_LEVEL, redact });
+  if (!config.ANTHROPIC_API_KEY && !config.CLAUDE_CODE_OAUTH_TOKEN && !config.ANTHROPIC_BASE_URL) {
+    // Not fatal (a webhook-only replica needs no key, and `doctor` explains), but reviews will fail.
+    log.warn('neither ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN nor ANTHROPIC_BASE_URL is set: reviews will fail');
+  }
   fs.mkdirSync(config.dataDir, { recursive: true });
   const claudeDir = path.join(config.dataDir, 'claude');
   const claudeHome = path.join(claudeDir, 'home');
