@@ -1,6 +1,7 @@
 // Wiring, in one place: config → store, queue, GitLab, CLI sessions → flows → HTTP server.
 import fs from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { serve, type ServerType } from '@hono/node-server';
 import pLimit from 'p-limit';
 import { buildEnv, defaultClaudeBin } from './claude/options.js';
@@ -152,7 +153,7 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
       } catch (e) {
         log.error({ attempt, reason: reasonOf(e) }, 'GET /user failed; retrying');
         if (shuttingDown) throw e;
-        await new Promise((r) => setTimeout(r, Math.min(30_000, 500 * 2 ** attempt)));
+        await sleep(Math.min(30_000, 500 * 2 ** attempt));
       }
     }
     deps.enqueue = (spec) => queue.enqueue(spec);

@@ -6,6 +6,7 @@
 // one on the trunk (claude-cli.md §4). Waiting is polling with jitter: a release is rare (one per CLI call) and a
 // pub/sub wake-up would need a subscriber connection per replica for little gain.
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { SessionLocks } from './locks.js';
 
@@ -96,7 +97,7 @@ export class RedisLocks implements SessionLocks {
         ? await this.r.mrrLockX(w, r, wi, token, this.ttl, Date.now(), wait * 3)
         : await this.r.mrrLockS(w, r, wi, token, this.ttl, Date.now());
       if (ok === 1) break;
-      await new Promise((res) => setTimeout(res, wait / 2 + Math.random() * (wait / 2)));
+      await sleep(wait / 2 + Math.random() * (wait / 2));
     }
     const renew = setInterval(() => {
       this.r.mrrLockRenew(w, r, token, this.ttl, mode, Date.now()).then(

@@ -1,7 +1,6 @@
 // Everything a flow needs to know about one MR: GitLab's view, the checkout, and the target branch's rules.
-import { createHash } from 'node:crypto';
 import type { ProjectRef } from '../events/types.js';
-import { readMarker, withMarker } from '../gitlab/markers.js';
+import { readMarker, shortHash, withMarker } from '../gitlab/markers.js';
 import type { DiscussionInfo, FileDiff, MergeRequestInfo } from '../gitlab/types.js';
 import { parseRepoConfig, REPO_CONFIG_PATH, type RepoConfig } from '../review/repo-config.js';
 import type { RepoGuidance } from '../review/prompts.js';
@@ -80,7 +79,7 @@ export async function postedIndex(d: Deps, pid: number, iid: number): Promise<Po
 }
 
 async function reportConfigError(d: Deps, project: ProjectRef, iid: number, error: string): Promise<void> {
-  const fp = createHash('sha1').update(error).digest('hex').slice(0, 12);
+  const fp = shortHash(error);
   const idx = await postedIndex(d, project.id, iid);
   d.log.warn({ project: project.path, iid, error }, 'invalid repository config; defaults apply');
   if (idx.kinds.has(`config-error:${fp}`)) return;

@@ -1,8 +1,7 @@
 // After the last try: one clear note on the MR, and a failure record for the status page.
-import { createHash } from 'node:crypto';
 import { ClaudeError } from '../claude/result.js';
 import type { BotEvent } from '../events/types.js';
-import { withMarker } from '../gitlab/markers.js';
+import { shortHash, withMarker } from '../gitlab/markers.js';
 import type { Job } from '../jobs/queue.js';
 import { reasonOf } from '../jobs/retry.js';
 import type { Deps } from './deps.js';
@@ -19,7 +18,7 @@ export function failureNotifier(d: Deps) {
     }
     const retry = job.kind === 'reply' ? `mention \`@${d.bot.username}\` in this thread again` : `comment \`@${d.bot.username} review\``;
     const body = `⚠️ **mr-reviewer:** ${job.kind === 'reply' ? 'reply' : 'review'} failed: ${noteReason(err)}\n\nTo retry, ${retry}.`;
-    const marker = withMarker(body, { kind: 'failure', fp: createHash('sha1').update(job.id).digest('hex').slice(0, 12) });
+    const marker = withMarker(body, { kind: 'failure', fp: shortHash(job.id) });
     try {
       if (ev.kind === 'note' && job.kind === 'reply') await d.gitlab.reply(ev.project.id, ev.iid, ev.discussionId, marker);
       else await d.gitlab.createNote(ev.project.id, ev.iid, marker);

@@ -7,23 +7,24 @@ import type { Finding } from '../review/findings.js';
 import { filterFindings, formatFindingBody } from '../review/format.js';
 import { formatSummary } from '../review/summary.js';
 import type { PendingPost, PostedFinding } from '../store/records.js';
-import { postedIndex, type MrContext } from './context.js';
+import { postedIndex, type MrContext, type PostedIndex } from './context.js';
 import type { Deps } from './deps.js';
 
 /** Posts what is new; returns how many finding threads were created. */
-export async function publishReview(d: Deps, ctx: MrContext, p: PendingPost): Promise<number> {
+/** `known`: the bot's notes as the caller just listed them (a push's fix checks do), to spare a second listing. */
+export async function publishReview(d: Deps, ctx: MrContext, p: PendingPost, known?: PostedIndex): Promise<number> {
   const { project, mr } = ctx;
   const rec = await d.store.getMr(project.id, mr.iid);
-  const idx = await postedIndex(d, project.id, mr.iid);
+  const idx = known ?? (await postedIndex(d, project.id, mr.iid));
   const { kept, dropped } = filterFindings(p.output.findings, { minSeverity: ctx.repoConfig.minSeverity, minConfidence: 80 });
   const preExisting = dropped.filter((x) => x.reason === 'pre-existing').map((x) => x.finding);
-  const known = new Set([...Object.keys(rec?.findings ?? {}), ...(rec?.withdrawn ?? [])]);
+  const recorded = new Set([...Object.keys(rec?.findings ?? {}), ...(rec?.withdrawn ?? [])]);
 
   let created = 0;
   for (const f of kept) {
     const fp = findingFingerprint(f);
     const already = idx.findings.get(fp);
-    if (already || known.has(fp)) {
+    if (already || recorded.has(fp)) {
       if (already && !rec?.findings[fp]) await remember(d, ctx, f, fp, already.discussionId, already.noteId, true);
       continue;
     }

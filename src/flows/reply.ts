@@ -1,14 +1,16 @@
 // A thread is its own conversation: its first answer forks the MR's trunk session, later answers resume the fork.
 import fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { ClaudeError, type ClaudeResult } from '../claude/result.js';
 import type { NoteAdded } from '../events/types.js';
 import { readMarker, withMarker } from '../gitlab/markers.js';
-import type { DiscussionInfo, NoteInfo } from '../gitlab/types.js';
+import type { DiscussionInfo, MergeRequestInfo, NoteInfo } from '../gitlab/types.js';
 import { systemPrompt } from '../review/prompts.js';
 import { threadPrompt, type ReplyOutput } from '../review/thread.js';
 import { TURN_SCHEMA } from '../review/turn-schema.js';
-import type { MrRecord, ThreadRecord } from '../store/records.js';
+import { newThreadRecord, type MrRecord, type ThreadRecord } from '../store/records.js';
+import type { TurnOptions } from '../claude/sessions.js';
 import { parseCommand, runCommand } from './commands.js';
 import { loadGuidance } from './context.js';
 import type { Deps } from './deps.js';
@@ -43,9 +45,10 @@ export async function replyToNote(d: Deps, ev: NoteAdded, signal?: AbortSignal):
     return { command: cmd.name };
   }
 
-  // No trunk (the MR predates the bot, or its review failed): review first, then fork.
+  const mr = await d.gitlab.mergeRequest(project.id, iid);
   let rec = await waitForTrunk(d, project.id, iid, signal);
-  rec = await onThisReplica(d, project, rec, prior);
+  rec = await onThisReplica(d, project, mr, rec, prior);
+  // No trunk (the MR predates the bot, or its review failed): review first, then fork.
   if (!trunkUsable(d, rec)) {
     log.info('no usable trunk session; reviewing the MR first');
     await reviewMr(d, { project, iid, reason: 'missing_trunk' }, signal);
@@ -54,7 +57,6 @@ export async function replyToNote(d: Deps, ev: NoteAdded, signal?: AbortSignal):
   }
   const trunkId = rec!.trunkSessionId!;
   const cwd = rec!.workspace!;
-  const mr = await d.gitlab.mergeRequest(project.id, iid);
   const { repoConfig, guidance } = await loadGuidance(d, project, iid, mr.targetBranch);
   // The same system prompt and schema as the trunk's turns (thread rules are in the turn's prompt): cacheable.
   const turn = { systemPrompt: systemPrompt(guidance), jsonSchema: TURN_SCHEMA, maxBudgetUsd: repoConfig.threadBudgetUsd, signal, model: rec!.trunkModel };
@@ -63,28 +65,22 @@ export async function replyToNote(d: Deps, ev: NoteAdded, signal?: AbortSignal):
   const findingNote = disc.notes[0] && disc.notes[0].author.id === d.bot.id && readMarker(disc.notes[0].body)?.kind === 'finding' ? disc.notes[0] : undefined;
   const unseen = disc.notes.filter((n) => n.id > (prior?.lastSeenNoteId ?? 0) && n.author.id !== d.bot.id && !n.system);
 
-  let result: ClaudeResult;
+  let result: ClaudeResult | undefined;
   let forkId = prior?.forkSessionId;
-  let forked = false;
-  let rebuilt = false;
-  // A previous attempt that died mid-run leaves a half-written fork: rebuild rather than replay it.
-  const healthy = prior && prior.status !== 'running' && d.sessions.exists(cwd, prior.forkSessionId);
-  if (prior && healthy) {
+  // A previous attempt that died mid-run leaves a half-written fork (status 'running'): rebuild rather than replay it.
+  if (prior && prior.status !== 'running' && d.sessions.exists(cwd, prior.forkSessionId)) {
     await d.store.putThread({ ...prior, status: 'running' });
-    try {
-      result = await d.sessions.resume(cwd, prior.forkSessionId, threadPrompt({ iid, note: noteOf(note), unseen, botId: d.bot.id, location }), turn);
-    } catch (e) {
-      if (!(e instanceof ClaudeError) || e.kind !== 'session_missing') throw e;
-      log.warn({ sessionId: prior.forkSessionId }, 'thread session transcript is gone; rebuilding it from the thread');
-      ({ result, forkId } = await freshFork(d, ev, cwd, trunkId, prior, disc, note, location, findingNote, turn, true));
-      rebuilt = true;
-    }
-  } else {
-    if (prior) log.warn({ sessionId: prior.forkSessionId, status: prior.status }, 'thread session unusable; rebuilding it from the thread');
-    rebuilt = !!prior;
-    ({ result, forkId } = await freshFork(d, ev, cwd, trunkId, prior, disc, note, location, findingNote, turn, rebuilt));
-    forked = true;
+    result = await d.sessions
+      .resume(cwd, prior.forkSessionId, threadPrompt({ iid, note: noteOf(note), unseen, botId: d.bot.id, location }), turn)
+      .catch((e) => {
+        if (!(e instanceof ClaudeError) || e.kind !== 'session_missing') throw e;
+        return undefined; // the transcript vanished between the check and the call
+      });
   }
+  const forked = !result;
+  const rebuilt = forked && !!prior;
+  if (rebuilt) log.warn({ sessionId: prior!.forkSessionId, status: prior!.status }, 'thread session unusable or its transcript is gone; rebuilding it from the thread');
+  if (!result) ({ result, forkId } = await freshFork(d, { ev, cwd, trunkId, prior, disc, note, location, findingNote, turn, rebuild: rebuilt }));
 
   const out = parseReply(result.structured);
   const posted = await d.gitlab.reply(project.id, iid, ev.discussionId, withMarker(out.reply, { kind: 'reply', verdict: out.verdict }));
@@ -103,31 +99,36 @@ export async function replyToNote(d: Deps, ev: NoteAdded, signal?: AbortSignal):
   return { answered: true, sessionId: forkId!, forked, rebuilt };
 }
 
+interface ForkInput {
+  ev: NoteAdded;
+  cwd: string;
+  trunkId: string;
+  prior?: ThreadRecord;
+  disc: DiscussionInfo;
+  note: NoteInfo;
+  location?: { file: string; line?: number | null };
+  findingNote?: NoteInfo;
+  turn: TurnOptions;
+  /** the thread had a session that is lost: tell the new one the thread so far */
+  rebuild: boolean;
+}
+
 /** Fork the trunk under a new id, recorded before the CLI starts; a rebuilt thread gets its history as text. */
-async function freshFork(
-  d: Deps, ev: NoteAdded, cwd: string, trunkId: string, prior: ThreadRecord | undefined, disc: DiscussionInfo, note: NoteInfo,
-  location: { file: string; line?: number | null } | undefined, findingNote: NoteInfo | undefined,
-  turn: Parameters<Deps['sessions']['fork']>[4], rebuild: boolean,
-): Promise<{ result: ClaudeResult; forkId: string }> {
+async function freshFork(d: Deps, i: ForkInput): Promise<{ result: ClaudeResult; forkId: string }> {
+  const { ev, disc, findingNote, rebuild } = i;
   const forkId = d.sessions.newId();
-  const now = new Date().toISOString();
-  const t: ThreadRecord = {
-    projectId: ev.project.id, iid: ev.iid, discussionId: ev.discussionId, forkSessionId: forkId, trunkSessionId: trunkId,
-    lastSeenNoteId: prior?.lastSeenNoteId ?? 0, status: 'running', turns: prior?.turns ?? 0, costUsd: prior?.costUsd ?? 0,
-    rebuilds: prior?.rebuilds ?? 0, answered: prior?.answered ?? [], url: ev.url, createdAt: prior?.createdAt ?? now, updatedAt: now,
-  };
-  await d.store.putThread(t);
+  await d.store.putThread(newThreadRecord({ projectId: ev.project.id, iid: ev.iid, discussionId: ev.discussionId, forkSessionId: forkId, trunkSessionId: i.trunkId, url: ev.url }, i.prior));
   const others = disc.notes.filter((n) => !n.system && n.id !== findingNote?.id);
   const prompt = threadPrompt({
     iid: ev.iid,
-    note: noteOf(note),
+    note: noteOf(i.note),
     unseen: rebuild ? [] : others.filter((n) => n.author.id !== d.bot.id),
     history: rebuild ? others : undefined,
     botId: d.bot.id,
-    location,
+    location: i.location,
     findingNote: findingNote?.body,
   });
-  const result = await d.sessions.fork(cwd, trunkId, forkId, prompt, turn);
+  const result = await d.sessions.fork(i.cwd, i.trunkId, forkId, prompt, i.turn);
   return { result, forkId };
 }
 
@@ -140,7 +141,7 @@ async function waitForTrunk(d: Deps, pid: number, iid: number, signal?: AbortSig
     if (Date.now() > deadline || signal?.aborted) {
       throw Object.assign(new Error('the MR review is still running; the answer follows it'), { transient: true, retryAfterMs: 5_000 });
     }
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
   }
 }
 
@@ -148,13 +149,10 @@ async function waitForTrunk(d: Deps, pid: number, iid: number, signal?: AbortSig
  * Workspaces and transcripts are per-replica caches (scale-out): check the MR out again when this replica lacks the
  * checkout, and fetch the trunk's and the thread's transcripts from the portable store (a no-op without one).
  */
-async function onThisReplica(d: Deps, project: NoteAdded['project'], rec: MrRecord | undefined, prior: ThreadRecord | undefined): Promise<MrRecord | undefined> {
+async function onThisReplica(d: Deps, project: NoteAdded['project'], mr: MergeRequestInfo, rec: MrRecord | undefined, prior: ThreadRecord | undefined): Promise<MrRecord | undefined> {
   if (!rec?.trunkSessionId || rec.trunkStatus !== 'done' || !rec.workspace) return rec;
   let cwd = rec.workspace;
-  if (!fs.existsSync(cwd)) {
-    const mr = await d.gitlab.mergeRequest(project.id, rec.iid);
-    cwd = await d.workspaces.prepare(project, rec.iid, rec.reviewedSha ?? mr.sha, mr.targetBranch);
-  }
+  if (!fs.existsSync(cwd)) cwd = await d.workspaces.prepare(project, rec.iid, rec.reviewedSha ?? mr.sha, mr.targetBranch);
   await d.sessions.restore(cwd, prior ? [rec.trunkSessionId, prior.forkSessionId] : [rec.trunkSessionId]);
   return { ...rec, workspace: cwd };
 }

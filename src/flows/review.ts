@@ -8,7 +8,7 @@ import { reviewPrompt, systemPrompt } from '../review/prompts.js';
 import { pathFilter } from '../review/repo-config.js';
 import { renderDiff, type RenderedDiff } from '../review/render-diff.js';
 import type { PendingPost } from '../store/records.js';
-import { loadMrContext, type MrContext } from './context.js';
+import { loadMrContext, type MrContext, type PostedIndex } from './context.js';
 import type { Deps } from './deps.js';
 import { publishReview } from './publish.js';
 import { verifyFindings } from './verify.js';
@@ -123,8 +123,8 @@ export async function runReviewTurn(d: Deps, ctx: MrContext, rendered: RenderedD
   return pending;
 }
 
-export async function publishAndMark(d: Deps, ctx: MrContext, pending: PendingPost): Promise<number> {
-  const posted = await publishReview(d, ctx, pending);
+export async function publishAndMark(d: Deps, ctx: MrContext, pending: PendingPost, known?: PostedIndex): Promise<number> {
+  const posted = await publishReview(d, ctx, pending, known);
   await d.store.updateMr(ctx.project.id, ctx.mr.iid, ctx.project.path, (r) => {
     r.reviewedSha = pending.sha;
     r.pendingPost = undefined;

@@ -9,7 +9,7 @@ import { TURN_SCHEMA } from '../review/turn-schema.js';
 import { splitGitDiff, touches, type FilePatch } from '../review/interdiff.js';
 import { pathFilter } from '../review/repo-config.js';
 import { renderDiff } from '../review/render-diff.js';
-import type { MrRecord, PostedFinding, ThreadRecord } from '../store/records.js';
+import { newThreadRecord, type MrRecord, type PostedFinding } from '../store/records.js';
 import { loadMrContext, postedIndex, type MrContext, type PostedIndex } from './context.js';
 import type { Deps } from './deps.js';
 import { publishAndMark, reviewMr, runReviewTurn, type ReviewOutcome } from './review.js';
@@ -24,24 +24,28 @@ export async function updateMr(d: Deps, ev: CodePushed, signal?: AbortSignal): P
   // Never reviewed: this push gets a full review.
   if (!rec?.trunkSessionId || rec.trunkStatus !== 'done' || !rec.reviewedSha) return reviewMr(d, { project, iid, reason: 'open' }, signal);
 
-  const ctx = await loadMrContext(d, project, iid);
+  // The cheap checks first: no checkout for a closed MR or a head already reviewed.
+  const mr = await d.gitlab.mergeRequest(project.id, iid);
+  if (mr.state !== 'opened') return skipped(log, `mr is ${mr.state}`);
+  if (mr.sha === rec.reviewedSha) return skipped(log, 'head already reviewed');
+
+  const ctx = await loadMrContext(d, project, iid, mr);
+  if (ctx.mr.draft && !ctx.repoConfig.reviewDrafts) return skipped(log, 'draft (review_drafts is off)');
+  if (!ctx.repoConfig.autoReview) return skipped(log, 'auto_review is off in repo config');
   // Scale-out: this replica may never have run this MR; fetch the trunk's transcript (a no-op when embedded).
   await d.sessions.restore(ctx.cwd, [rec.trunkSessionId]);
   if (!d.sessions.exists(ctx.cwd, rec.trunkSessionId)) {
     log.warn({ sessionId: rec.trunkSessionId }, 'the trunk transcript is gone; reviewing the MR afresh');
     return reviewMr(d, { project, iid, reason: 'missing_trunk' }, signal);
   }
-  if (ctx.mr.state !== 'opened') return skipped(log, `mr is ${ctx.mr.state}`);
-  if (ctx.mr.sha === rec.reviewedSha) return skipped(log, 'head already reviewed');
-  if (ctx.mr.draft && !ctx.repoConfig.reviewDrafts) return skipped(log, 'draft (review_drafts is off)');
-  if (!ctx.repoConfig.autoReview) return skipped(log, 'auto_review is off in repo config');
 
   let pending = rec.pendingPost?.sha === ctx.mr.sha ? rec.pendingPost : undefined;
+  let idx: PostedIndex | undefined;
   if (!pending) {
     const known = (await d.workspaces.has(project.id, rec.reviewedSha!)) ? rec.reviewedSha! : undefined;
     const interdiff = known ? await d.workspaces.diff(project.id, known, ctx.mr.sha) : '';
     const patches = splitGitDiff(interdiff);
-    const idx = await postedIndex(d, project.id, iid);
+    idx = await postedIndex(d, project.id, iid);
     await fixChecks(d, ctx, rec, idx, patches, signal);
 
     const fresh = (await d.store.getMr(project.id, iid))!;
@@ -68,7 +72,7 @@ export async function updateMr(d: Deps, ev: CodePushed, signal?: AbortSignal): P
       signal,
     );
   }
-  const posted = await publishAndMark(d, ctx, pending);
+  const posted = await publishAndMark(d, ctx, pending, idx);
   return { trunkSessionId: pending.sessionId, posted };
 }
 
@@ -109,12 +113,7 @@ async function checkOne(d: Deps, ctx: MrContext, rec: MrRecord, f: PostedFinding
   } else {
     // The thread has no session yet: fork one from the trunk, and keep it as the thread's.
     sessionId = d.sessions.newId();
-    const now = new Date().toISOString();
-    const record: ThreadRecord = {
-      projectId: project.id, iid: mr.iid, discussionId: f.discussionId, forkSessionId: sessionId, trunkSessionId: rec.trunkSessionId!,
-      lastSeenNoteId: f.noteId, status: 'running', turns: 0, costUsd: 0, rebuilds: 0, answered: [], findingFp: f.fp, createdAt: now, updatedAt: now,
-    };
-    await d.store.putThread(record);
+    await d.store.putThread(newThreadRecord({ projectId: project.id, iid: mr.iid, discussionId: f.discussionId, forkSessionId: sessionId, trunkSessionId: rec.trunkSessionId!, lastSeenNoteId: f.noteId, findingFp: f.fp }));
     result = await d.sessions.fork(ctx.cwd, rec.trunkSessionId!, sessionId, prompt, turn);
   }
   const t2 = (await d.store.getThread(project.id, mr.iid, f.discussionId))!;

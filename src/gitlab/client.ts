@@ -1,4 +1,5 @@
 // The GitLab calls the flows need, over @gitbeaker/rest, with short local retries for what can heal.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Gitlab } from '@gitbeaker/rest';
 import { createRequester, GitLabError } from './requester.js';
 import type { DiffPosition, DiscussionInfo, FileDiff, MergeRequestInfo, NoteInfo } from './types.js';
@@ -30,7 +31,6 @@ type Api = InstanceType<typeof Gitlab<false>>;
 type Any = any;
 
 const MAX_NOTE = 1_000_000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class GitLabClient {
   readonly api: Api;

@@ -86,6 +86,11 @@ function stripCodeAndQuotes(text: string): string {
   return out.join('\n');
 }
 
+/** A short stable id for a text (dedupe keys, marker fingerprints). */
+export function shortHash(s: string, length = 12): string {
+  return createHash('sha1').update(s).digest('hex').slice(0, length);
+}
+
 /**
  * Stable short hash (16 hex) of file + normalised anchor text + category. Line numbers are left
  * out so it survives pushes that shift lines. The title is used only when the anchor text is empty.
@@ -94,5 +99,5 @@ export function findingFingerprint(f: { file: string; anchor_text: string; categ
   const file = f.file.trim().replace(/^(\.\/)+/, '').replace(/^\/+/, '');
   const anchor = normalizeCodeLine(f.anchor_text.split(/\r?\n/).find((l) => l.trim() !== '') ?? '');
   const extra = anchor === '' ? `title:${normalizeCodeLine(f.title ?? '').toLowerCase()}` : anchor;
-  return createHash('sha1').update(`${file}\0${extra}\0${f.category}`).digest('hex').slice(0, 16);
+  return shortHash(`${file}\0${extra}\0${f.category}`, 16);
 }

@@ -1,5 +1,6 @@
 // The job queue seen from above: durable enqueue with dedupe keys, per-key ordering, retries. The embedded
 // implementation is SQLite (sqlite-queue.ts); the scale-out one is Redis.
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export type JobKind = 'review' | 'update' | 'reply';
 
@@ -66,6 +67,6 @@ export async function waitUntilDrained(q: { stats(): Promise<QueueStats>; localR
     const s = await q.stats();
     if (s.pending === 0 && s.running === 0 && q.localRunning() === 0) return;
     if (Date.now() > end) throw new Error(`queue not drained after ${timeoutMs} ms: ${JSON.stringify(s)}`);
-    await new Promise((r) => setTimeout(r, pollMs));
+    await sleep(pollMs);
   }
 }

@@ -1,5 +1,5 @@
 // Domain event → job: which ordering lane it runs in and what makes it a duplicate.
-import { createHash } from 'node:crypto';
+import { shortHash } from '../gitlab/markers.js';
 import type { BotEvent } from '../events/types.js';
 import type { JobSpec } from './queue.js';
 
@@ -17,7 +17,7 @@ export function jobFor(event: BotEvent, deliveryKey?: string): JobSpec<BotEvent>
       return { kind: event.kind === 'review' ? 'review' : 'update', orderKey: mrLane(event.project.id, event.iid), dedupeKeys: keys, data: event };
     case 'note': {
       // A note is answered once; an edit counts again only if its text changed.
-      const k = event.action === 'update' ? `note:${event.noteId}:${createHash('sha1').update(event.body).digest('hex').slice(0, 12)}` : `note:${event.noteId}`;
+      const k = event.action === 'update' ? `note:${event.noteId}:${shortHash(event.body)}` : `note:${event.noteId}`;
       keys.push(k);
       return { kind: 'reply', orderKey: threadLane(event.project.id, event.iid, event.discussionId), dedupeKeys: keys, data: event };
     }

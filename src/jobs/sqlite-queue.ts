@@ -68,7 +68,6 @@ export class SqliteQueue implements Queue {
         last_error TEXT
       );
       CREATE INDEX IF NOT EXISTS jobs_pick ON jobs (state, run_at, seq);
-      DROP INDEX IF EXISTS jobs_order;
       CREATE INDEX IF NOT EXISTS jobs_lane ON jobs (state, order_key, seq);
       CREATE TABLE IF NOT EXISTS dedupe (key TEXT PRIMARY KEY, job_id TEXT NOT NULL, expires_at INTEGER NOT NULL);
     `);

@@ -14,7 +14,7 @@ export interface StatusPageDeps {
   adminToken?: string;
   store: Pick<Store, 'listMrs' | 'listThreads' | 'listFailures'>;
   queueStats?: () => Promise<QueueStats>;
-  /** MRs shown; each costs one thread scan */
+  /** MRs shown */
   limit?: number;
 }
 
@@ -74,11 +74,16 @@ async function load(d: StatusPageDeps): Promise<View> {
   // One scan at a time: the SQLite keyv adapter's iterator is a single prepared statement, and two scans at
   // once fail with "This statement is busy executing a query".
   const stats = await d.queueStats?.().catch(() => undefined);
-  const mrs: MrView[] = [];
-  for (const mr of await d.store.listMrs(d.limit ?? 30)) {
-    const threads = await d.store.listThreads(mr.projectId, mr.iid);
-    mrs.push({ mr, threads: threads.sort((a, b) => a.createdAt.localeCompare(b.createdAt)) });
+  // One scan for all threads, grouped per MR (a scan per MR would read the whole store once per row).
+  const byMr = new Map<string, ThreadRecord[]>();
+  for (const t of await d.store.listThreads()) {
+    const k = `${t.projectId}:${t.iid}`;
+    byMr.set(k, [...(byMr.get(k) ?? []), t]);
   }
+  const mrs: MrView[] = (await d.store.listMrs(d.limit ?? 30)).map((mr) => ({
+    mr,
+    threads: (byMr.get(`${mr.projectId}:${mr.iid}`) ?? []).sort((a, b) => a.createdAt.localeCompare(b.createdAt)),
+  }));
   const failures = await d.store.listFailures(20);
   return { mrs, failures, stats, now: new Date() };
 }

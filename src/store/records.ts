@@ -82,3 +82,24 @@ export interface FailureRecord {
   iid?: number;
   reason: string;
 }
+
+/** A thread's record before its first (or rebuilt) session runs; a rebuild keeps the old record's history. */
+export function newThreadRecord(
+  ids: Pick<ThreadRecord, 'projectId' | 'iid' | 'discussionId' | 'forkSessionId' | 'trunkSessionId'> & Partial<Pick<ThreadRecord, 'url' | 'findingFp' | 'lastSeenNoteId'>>,
+  prior?: ThreadRecord,
+): ThreadRecord {
+  const now = new Date().toISOString();
+  return {
+    lastSeenNoteId: prior?.lastSeenNoteId ?? 0,
+    turns: prior?.turns ?? 0,
+    costUsd: prior?.costUsd ?? 0,
+    rebuilds: prior?.rebuilds ?? 0,
+    answered: prior?.answered ?? [],
+    url: prior?.url,
+    findingFp: prior?.findingFp,
+    createdAt: prior?.createdAt ?? now,
+    ...ids,
+    status: 'running',
+    updatedAt: now,
+  };
+}

@@ -80,8 +80,9 @@ export class Store {
     return out.sort((a, b) => b.updatedAt.localeCompare(a.updatedAt)).slice(0, limit);
   }
 
-  listThreads(pid: number, iid: number): Promise<ThreadRecord[]> {
-    return this.scan<ThreadRecord>(`thread:${pid}:${iid}:`);
+  /** One MR's threads, or (without arguments) every thread in one scan. */
+  listThreads(pid?: number, iid?: number): Promise<ThreadRecord[]> {
+    return this.scan<ThreadRecord>(pid === undefined ? 'thread:' : `thread:${pid}:${iid}:`);
   }
 
   async recordFailure(f: FailureRecord): Promise<void> {
