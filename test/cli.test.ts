@@ -63,6 +63,8 @@ describe('mr-reviewer CLI', () => {
 
   it('setup-webhook creates the hook, and a second run updates the same one', async () => {
     const project = await h.gitlab.createProject('acme/hooked', { 'README.md': '# hooked\n' });
+    await h.gitlab.commit(project, 'feature', { 'a.txt': 'a\n' });
+    const mr = await h.gitlab.createMr(project, { sourceBranch: 'feature', title: 'hooked' });
     const url = `${h.url}/webhooks/gitlab`;
     const first = await run(['setup-webhook', '--project', project.path, '--url', url]);
     expect(first.stderr).toBe('');
@@ -86,8 +88,10 @@ describe('mr-reviewer CLI', () => {
     expect(hooks[0]).toMatchObject({ url, token: SECRET, merge_requests_events: true, note_events: true });
 
     // GitLab can now deliver to the bot: the secret matches
-    const [delivery] = await h.gitlab.deliverHook(project, { object_kind: 'note' }, {});
-    expect(delivery?.status).not.toBe(401);
+    const [delivery] = await h.gitlab.deliverHook(project, h.gitlab.mrHook(project, mr.iid, 'approved'), {});
+    expect(delivery).toBeDefined();
+    expect(delivery!.status).toBe(200);
+    expect(delivery!.body).toMatch(/^ignored/);
   });
 
   it('setup-webhook explains a project it cannot see', async () => {

@@ -163,12 +163,14 @@ describe('following the MR', () => {
     await h.gitlab.commit(bad, 'feature', { 'src/a.js': '2\n' });
     const mr2 = await h.gitlab.createMr(bad, { sourceBranch: 'feature', title: 'bad' });
     h.model.script({ structured: reviewOutput([]) }, { structured: reviewOutput([]) });
+    const beforeBad = h.model.requests.length;
     await h.send(h.gitlab.mrHook(bad, mr2.iid, 'open'));
     await waitFor(() => kinds(h, bad, mr2.iid).includes('summary'), 60_000, 'review');
     await h.bot.queue.drained();
     const { note, discussion } = h.gitlab.addNote(bad, mr2.iid, ALICE.id, `@${BOT.username} review`);
     await h.send(h.gitlab.noteHook(bad, mr2.iid, note, discussion));
     await h.bot.queue.drained();
+    expect(h.model.requests.length - beforeBad).toBe(2); // both reviews ran
     const cfgNotes = h.gitlab.notes(bad, mr2.iid).filter((n) => readMarker(n.body)?.kind === 'config-error');
     expect(cfgNotes).toHaveLength(1);
     expect(cfgNotes[0]!.body).toContain('severity_threshold');

@@ -1,6 +1,9 @@
 // Issue 2 intake rules: secret first, size limit, shape, irrelevant events, fast answers; settings checked at start.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Writable } from 'node:stream';
 import { ConfigError, loadConfig } from '../src/config.js';
+import { createLogger } from '../src/logger.js';
+import { makeRedactor } from '../src/redact.js';
 import { sampleMr, SECRET, startHarness, type Harness } from './support/harness.js';
 
 describe('webhook intake', () => {
@@ -23,6 +26,10 @@ describe('webhook intake', () => {
     const { 'x-gitlab-token': _, ...noToken } = hdrs();
     expect((await post(payload, noToken)).status).toBe(401);
     expect((await h.bot.queue.stats()).pending + (await h.bot.queue.stats()).running).toBe(0);
+  });
+
+  it('checks the token before the size: an oversize body with a wrong token is 401', async () => {
+    expect((await post('{"a":"' + 'x'.repeat(6 * 1024 * 1024) + '"}', hdrs({ 'x-gitlab-token': 'wrong-secret-123' }))).status).toBe(401);
   });
 
   it('answers 413 for bodies over the limit, 400 for non-JSON and unknown shapes, 200 for irrelevant events', async () => {
@@ -75,5 +82,16 @@ describe('settings', () => {
     expect(c.PORT).toBe(8080);
     expect(c.dataDir).toMatch(/\/data$/);
     expect(c.MAX_CONCURRENT_SESSIONS).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('logs', () => {
+  it('replace every configured secret with [redacted], even inside messages and fields', () => {
+    const lines: string[] = [];
+    const sink = new Writable({ write: (c, _e, cb) => (lines.push(c.toString()), cb()) });
+    const log = createLogger({ level: 'info', redact: makeRedactor(['glpat-SECRET-1234', 'sk-ant-KEY-5678']), destination: sink });
+    log.info({ url: 'https://oauth2:glpat-SECRET-1234@gitlab.example.com' }, 'fetch failed with sk-ant-KEY-5678');
+    expect(lines.join('')).not.toMatch(/glpat-SECRET-1234|sk-ant-KEY-5678/);
+    expect(lines.join('').match(/\[redacted\]/g)).toHaveLength(2);
   });
 });

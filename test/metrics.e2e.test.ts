@@ -5,6 +5,9 @@ import { finding, reviewOutput, sampleMr, startHarness, TOKEN, waitFor, type Har
 
 /** Sum of the samples of `name` whose labels include `labels` (Prometheus text format). */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number {
+  // A metric that is not exposed at all must fail the test, not read as 0.
+  const family = name.replace(/_(count|sum|bucket)$/, '');
+  if (!text.includes(`# TYPE ${name} `) && !text.includes(`# TYPE ${family} `)) throw new Error(`metric ${name} is not exposed`);
   let sum = 0;
   for (const line of text.split('\n')) {
     if (line.startsWith('#')) continue;
@@ -58,6 +61,7 @@ describe('metrics and job logs', () => {
     expect(sample(after, 'mr_reviewer_queue_jobs', { state: 'pending' })).toBe(0);
     expect(sample(after, 'mr_reviewer_cli_processes_running')).toBe(0);
     expect(sample(after, 'mr_reviewer_job_failures_total')).toBe(0);
+    expect(after).not.toContain('acme/'); // labels never carry project paths: their number stays bounded
   });
 
   it('counts retries and failures by reason', async () => {

@@ -391,7 +391,9 @@ describe('SqliteQueue: crash recovery and stop', () => {
     });
     await q1.enqueue(spec('k', ['d']));
     await until(() => started, 'job running');
+    const t0 = Date.now();
     await q1.stop(400); // before the fix this never returned
+    expect(Date.now() - t0).toBeLessThan(3_000); // the deadline bounds the stop (generous: a behaviour bound, not a figure)
     await q1.close();
 
     const q2 = open(file);

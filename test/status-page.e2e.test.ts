@@ -87,6 +87,7 @@ describe('status page', () => {
     fs.mkdirSync(OUT, { recursive: true });
     await page.screenshot({ path: path.join(OUT, 'status-page.png'), fullPage: true });
     expect(fs.statSync(path.join(OUT, 'status-page.png')).size).toBeGreaterThan(1000);
+    expect(await page.content()).not.toMatch(/<script/i); // readable without JavaScript: there is none
 
     // the cookie alone is enough on the next visit
     const again = await page.goto(`${h.url}/`);

@@ -94,7 +94,9 @@ describe('thread conversations', () => {
     const bReqs = h.model.requests.filter((r) => sessionOf(r) === threadB.forkSessionId);
     expect(bReqs.length).toBeGreaterThan(0);
     for (const r of bReqs) for (const s of ['QUESTION-A1', 'ANSWER-A1', 'FOLLOWUP-A2']) expect(r.text).not.toContain(s);
-    for (const r of h.model.requests.filter((r) => sessionOf(r) === threadA.forkSessionId)) expect(r.text).not.toContain('QUESTION-B1');
+    const aReqs = h.model.requests.filter((r) => sessionOf(r) === threadA.forkSessionId);
+    expect(aReqs.length).toBeGreaterThanOrEqual(2); // the fork and the follow-up
+    for (const r of aReqs) expect(r.text).not.toContain('QUESTION-B1');
   });
 
   it('answers mentions in new threads and diff threads; ignores its own notes, notes to others and system notes', async () => {
@@ -181,8 +183,11 @@ describe('thread conversations', () => {
     h.model.script({ structured: reviewOutput([], 'LATE-TRUNK') }, answer('ANSWER-LATE'));
     const q = await say(project, mr.iid, ALICE.id, `@${BOT.username} QUESTION-LATE what does this do?`);
     await waitFor(() => botReplies(project, mr.iid, q.discussion.id).length === 1, 60_000, 'late answer');
+    await h.bot.queue.drained();
     const rec = (await h.bot.deps.store.getMr(project.id, mr.iid))!;
     expect(rec.trunkSessionId).toBeTruthy();
+    expect(rec.reviews).toBe(1);
+    expect(h.gitlab.notes(project, mr.iid).filter((n) => readMarker(n.body)?.kind === 'summary')).toHaveLength(1);
     const req = h.model.requests.find((r) => r.lastUserText.includes('QUESTION-LATE'))!;
     expect(req.text).toContain('LATE-TRUNK');
   });
@@ -195,12 +200,34 @@ describe('thread conversations', () => {
     await h.send(h.gitlab.mrHook(project, mr.iid, 'open'));
     await h.model.waitForRequests(before + 1);
     const q = await say(project, mr.iid, ALICE.id, `@${BOT.username} QUESTION-DURING is this safe?`);
-    await new Promise((r) => setTimeout(r, 300));
+    // the reply job has started (its 👀 comes before it waits for the trunk) while the review still runs
+    await waitFor(() => h.gitlab.log.some((l) => l.method === 'POST' && l.path.endsWith(`/notes/${q.note.id}/award_emoji`)), 30_000, 'the reply job');
     release();
     await waitFor(() => botReplies(project, mr.iid, q.discussion.id).length === 1, 60_000, 'answer after review');
     const rec = (await h.bot.deps.store.getMr(project.id, mr.iid))!;
     expect(rec.reviews).toBe(1); // one trunk, not a second review started by the thread
     const req = h.model.requests.find((r) => r.lastUserText.includes('QUESTION-DURING'))!;
     expect(req.text).toContain('DURING-TRUNK');
+  });
+
+  it('an edit that adds a mention is answered once; a further edit of an answered note is not', async () => {
+    const { project, mr } = await reviewed('acme/edits');
+    const { note, discussion } = h.gitlab.addNote(project, mr.iid, ALICE.id, 'EDIT-0 is this safe?');
+    await h.send(h.gitlab.noteHook(project, mr.iid, note, discussion));
+    await h.bot.queue.drained();
+    expect(botReplies(project, mr.iid, discussion.id)).toHaveLength(0); // not addressed to the bot
+    const before = h.model.requests.length;
+
+    h.model.script(answer('ANSWER-EDIT'));
+    h.gitlab.editNote(project, mr.iid, note.id, `@${BOT.username} EDIT-1 is this safe?`);
+    await h.send(h.gitlab.noteHook(project, mr.iid, note.id, discussion, { action: 'update' }));
+    await waitFor(() => botReplies(project, mr.iid, discussion.id).length === 1, 60_000, 'answer to the edit');
+    await h.bot.queue.drained();
+
+    h.gitlab.editNote(project, mr.iid, note.id, `@${BOT.username} EDIT-2 is this really safe?`);
+    await h.send(h.gitlab.noteHook(project, mr.iid, note.id, discussion, { action: 'update' }));
+    await h.bot.queue.drained();
+    expect(botReplies(project, mr.iid, discussion.id)).toHaveLength(1);
+    expect(h.model.requests.length - before).toBe(1);
   });
 });

@@ -1,4 +1,5 @@
 // A model that never answers: the CLI call is stopped at CLAUDE_TIMEOUT_MS, and after the last try the MR says why.
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMarker } from '../src/gitlab/markers.js';
 import { running } from '../src/claude/run.js';
@@ -18,8 +19,12 @@ describe('CLI timeout', () => {
     const note = await waitFor(() => h.gitlab.notes(project, mr.iid).find((n) => readMarker(n.body)?.kind === 'failure'), 30_000, 'failure note');
     expect(note.body).toContain('review failed');
     expect(note.body).toMatch(/timed out/);
-    expect(running.count).toBe(0); // the child is gone
+    await h.bot.queue.drained();
     const rec = await h.bot.deps.store.getMr(project.id, mr.iid);
+    // the child is gone: no process still runs with the trunk's session id
+    const left = await execa('pgrep', ['-f', rec!.trunkSessionId!], { reject: false });
+    expect(left.stdout.trim()).toBe('');
+    expect(running.count).toBe(0);
     expect(rec?.trunkStatus).toBe('failed');
     expect(h.gitlab.notes(project, mr.iid).filter((n) => readMarker(n.body)?.kind === 'failure')).toHaveLength(1);
   });

@@ -29,7 +29,7 @@ describe('webhook authentication and admission', () => {
     h = await startHarness(
       {
         GITLAB_WEBHOOK_SIGNING_KEY: SIGNING_KEY,
-        ALLOWED_PROJECTS: 'acme/signed, acme/signed-tokens, acme/noisy, acme/quiet, acme/big, 4242',
+        ALLOWED_PROJECTS: 'acme/signed, acme/signed-tokens, acme/forged, acme/noisy, acme/quiet, acme/big, 4242',
         PROJECT_RATE_LIMIT_PER_MIN: '3',
         MAX_BODY_BYTES: '65536',
       },
@@ -98,6 +98,10 @@ describe('webhook authentication and admission', () => {
     }
     await settled();
     expect(handled.filter((x) => x.startsWith('acme/forged'))).toEqual([]);
+    // control: the same delivery, correctly signed, is accepted (so the 401s above were the signature's doing)
+    expect((await post(body, sign(body))).status).toBe(200);
+    await settled();
+    expect(handled.filter((x) => x.startsWith('acme/forged'))).toHaveLength(1);
   });
 
   it('answers 403 for a project outside ALLOWED_PROJECTS; ids are accepted too', async () => {
