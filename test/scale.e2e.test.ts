@@ -94,7 +94,7 @@ describe('scale-out on Redis', () => {
     const { project, mr } = await sampleMr({ gitlab } as unknown as Harness, { path: 'acme/move' });
     m.script({ structured: reviewOutput([finding({ file: 'src/math.js', start_line: 6, anchor_text: '  return a / b;', title: 'Division by zero PAPAYA' })]) });
     expect((await web.send(gitlab.mrHook(project, mr.iid, 'open'))).status).toBe(200);
-    await waitFor(() => summaries(project, mr.iid).length === 1, 60_000, 'the trunk review');
+    await waitFor(() => summaries(project, mr.iid).length === 1, 300_000, 'the trunk review');
     expect(jobsRan(w1, 'review')).toBe(1);
     expect(jobsRan(web)).toBe(0);
     const trunkRequest = m.requests.at(-1)!;
@@ -109,7 +109,7 @@ describe('scale-out on Redis', () => {
     m.script({ structured: { reply: 'Because b can be zero: MANGO-ONE.', verdict: 'answered' } });
     const q1 = gitlab.addNote(project, mr.iid, ALICE.id, '@review-bot why does this matter? KIWI-ONE', { discussionId: thread.id });
     expect((await web.send(gitlab.noteHook(project, mr.iid, q1.note, q1.discussion))).status).toBe(200);
-    await waitFor(() => gitlab.discussions(project, mr.iid).find((d) => d.id === thread.id)!.notes.some((n) => n.body.includes('MANGO-ONE')), 60_000, 'the first answer');
+    await waitFor(() => gitlab.discussions(project, mr.iid).find((d) => d.id === thread.id)!.notes.some((n) => n.body.includes('MANGO-ONE')), 300_000, 'the first answer');
     expect(jobsRan(w2, 'reply')).toBe(1);
     const forkRequest = m.requests.at(-1)!;
     // The fork carries the trunk's conversation: its review prompt (the diff) and its answer.
@@ -127,7 +127,7 @@ describe('scale-out on Redis', () => {
     m.script({ structured: { reply: 'Negative numbers are fine: MANGO-TWO.', verdict: 'answered' } });
     const q2 = gitlab.addNote(project, mr.iid, ALICE.id, 'and negative numbers? KIWI-TWO', { discussionId: thread.id });
     expect((await web.send(gitlab.noteHook(project, mr.iid, q2.note, q2.discussion))).status).toBe(200);
-    await waitFor(() => gitlab.discussions(project, mr.iid).find((d) => d.id === thread.id)!.notes.some((n) => n.body.includes('MANGO-TWO')), 60_000, 'the second answer');
+    await waitFor(() => gitlab.discussions(project, mr.iid).find((d) => d.id === thread.id)!.notes.some((n) => n.body.includes('MANGO-TWO')), 300_000, 'the second answer');
     expect(jobsRan(w1, 'reply')).toBe(1);
     const followUp = m.requests.at(-1)!;
     expect(followUp.headers['x-claude-code-session-id']).toBe(t!.forkSessionId);
@@ -149,12 +149,12 @@ describe('scale-out on Redis', () => {
 
     const { project, mr } = await sampleMr({ gitlab } as unknown as Harness, { path: 'acme/kill' });
     expect((await web.send(gitlab.mrHook(project, mr.iid, 'open'))).status).toBe(200);
-    await waitFor(() => mA.requests.length + mB.requests.length > 0, 60_000, 'the review to reach the model');
+    await waitFor(() => mA.requests.length + mB.requests.length > 0, 300_000, 'the review to reach the model');
     const [victim, survivor, survivorModel] = mA.requests.length ? [wA, wB, mB] : [wB, wA, mA];
     expect((await victim.kill9()).signal).toBe('SIGKILL');
     for (const r of releases) r();
 
-    await waitFor(() => summaries(project, mr.iid).length > 0, 60_000, 'the survivor to finish the review');
+    await waitFor(() => summaries(project, mr.iid).length > 0, 300_000, 'the survivor to finish the review');
     const drained = new RedisQueue({ redis: new Redis(REDIS_URL), prefix, concurrency: 1, policy: { maxAttempts: 1, delayFor: () => null } });
     await drained.drained(30_000);
     await drained.close();
@@ -165,19 +165,32 @@ describe('scale-out on Redis', () => {
     expect(findings).toHaveLength(1);
   });
 
-  it('50 MRs opened at once across two workers: 50 reviews, none twice, at most MAX_CONCURRENT_SESSIONS CLI processes per worker', async () => {
-    const prefix = `${PREFIX}-fifty`;
-    const N = 50;
+  it('a burst of MRs opened at once across two workers: each reviewed once, at most MAX_CONCURRENT_SESSIONS CLI processes per worker', async () => {
+    const prefix = `${PREFIX}-burst`;
+    // Sized to prove the properties, not to load the machine: more MRs than the two workers' four slots, so both
+    // workers take several and every slot is contended. (50 took ~105 s on two cores and timed out when busy.)
+    const N = 12;
     const LIMIT = 2; // MAX_CONCURRENT_SESSIONS (bot-process default)
-    // One model stand-in per worker: its requests in flight are that worker's running CLI processes.
+    // One model stand-in per worker: its requests in flight are that worker's running CLI processes. A request is held
+    // until a second one reaches the same worker (then a short grace, so a third would be seen) or a few seconds pass:
+    // overlap is produced by the condition, not by the machine's speed.
     const load = [0, 0];
     const peak = [0, 0];
+    const wake: (() => void)[][] = [[], []];
     const [mA, mB] = [await model(), await model()];
     [mA, mB].forEach((m, i) =>
       m.respond(async () => {
         load[i]!++;
         peak[i] = Math.max(peak[i]!, load[i]!);
-        await sleep(300); // hold each call open so that calls overlap
+        if (load[i]! >= LIMIT) {
+          await sleep(250);
+          for (const w of wake[i]!.splice(0)) w();
+        } else {
+          await new Promise<void>((r) => {
+            wake[i]!.push(r);
+            setTimeout(r, 3_000);
+          });
+        }
         load[i]!--;
         return { structured: reviewOutput([]) };
       }),
@@ -186,7 +199,7 @@ describe('scale-out on Redis', () => {
     await replica('worker', { model: mA, dataDir: dataDir('wa'), prefix });
     await replica('worker', { model: mB, dataDir: dataDir('wb'), prefix });
 
-    const project = await gitlab.createProject('acme/fifty', { 'README.md': '# fifty\n', 'src/a.js': 'export const a = 1;\n' });
+    const project = await gitlab.createProject('acme/burst', { 'README.md': '# burst\n', 'src/a.js': 'export const a = 1;\n' });
     const mrs: Awaited<ReturnType<GitlabStandin["createMr"]>>[] = [];
     for (let i = 0; i < N; i++) {
       await gitlab.commit(project, `f${i}`, { [`src/f${i}.js`]: `export const f${i} = ${i};\n` }, `add f${i}`);
@@ -195,9 +208,10 @@ describe('scale-out on Redis', () => {
     const answers = await Promise.all(mrs.map((mr) => web.send(gitlab.mrHook(project, mr.iid, 'open'))));
     expect(answers.map((a) => a.status)).toEqual(mrs.map(() => 200));
 
-    await waitFor(() => mrs.every((mr) => summaries(project, mr.iid).length > 0), 110_000, 'all reviews');
+    // Generous bounds: they only turn a hang into a readable failure, the test does not race them.
+    await waitFor(() => mrs.every((mr) => summaries(project, mr.iid).length > 0), 600_000, 'all reviews');
     const q = new RedisQueue({ redis: new Redis(REDIS_URL), prefix, concurrency: 1, policy: { maxAttempts: 1, delayFor: () => null } });
-    await q.drained(30_000);
+    await q.drained(120_000);
     expect(await q.stats()).toMatchObject({ pending: 0, running: 0, failed: 0 });
     await q.close();
 
@@ -209,5 +223,5 @@ describe('scale-out on Redis', () => {
     expect(mB.requests.length).toBeGreaterThan(0);
     expect(Math.max(...peak)).toBeLessThanOrEqual(LIMIT);
     expect(Math.max(...peak)).toBe(LIMIT); // the measure sees overlap: the limit was actually exercised
-  });
+  }, 900_000);
 });

@@ -90,7 +90,7 @@ export async function startBotProcess(o: BotProcessOptions): Promise<BotProcess>
     for (const w of [...waiters]) w();
   });
 
-  const waitForLog = (pred: (l: LogLine) => boolean, timeoutMs = 30_000, what = 'log line') =>
+  const waitForLog = (pred: (l: LogLine) => boolean, timeoutMs = 120_000, what = 'log line') =>
     new Promise<LogLine>((resolve, reject) => {
       const check = () => {
         const hit = logs.find(pred);
@@ -108,8 +108,8 @@ export async function startBotProcess(o: BotProcessOptions): Promise<BotProcess>
     });
   const tail = () => [...noise.slice(-10), ...logs.slice(-15).map((l) => JSON.stringify(l))].join('\n');
 
-  const listening = await waitForLog((l) => l.msg === 'listening', 30_000, 'the bot to listen');
-  await waitForLog((l) => l.msg === 'bot identity known', 30_000, 'the bot to know itself');
+  const listening = await waitForLog((l) => l.msg === 'listening', 120_000, 'the bot to listen');
+  await waitForLog((l) => l.msg === 'bot identity known', 120_000, 'the bot to know itself');
   const url = `http://127.0.0.1:${listening.port as number}`;
   const pid = child.pid!;
 
