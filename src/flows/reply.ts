@@ -1,22 +1,19 @@
 // A thread is its own conversation: its first answer forks the MR's trunk session, later answers resume the fork.
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { z } from 'zod';
 import { ClaudeError, type ClaudeResult } from '../claude/result.js';
 import type { NoteAdded } from '../events/types.js';
 import { readMarker, withMarker } from '../gitlab/markers.js';
 import type { DiscussionInfo, MergeRequestInfo, NoteInfo } from '../gitlab/types.js';
 import { systemPrompt } from '../review/prompts.js';
-import { threadPrompt, type ReplyOutput } from '../review/thread.js';
-import { TURN_SCHEMA } from '../review/turn-schema.js';
+import { parseTurn, replyOutputSchema, TURN_SCHEMA } from '../review/outputs.js';
+import { threadPrompt } from '../review/thread.js';
 import { newThreadRecord, type MrRecord, type ThreadRecord } from '../store/records.js';
 import type { TurnOptions } from '../claude/sessions.js';
 import { parseCommand, runCommand } from './commands.js';
 import { loadGuidance } from './context.js';
 import type { Deps } from './deps.js';
 import { reviewMr } from './review.js';
-
-const replySchema = z.object({ reply: z.string().min(1), verdict: z.enum(['fix_needed', 'optional', 'withdrawn', 'answered']).catch('answered') });
 
 export type ReplyOutcome = { skipped: string } | { command: string } | { answered: true; sessionId: string; forked: boolean; rebuilt: boolean };
 
@@ -82,7 +79,7 @@ export async function replyToNote(d: Deps, ev: NoteAdded, signal?: AbortSignal):
   if (rebuilt) log.warn({ sessionId: prior!.forkSessionId, status: prior!.status }, 'thread session unusable or its transcript is gone; rebuilding it from the thread');
   if (!result) ({ result, forkId } = await freshFork(d, { ev, cwd, trunkId, prior, disc, note, location, findingNote, turn, rebuild: rebuilt }));
 
-  const out = parseReply(result.structured);
+  const out = parseTurn(replyOutputSchema, result.structured, 'reply');
   const posted = await d.gitlab.reply(project.id, iid, ev.discussionId, withMarker(out.reply, { kind: 'reply', verdict: out.verdict }));
   if (out.verdict === 'withdrawn' && findingNote) await withdraw(d, ev, disc, findingNote);
 
@@ -169,12 +166,6 @@ function threadLocation(disc: DiscussionInfo, ev: NoteAdded): { file: string; li
 
 function noteOf(n: NoteInfo) {
   return { id: n.id, author: n.author.username, body: n.body };
-}
-
-function parseReply(x: unknown): ReplyOutput {
-  const r = replySchema.safeParse(x);
-  if (!r.success) throw new ClaudeError('schema', 'reply output invalid');
-  return r.data;
 }
 
 /** The author was right: resolve the thread and never raise this finding again. */

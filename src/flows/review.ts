@@ -1,9 +1,7 @@
 // The trunk review: check the MR out, run one new Claude session over it, post the findings and the summary.
-import { z } from 'zod';
 import { ClaudeError, type ClaudeResult } from '../claude/result.js';
 import type { ProjectRef } from '../events/types.js';
-import type { ReviewOutput } from '../review/findings.js';
-import { TURN_SCHEMA } from '../review/turn-schema.js';
+import { parseTurn, reviewOutputSchema, TURN_SCHEMA } from '../review/outputs.js';
 import { reviewPrompt, systemPrompt } from '../review/prompts.js';
 import { pathFilter } from '../review/repo-config.js';
 import { renderDiff, type RenderedDiff } from '../review/render-diff.js';
@@ -18,33 +16,6 @@ export interface ReviewJob {
   iid: number;
   /** why: an automatic review skips drafts, paused MRs and heads already reviewed; a command does not */
   reason: 'open' | 'reopen' | 'ready' | 'command' | 'missing_trunk';
-}
-
-const findingSchema = z.object({
-  file: z.string(),
-  side: z.enum(['new', 'old']).catch('new'),
-  start_line: z.number().int().min(1),
-  end_line: z.number().int().min(1),
-  anchor_text: z.string(),
-  severity: z.enum(['critical', 'major', 'minor', 'nit']),
-  category: z.string(),
-  confidence: z.number(),
-  pre_existing: z.boolean().catch(false),
-  title: z.string(),
-  body: z.string(),
-  evidence: z.array(z.string()).catch([]),
-  suggestion: z.string().nullable().optional(),
-});
-const outputSchema = z.object({
-  summary: z.string(),
-  risk: z.enum(['low', 'medium', 'high']).optional().catch(undefined),
-  findings: z.array(findingSchema).max(20),
-});
-
-export function parseReviewOutput(x: unknown): ReviewOutput {
-  const r = outputSchema.safeParse(x);
-  if (!r.success) throw new ClaudeError('schema', `review output invalid: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
-  return r.data as ReviewOutput;
 }
 
 export type ReviewOutcome = { skipped: string } | { trunkSessionId: string; posted: number };
@@ -98,7 +69,7 @@ export async function runReviewTurn(d: Deps, ctx: MrContext, rendered: RenderedD
     throw e;
   });
   const model = d.config.CLAUDE_MODEL ?? result.model;
-  const verified = await verifyFindings(d, ctx, rendered, parseReviewOutput(result.structured), model, signal);
+  const verified = await verifyFindings(d, ctx, rendered, parseTurn(reviewOutputSchema, result.structured, 'review'), model, signal);
   const pending: PendingPost = {
     sha: mr.sha,
     sessionId,

@@ -1,11 +1,10 @@
 // A push: check the bot's open findings the push touched (in their threads' forks), then resume the trunk with
 // what changed, post only new findings and edit the summary in place.
-import { z } from 'zod';
 import { ClaudeError } from '../claude/result.js';
 import type { CodePushed } from '../events/types.js';
 import { withMarker } from '../gitlab/markers.js';
 import { fixCheckPrompt, systemPrompt, updatePrompt } from '../review/prompts.js';
-import { TURN_SCHEMA } from '../review/turn-schema.js';
+import { fixCheckOutputSchema, parseTurn, TURN_SCHEMA } from '../review/outputs.js';
 import { splitGitDiff, touches, type FilePatch } from '../review/interdiff.js';
 import { pathFilter } from '../review/repo-config.js';
 import { renderDiff } from '../review/render-diff.js';
@@ -13,8 +12,6 @@ import { newThreadRecord, type MrRecord, type PostedFinding } from '../store/rec
 import { loadMrContext, postedIndex, type MrContext, type PostedIndex } from './context.js';
 import type { Deps } from './deps.js';
 import { publishAndMark, reviewMr, runReviewTurn, type ReviewOutcome } from './review.js';
-
-const fixSchema = z.object({ addressed: z.boolean(), reply: z.string() });
 
 export async function updateMr(d: Deps, ev: CodePushed, signal?: AbortSignal): Promise<ReviewOutcome> {
   const { project, iid } = ev;
@@ -121,10 +118,9 @@ async function checkOne(d: Deps, ctx: MrContext, rec: MrRecord, f: PostedFinding
   await d.store.updateMr(project.id, mr.iid, project.path, (r) => {
     r.costUsd += result.costUsd;
   });
-  const v = fixSchema.safeParse(result.structured);
-  if (!v.success) throw new ClaudeError('schema', 'fix check output invalid');
-  d.log.info({ fp: f.fp, sessionId, addressed: v.data.addressed }, 'fix check');
-  return v.data;
+  const v = parseTurn(fixCheckOutputSchema, result.structured, 'fix check');
+  d.log.info({ fp: f.fp, sessionId, addressed: v.addressed }, 'fix check');
+  return v;
 }
 
 /** Each finding, its state, and the author's words in its thread since. */

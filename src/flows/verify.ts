@@ -1,18 +1,13 @@
 // Before posting: a second, independent session checks each finding the review would post (review-guide §6.1).
-import { z } from 'zod';
 import { ClaudeError } from '../claude/result.js';
 import { findingFingerprint } from '../gitlab/markers.js';
 import { filterFindings } from '../review/format.js';
-import type { ReviewOutput } from '../review/findings.js';
+import { parseTurn, verifyOutputSchema, VERIFY_SCHEMA, type ReviewOutput } from '../review/outputs.js';
 import { systemPrompt } from '../review/prompts.js';
 import type { RenderedDiff } from '../review/render-diff.js';
-import { applyVerdicts, VERIFY_SCHEMA, verifyPrompt } from '../review/verify.js';
+import { applyVerdicts, verifyPrompt } from '../review/verify.js';
 import type { MrContext } from './context.js';
 import type { Deps } from './deps.js';
-
-const verdictsSchema = z.object({
-  verdicts: z.array(z.object({ id: z.number().int(), verdict: z.enum(['confirmed', 'refuted', 'unverified']), evidence: z.string().catch('') })),
-});
 
 export interface Verified {
   output: ReviewOutput;
@@ -38,9 +33,8 @@ export async function verifyFindings(d: Deps, ctx: MrContext, rendered: Rendered
       model,
       signal,
     });
-    const parsed = verdictsSchema.safeParse(result.structured);
-    if (!parsed.success) throw new ClaudeError('schema', 'verification output invalid');
-    const { dropped } = applyVerdicts(kept, parsed.data.verdicts);
+    const { verdicts } = parseTurn(verifyOutputSchema, result.structured, 'verification');
+    const { dropped } = applyVerdicts(kept, verdicts);
     const gone = new Set(dropped.map((x) => x.finding));
     for (const x of dropped) d.log.info({ file: x.finding.file, line: x.finding.start_line, title: x.finding.title, verdict: x.verdict, evidence: x.evidence }, 'finding not confirmed; not posted');
     return { output: { ...output, findings: output.findings.filter((f) => !gone.has(f)) }, checked: kept.length, dropped: dropped.length, costUsd: result.costUsd };

@@ -108,16 +108,6 @@ export function updatePrompt(i: UpdatePromptInput): string {
     .join('\n\n');
 }
 
-export const FIX_CHECK_SCHEMA = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['addressed', 'reply'],
-  properties: {
-    addressed: { type: 'boolean' },
-    reply: { type: 'string', maxLength: 1500 },
-  },
-} as const;
-
 export function fixCheckPrompt(i: { file: string; line: number; title: string; interdiff: string }): string {
   return [
     `The author pushed new commits that touch ${i.file} around line ${i.line}, where your finding "${i.title}" is.`,

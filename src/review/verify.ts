@@ -1,35 +1,8 @@
 // The verification pass (review-guide §6.1): a separate session, not the reviewing one, looks at each candidate
 // finding and must confirm it with a quoted line, refute it, or say it could not verify it. Only confirmed ones
 // are posted. A reviewer rarely doubts its own findings; a second look that must quote evidence does.
-import type { Finding } from './findings.js';
+import type { Finding, Verdict } from './outputs.js';
 import { fence } from './prompts.js';
-
-export const VERIFY_SCHEMA = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['verdicts'],
-  properties: {
-    verdicts: {
-      type: 'array',
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['id', 'verdict', 'evidence'],
-        properties: {
-          id: { type: 'integer', minimum: 1 },
-          verdict: { enum: ['confirmed', 'refuted', 'unverified'] },
-          evidence: { type: 'string', maxLength: 600 },
-        },
-      },
-    },
-  },
-} as const;
-
-export interface Verdict {
-  id: number;
-  verdict: 'confirmed' | 'refuted' | 'unverified';
-  evidence: string;
-}
 
 export function verifyPrompt(i: { iid: number; candidates: Finding[]; diff: string }): string {
   const list = i.candidates
