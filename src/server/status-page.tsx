@@ -1,6 +1,8 @@
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 // The status page at `/`: recent MRs, each MR's session tree (trunk → one fork per thread), recent failures.
 // Server-rendered HTML (hono's JSX), no JavaScript. Off unless ADMIN_TOKEN is set; then it needs the token as
 // `Authorization: Bearer`, or once as `?token=`, which is traded for an HttpOnly cookie and dropped from the URL.
+// The pragma on line 1 sets the JSX runtime in the file itself: the image ships src/ without tsconfig.json.
 import { createHmac } from 'node:crypto';
 import type { Context, Hono } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';

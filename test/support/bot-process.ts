@@ -9,7 +9,7 @@ import { botEnv, sendHook } from './harness.js';
 import type { ModelStandin } from './model-standin.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const BIN = path.join(ROOT, 'bin/mr-reviewer.js');
+const BIN_REL = 'bin/mr-reviewer.js';
 
 export interface LogLine {
   level: string;
@@ -43,6 +43,8 @@ export interface BotProcessOptions {
   model: ModelStandin;
   dataDir: string;
   env?: Record<string, string>;
+  /** the directory holding bin/ and src/ (default: this checkout), e.g. a copy of exactly what the image ships */
+  root?: string;
 }
 
 export async function startBotProcess(o: BotProcessOptions): Promise<BotProcess> {
@@ -58,7 +60,8 @@ export async function startBotProcess(o: BotProcessOptions): Promise<BotProcess>
     ...o.env,
   };
   // detached: its own process group, so kill9() takes the CLI children down with it.
-  const child: ChildProcess = spawn(process.execPath, [BIN, 'serve'], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const root = o.root ?? ROOT;
+  const child: ChildProcess = spawn(process.execPath, [path.join(root, BIN_REL), 'serve'], { cwd: root, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogLine[] = [];
   const noise: string[] = [];
   const waiters = new Set<() => void>();
