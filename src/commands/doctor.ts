@@ -1,12 +1,13 @@
 // `mr-reviewer doctor`: is everything the bot needs in place? A checklist, with the fix for each failure.
-import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { buildEnv, defaultClaudeBin } from '../claude/options.js';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { GitLabClient } from '../gitlab/client.js';
+import { tokenRejected, UNREACHABLE_FIX } from '../gitlab/hints.js';
 import { GitLabError } from '../gitlab/requester.js';
 import { makeRedactor } from '../redact.js';
+import { probeWritable } from '../server/readiness.js';
 
 export interface Check {
   name: string;
@@ -47,14 +48,13 @@ async function checkUser(gitlab: GitLabClient, config: Config): Promise<Check> {
     return pass(name, `signed in as @${u.username} (id ${u.id})`);
   } catch (e) {
     if (e instanceof GitLabError && (e.status === 401 || e.status === 403)) {
-      return fail(name, `GET /user answered ${e.status}: GITLAB_TOKEN is wrong, expired, revoked or its user is blocked`,
-        'create a new access token for the bot user (User settings → Access tokens, scope "api") and set GITLAB_TOKEN');
+      const hint = tokenRejected(e.status);
+      return fail(name, hint.detail, hint.fix);
     }
     if (e instanceof GitLabError && e.status === 404) {
       return fail(name, `GET ${config.GITLAB_URL}/api/v4/user answered 404`, 'set GITLAB_URL to the root of your GitLab (e.g. https://gitlab.example.com), without /api/v4');
     }
-    return fail(name, `cannot reach GitLab at ${config.GITLAB_URL}: ${(e as Error).message}`,
-      'check GITLAB_URL, DNS and firewalls; behind a proxy set HTTPS_PROXY; for a private CA set NODE_EXTRA_CA_CERTS');
+    return fail(name, `cannot reach GitLab at ${config.GITLAB_URL}: ${(e as Error).message}`, UNREACHABLE_FIX);
   }
 }
 
@@ -142,10 +142,7 @@ async function checkModelViaCli(config: Config): Promise<Check> {
 function checkDataDir(config: Config): Check {
   const name = 'DATA_DIR';
   try {
-    fs.mkdirSync(config.dataDir, { recursive: true });
-    const probe = path.join(config.dataDir, `.doctor-${process.pid}`);
-    fs.writeFileSync(probe, 'ok');
-    fs.rmSync(probe);
+    probeWritable(config.dataDir);
     return pass(name, `${config.dataDir} is writable`);
   } catch (e) {
     return fail(name, `${config.dataDir} is not writable: ${(e as Error).message}`, `create it and give the bot's user write access (chown), or point DATA_DIR to a writable volume`);
