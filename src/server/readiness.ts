@@ -14,16 +14,16 @@ export interface DependencyCheck {
 /** Where start-up's GET /user stands; /readyz, the status page and the mr_reviewer_gitlab_up gauge read it. */
 export class GitLabStatus {
   private up = false;
-  private since = new Date();
   private cause = 'no answer yet';
 
-  constructor(readonly url: string) {}
+  /** waiting from start-up until the first answer */
+  constructor(readonly url: string, private since = new Date()) {}
 
   get isUp(): boolean {
     return this.up;
   }
 
-  /** A failed attempt: `since` stays at the first failure, the cause is the latest one. */
+  /** A failed attempt: `since` stays where the wait began, the cause is the latest one. */
   waiting(cause: string, now = new Date()): void {
     if (this.up) this.since = now;
     this.up = false;
