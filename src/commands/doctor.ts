@@ -1,4 +1,5 @@
 // `mr-reviewer doctor`: is everything the bot needs in place? A checklist, with the fix for each failure.
+import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { buildEnv, defaultClaudeBin } from '../claude/options.js';
@@ -103,7 +104,9 @@ async function checkClaude(config: Config): Promise<Check> {
 /** A one-token Messages call with the configured key (the OAuth token goes through the CLI, which knows its headers). */
 async function checkModel(config: Config, probeModel: string): Promise<Check> {
   const name = 'model access';
-  if (config.CLAUDE_CODE_OAUTH_TOKEN && !config.ANTHROPIC_API_KEY) return checkModelViaCli(config);
+  // Through a proxy only the CLI gets out (Node's fetch ignores HTTPS_PROXY), so probe with what the bot uses.
+  const proxied = PROXY_VARS.some((k) => process.env[k]);
+  if ((config.CLAUDE_CODE_OAUTH_TOKEN && !config.ANTHROPIC_API_KEY) || proxied) return checkModelViaCli(config);
   if (!config.ANTHROPIC_API_KEY && !config.ANTHROPIC_BASE_URL) {
     return fail(name, 'no ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN or ANTHROPIC_BASE_URL is set', 'set ANTHROPIC_API_KEY (console.anthropic.com → API keys)');
   }
@@ -127,15 +130,19 @@ async function checkModel(config: Config, probeModel: string): Promise<Check> {
   }
 }
 
+const PROXY_VARS = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'];
+const CLI_MODEL_FIX = 'check ANTHROPIC_API_KEY, or renew CLAUDE_CODE_OAUTH_TOKEN (claude setup-token); behind a proxy check HTTPS_PROXY';
+
 async function checkModelViaCli(config: Config): Promise<Check> {
   const bin = config.CLAUDE_BIN ?? defaultClaudeBin();
-  const r = await execa(bin, ['-p', '--output-format', 'json', '--max-turns', '1', 'Reply with OK.'], { reject: false, timeout: 120_000, env: cliEnv(config), extendEnv: false, cwd: config.dataDir });
+  fs.mkdirSync(config.dataDir, { recursive: true }); // its cwd; the DATA_DIR check comes later
+  const r = await execa(bin, ['-p', '--output-format', 'json', '--max-turns', '1', 'Reply with OK.'], { reject: false, stdin: 'ignore', timeout: 120_000, env: cliEnv(config), extendEnv: false, cwd: config.dataDir });
   try {
     const out = JSON.parse(String(r.stdout)) as { is_error?: boolean; result?: string };
-    if (!out.is_error) return pass('model access', 'the CLI answered with CLAUDE_CODE_OAUTH_TOKEN');
-    return fail('model access', `the CLI failed: ${out.result ?? ''}`.slice(0, 300), 'renew CLAUDE_CODE_OAUTH_TOKEN (claude setup-token) or use ANTHROPIC_API_KEY');
+    if (!out.is_error) return pass('model access', `the CLI answered with ${config.ANTHROPIC_API_KEY ? 'ANTHROPIC_API_KEY' : 'CLAUDE_CODE_OAUTH_TOKEN'}`);
+    return fail('model access', `the CLI failed: ${out.result ?? ''}`.slice(0, 300), CLI_MODEL_FIX);
   } catch {
-    return fail('model access', `the CLI printed no result: ${String(r.stderr).split('\n')[0]}`, 'renew CLAUDE_CODE_OAUTH_TOKEN (claude setup-token) or use ANTHROPIC_API_KEY');
+    return fail('model access', `the CLI printed no result: ${String(r.stderr || r.message).split('\n')[0]}`, CLI_MODEL_FIX);
   }
 }
 
