@@ -169,7 +169,7 @@ async function checkWebhook(url: string, secret: string): Promise<Check> {
     const text = (await r.text()).slice(0, 120);
     if (r.ok) return pass(name, `${url} reached the bot (${text})`);
     if (r.status === 401) return fail(name, `${url} answered 401: the bot there has a different GITLAB_WEBHOOK_SECRET`, 'use the same GITLAB_WEBHOOK_SECRET here, in the bot, and in the GitLab webhook\'s "Secret token"');
-    if (r.status === 503) return fail(name, `${url} answered 503: the bot is starting or cannot reach GitLab`, 'wait a moment; if it stays, check the bot\'s logs for "GET /user failed"');
+    if (r.status === 503) return fail(name, `${url} answered 503: the bot is starting or cannot reach GitLab`, 'wait a moment; if it stays, GET /readyz on the bot says which dependency is missing (and its logs say why: "GET /user failed")');
     return fail(name, `${url} answered ${r.status}: ${text}`, 'use the bot\'s public address ending in /webhooks/gitlab, and check the proxy in front of it');
   } catch (e) {
     return fail(name, `cannot reach ${url}: ${(e as Error).message}`, 'make the bot reachable from GitLab (public DNS, TLS, firewall) and use the address ending in /webhooks/gitlab');
