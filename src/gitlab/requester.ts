@@ -50,7 +50,7 @@ async function describe(response: Response): Promise<string> {
   }
 }
 
-/** undici says only "fetch failed"; the cause says why (ECONNREFUSED 127.0.0.1:9, ENOTFOUND, a TLS error). */
+/** undici says only "fetch failed"; the cause says why (ECONNREFUSED 127.0.0.1:443, ENOTFOUND, a TLS error). */
 export function networkCause(e: unknown): string {
   const err = e as Error & { cause?: Error & { code?: string; errors?: Error[] } };
   const c = err.cause;

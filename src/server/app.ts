@@ -1,4 +1,5 @@
-// HTTP surface: POST /webhooks/gitlab and GET /healthz (liveness; readiness is /readyz, readiness.ts). No GitLab or CLI calls here: verify, parse, enqueue, answer.
+// HTTP surface: POST /webhooks/gitlab and GET /healthz (liveness only; readiness is /readyz in readiness.ts).
+// No GitLab or CLI calls here: verify, parse, enqueue, answer.
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { classify, PayloadError, type BotIdentity } from '../events/classify.js';
