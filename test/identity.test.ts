@@ -1,5 +1,6 @@
 // Issue 21: start-up's GET /user against the GitLab stand-in: the wait is reported, bounded when asked, and a
 // rejected token ends it at once with doctor's hint.
+import net from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GitLabClient } from '../src/gitlab/client.js';
@@ -63,6 +64,21 @@ describe('waitForIdentity', () => {
     expect(retries[0]!.reason).toContain(`ECONNREFUSED 127.0.0.1:${port}`);
     expect(status.isUp).toBe(false);
     expect(status.problem).toContain(`ECONNREFUSED 127.0.0.1:${port}`);
+  });
+
+  it('a bounded wait also bounds a call that never gets an answer', async () => {
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer((sock) => void sockets.push(sock)).listen(0, '127.0.0.1'); // accepts, never answers
+    await new Promise((r) => silent.once('listening', r));
+    const url = `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
+    try {
+      const err = await waitForIdentity(client(url), { status: new GitLabStatus(url), log: logger().log, giveUpAfterMs: 1_000 }).catch((e) => e);
+      expect(err).toBeInstanceOf(StartupError);
+      expect(err.message).toMatch(new RegExp(`^cannot reach GitLab at ${url}/api/v4/user after 1 s: no answer; fix: `));
+    } finally {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    }
   });
 
   it('shutdown aborts the wait', async () => {

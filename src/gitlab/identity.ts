@@ -26,29 +26,38 @@ export interface IdentityOptions {
   maxDelayMs?: number;
 }
 
+const GAVE_UP = Symbol('gave up');
+
 export async function waitForIdentity(gitlab: GitLabClient, o: IdentityOptions): Promise<BotIdentity> {
   const url = `${o.status.url}/api/v4/user`;
   const start = Date.now();
+  const left = () => (o.giveUpAfterMs === undefined ? Infinity : Math.max(0, o.giveUpAfterMs - (Date.now() - start)));
+  let cause = 'no answer';
+  const giveUp = () => new StartupError(`cannot reach GitLab at ${url} after ${Math.round((o.giveUpAfterMs ?? 0) / 1000)} s: ${cause}`, 'check GITLAB_URL and that GitLab is up (mr-reviewer doctor)');
   for (let attempt = 1; ; attempt++) {
     o.signal?.throwIfAborted();
     try {
-      const me = await gitlab.currentUser();
+      const call = gitlab.currentUser();
+      // A bounded wait also bounds the call in flight (a host that drops packets answers only with timeouts).
+      const me = Number.isFinite(left()) ? await Promise.race([call, sleep(left(), GAVE_UP, { ref: false })]) : await call;
+      if (me === GAVE_UP) {
+        call.catch(() => undefined); // its late failure is not news
+        throw giveUp();
+      }
       o.status.reachable();
       return { id: me.id, username: me.username };
     } catch (e) {
+      if (e instanceof StartupError) throw e;
       if (e instanceof GitLabError && (e.status === 401 || e.status === 403)) {
         const hint = tokenRejected(e.status);
         o.status.waiting(hint.detail);
         o.log.fatal({ url, status: e.status, fix: hint.fix }, `GitLab rejected the token: ${hint.detail}`);
         throw new StartupError(hint.detail, hint.fix);
       }
-      const cause = (e as Error).message;
+      cause = (e as Error).message;
       o.status.waiting(cause);
-      if (o.giveUpAfterMs !== undefined && Date.now() - start >= o.giveUpAfterMs) {
-        throw new StartupError(`cannot reach GitLab at ${url} after ${Math.round(o.giveUpAfterMs / 1000)} s: ${cause}`, 'check GITLAB_URL and that GitLab is up (mr-reviewer doctor)');
-      }
-      const left = o.giveUpAfterMs === undefined ? Infinity : o.giveUpAfterMs - (Date.now() - start);
-      const waitMs = Math.min(o.maxDelayMs ?? 30_000, 500 * 2 ** attempt, left);
+      if (left() === 0) throw giveUp();
+      const waitMs = Math.min(o.maxDelayMs ?? 30_000, 500 * 2 ** attempt, left());
       o.log.error({ attempt, url, reason: cause, retryInMs: waitMs }, 'waiting for GitLab: GET /user failed; retrying');
       await sleep(waitMs, undefined, { signal: o.signal });
     }
