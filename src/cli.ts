@@ -50,7 +50,8 @@ switch (cmd) {
   case 'review': {
     const { positionals } = args({}, 2);
     const { reviewCommand } = await import('./commands/review.js');
-    process.exitCode = await reviewCommand({ project: positionals[0]!, iid: Number(positionals[1]) });
+    // exit, not exitCode: a GitLab call still waiting for its timeout must not hold a failed run open
+    process.exit(await reviewCommand({ project: positionals[0]!, iid: Number(positionals[1]) }));
     break;
   }
   case 'help':

@@ -1,7 +1,6 @@
 // Wiring, in one place: config → store, queue, GitLab, CLI sessions → flows → HTTP server.
 import fs from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { serve, type ServerType } from '@hono/node-server';
 import pLimit from 'p-limit';
 import { buildEnv, defaultClaudeBin } from './claude/options.js';
@@ -12,6 +11,7 @@ import { jobHandler, type FlowTable } from './flows/handle.js';
 import type { Deps } from './flows/deps.js';
 import { failureNotifier } from './flows/failure.js';
 import { GitLabClient } from './gitlab/client.js';
+import { waitForIdentity } from './gitlab/identity.js';
 import { backoffPolicy, reasonOf } from './jobs/retry.js';
 import type { Queue } from './jobs/queue.js';
 import { createLogger, type Logger } from './logger.js';
@@ -20,6 +20,7 @@ import { createApp } from './server/app.js';
 import { Metrics } from './server/metrics.js';
 import { mountStatusPage } from './server/status-page.js';
 import { ProjectRateLimiter } from './server/rate-limit.js';
+import { GitLabStatus, mountReadiness } from './server/readiness.js';
 import { createBackend } from './scale/backend.js';
 import { Workspaces } from './workspace/workspaces.js';
 
@@ -37,6 +38,8 @@ export interface StartOptions {
   flows?: FlowTable;
   /** install SIGTERM/SIGINT handlers (the `serve` command does) */
   handleSignals?: boolean;
+  /** stop waiting for GitLab at start-up after this long (a CLI run); default: wait (a server) */
+  gitlabWaitMs?: number;
 }
 
 export async function startBot(config: Config, opts: StartOptions = {}): Promise<Bot> {
@@ -58,7 +61,7 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
     url: config.GITLAB_URL,
     token: config.GITLAB_TOKEN,
     redact,
-    onRetry: (e, ms) => log.warn({ status: e.status, endpoint: e.endpoint, waitMs: Math.round(ms) }, 'GitLab call failed; retrying'),
+    onRetry: (e, ms) => log.warn({ status: e.status, endpoint: e.endpoint, reason: e.message, waitMs: Math.round(ms) }, 'GitLab call failed; retrying'),
   });
   const limit = pLimit(config.MAX_CONCURRENT_SESSIONS);
   const metrics = new Metrics();
@@ -113,7 +116,10 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
   });
 
   metrics.trackQueue(queue);
+  const gitlabStatus = new GitLabStatus(config.GITLAB_URL);
+  metrics.trackGitLab(() => gitlabStatus.isUp);
   let shuttingDown = false;
+  const stopping = new AbortController();
   const rateLimiter = new ProjectRateLimiter({ perMinute: config.PROJECT_RATE_LIMIT_PER_MIN });
   const app = createApp({
     secret: config.GITLAB_WEBHOOK_SECRET,
@@ -132,7 +138,8 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
         const m = await metrics.render();
         return c.body(m.body, 200, { 'Content-Type': m.contentType });
       });
-      mountStatusPage(a, { adminToken: config.ADMIN_TOKEN, store, queueStats: () => queue.stats() });
+      mountReadiness(a, { gitlab: gitlabStatus, dataDir: config.dataDir, redisPing: backend.ping, isShuttingDown: () => shuttingDown });
+      mountStatusPage(a, { adminToken: config.ADMIN_TOKEN, store, queueStats: () => queue.stats(), notice: () => gitlabStatus.problem });
     },
   });
 
@@ -141,21 +148,12 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
     server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) => resolve(info.port));
   });
   const port = await listening;
-  log.info({ port }, 'listening');
+  log.info({ port, pid: process.pid }, 'listening');
 
-  // Who am I: notes by this user id are never answered. Retried until GitLab answers.
+  // Who am I: notes by this user id are never answered. Retried until GitLab answers (or a CLI run gives up).
   const ready = (async () => {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        bot = await gitlab.currentUser();
-        log.info({ bot: bot.username, id: bot.id }, 'bot identity known');
-        break;
-      } catch (e) {
-        log.error({ attempt, reason: reasonOf(e) }, 'GET /user failed; retrying');
-        if (shuttingDown) throw e;
-        await sleep(Math.min(30_000, 500 * 2 ** attempt));
-      }
-    }
+    bot = await waitForIdentity(gitlab, { status: gitlabStatus, log, signal: stopping.signal, giveUpAfterMs: opts.gitlabWaitMs });
+    log.info({ bot: bot.username, id: bot.id }, 'bot identity known');
     deps.enqueue = (spec) => queue.enqueue(spec);
     // MR_REVIEWER_ROLE=web only takes webhooks; worker and all run jobs.
     if (config.MR_REVIEWER_ROLE !== 'web') queue.start(jobHandler(deps, opts.flows));
@@ -164,6 +162,7 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
   const stop = async () => {
     if (shuttingDown) return;
     shuttingDown = true;
+    stopping.abort();
     log.info({ deadlineMs: config.SHUTDOWN_DEADLINE_MS }, 'shutting down');
     await queue.stop(config.SHUTDOWN_DEADLINE_MS);
     await new Promise<void>((r) => (server ? server.close(() => r()) : r()));

@@ -2,7 +2,9 @@
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tokenRejected } from '../src/gitlab/hints.js';
 import { API_KEY, SECRET, TOKEN, startHarness, type Harness } from './support/harness.js';
+import { closedPort } from './support/ports.js';
 
 const BIN = path.resolve('bin/mr-reviewer.js');
 
@@ -92,6 +94,22 @@ describe('mr-reviewer CLI', () => {
     expect(delivery).toBeDefined();
     expect(delivery!.status).toBe(200);
     expect(delivery!.body).toMatch(/^ignored/);
+  });
+
+  it('review gives up on an unreachable GitLab after a bounded wait, with the URL and the cause, and exits 1', async () => {
+    const port = await closedPort();
+    const r = await run(['review', 'acme/app', '1'], { GITLAB_URL: `http://127.0.0.1:${port}` });
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`review failed: cannot reach GitLab at http://127\\.0\\.0\\.1:${port}/api/v4/user after 30 s: .*ECONNREFUSED 127\\.0\\.0\\.1:${port}`));
+    expect(r.stderr).toContain('fix: ');
+  });
+
+  it('review stops at once on a rejected token, with the hint doctor gives', async () => {
+    const r = await run(['review', 'acme/app', '1'], { GITLAB_TOKEN: 'glpat-not-a-valid-token' });
+    expect(r.exitCode).toBe(1);
+    const hint = tokenRejected(401);
+    expect(r.stderr).toContain(`review failed: ${hint.detail}; fix: ${hint.fix}`);
+    expect(r.stderr + r.stdout).not.toContain('glpat-not-a-valid-token');
   });
 
   it('setup-webhook explains a project it cannot see', async () => {

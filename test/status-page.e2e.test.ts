@@ -1,9 +1,10 @@
 // Issue 8: the status page in a real headless Chromium, after a scripted review and one thread reply.
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMarker } from '../src/gitlab/markers.js';
+import { launchBrowser } from './support/browser.js';
 import { ALICE, BOT, finding, reviewOutput, sampleMr, startHarness, waitFor, type Harness } from './support/harness.js';
 
 const ADMIN = 'admin-token-for-tests-42';
@@ -14,10 +15,7 @@ describe('status page', () => {
   let browser: Browser;
   beforeAll(async () => {
     h = await startHarness({ ADMIN_TOKEN: ADMIN });
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    browser = await launchBrowser();
   });
   afterAll(async () => {
     await browser?.close();

@@ -1,5 +1,6 @@
 // Settings for a command: loaded once, or every problem printed and the process ends with code 2.
 import { ConfigError, loadConfig, type Config } from '../config.js';
+import { DataDirLockedError, lockDataDir } from '../store/data-dir-lock.js';
 
 export function configOrExit(env: NodeJS.ProcessEnv = process.env): Config {
   try {
@@ -9,5 +10,17 @@ export function configOrExit(env: NodeJS.ProcessEnv = process.env): Config {
     for (const p of e.problems) console.error(p);
     console.error('mr-reviewer: fix the settings above and start again (see README "Configuration").');
     process.exit(2);
+  }
+}
+
+/** One process per DATA_DIR unless state is shared through Redis (data-dir-lock.ts); else a clear refusal, code 1. */
+export function lockOrExit(config: Config): void {
+  if (config.REDIS_URL) return;
+  try {
+    lockDataDir(config.dataDir);
+  } catch (e) {
+    if (!(e instanceof DataDirLockedError)) throw e;
+    console.error(`mr-reviewer: ${e.message}`);
+    process.exit(1);
   }
 }

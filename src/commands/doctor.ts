@@ -5,8 +5,10 @@ import { execa } from 'execa';
 import { buildEnv, defaultClaudeBin } from '../claude/options.js';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { GitLabClient } from '../gitlab/client.js';
+import { tokenRejected, UNREACHABLE_FIX } from '../gitlab/hints.js';
 import { GitLabError } from '../gitlab/requester.js';
 import { makeRedactor } from '../redact.js';
+import { probeWritable } from '../server/readiness.js';
 
 export interface Check {
   name: string;
@@ -47,14 +49,13 @@ async function checkUser(gitlab: GitLabClient, config: Config): Promise<Check> {
     return pass(name, `signed in as @${u.username} (id ${u.id})`);
   } catch (e) {
     if (e instanceof GitLabError && (e.status === 401 || e.status === 403)) {
-      return fail(name, `GET /user answered ${e.status}: GITLAB_TOKEN is wrong, expired, revoked or its user is blocked`,
-        'create a new access token for the bot user (User settings → Access tokens, scope "api") and set GITLAB_TOKEN');
+      const hint = tokenRejected(e.status);
+      return fail(name, hint.detail, hint.fix);
     }
     if (e instanceof GitLabError && e.status === 404) {
       return fail(name, `GET ${config.GITLAB_URL}/api/v4/user answered 404`, 'set GITLAB_URL to the root of your GitLab (e.g. https://gitlab.example.com), without /api/v4');
     }
-    return fail(name, `cannot reach GitLab at ${config.GITLAB_URL}: ${(e as Error).message}`,
-      'check GITLAB_URL, DNS and firewalls; behind a proxy set HTTPS_PROXY; for a private CA set NODE_EXTRA_CA_CERTS');
+    return fail(name, `cannot reach GitLab at ${config.GITLAB_URL}: ${(e as Error).message}`, UNREACHABLE_FIX);
   }
 }
 
@@ -103,7 +104,9 @@ async function checkClaude(config: Config): Promise<Check> {
 /** A one-token Messages call with the configured key (the OAuth token goes through the CLI, which knows its headers). */
 async function checkModel(config: Config, probeModel: string): Promise<Check> {
   const name = 'model access';
-  if (config.CLAUDE_CODE_OAUTH_TOKEN && !config.ANTHROPIC_API_KEY) return checkModelViaCli(config);
+  // Through a proxy only the CLI gets out (Node's fetch ignores HTTPS_PROXY), so probe with what the bot uses.
+  const proxied = PROXY_VARS.some((k) => process.env[k]);
+  if ((config.CLAUDE_CODE_OAUTH_TOKEN && !config.ANTHROPIC_API_KEY) || proxied) return checkModelViaCli(config);
   if (!config.ANTHROPIC_API_KEY && !config.ANTHROPIC_BASE_URL) {
     return fail(name, 'no ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN or ANTHROPIC_BASE_URL is set', 'set ANTHROPIC_API_KEY (console.anthropic.com → API keys)');
   }
@@ -127,25 +130,26 @@ async function checkModel(config: Config, probeModel: string): Promise<Check> {
   }
 }
 
+const PROXY_VARS = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'];
+const CLI_MODEL_FIX = 'check ANTHROPIC_API_KEY, or renew CLAUDE_CODE_OAUTH_TOKEN (claude setup-token); behind a proxy check HTTPS_PROXY';
+
 async function checkModelViaCli(config: Config): Promise<Check> {
   const bin = config.CLAUDE_BIN ?? defaultClaudeBin();
-  const r = await execa(bin, ['-p', '--output-format', 'json', '--max-turns', '1', 'Reply with OK.'], { reject: false, timeout: 120_000, env: cliEnv(config), extendEnv: false, cwd: config.dataDir });
+  fs.mkdirSync(config.dataDir, { recursive: true }); // its cwd; the DATA_DIR check comes later
+  const r = await execa(bin, ['-p', '--output-format', 'json', '--max-turns', '1', 'Reply with OK.'], { reject: false, stdin: 'ignore', timeout: 120_000, env: cliEnv(config), extendEnv: false, cwd: config.dataDir });
   try {
     const out = JSON.parse(String(r.stdout)) as { is_error?: boolean; result?: string };
-    if (!out.is_error) return pass('model access', 'the CLI answered with CLAUDE_CODE_OAUTH_TOKEN');
-    return fail('model access', `the CLI failed: ${out.result ?? ''}`.slice(0, 300), 'renew CLAUDE_CODE_OAUTH_TOKEN (claude setup-token) or use ANTHROPIC_API_KEY');
+    if (!out.is_error) return pass('model access', `the CLI answered with ${config.ANTHROPIC_API_KEY ? 'ANTHROPIC_API_KEY' : 'CLAUDE_CODE_OAUTH_TOKEN'}`);
+    return fail('model access', `the CLI failed: ${out.result ?? ''}`.slice(0, 300), CLI_MODEL_FIX);
   } catch {
-    return fail('model access', `the CLI printed no result: ${String(r.stderr).split('\n')[0]}`, 'renew CLAUDE_CODE_OAUTH_TOKEN (claude setup-token) or use ANTHROPIC_API_KEY');
+    return fail('model access', `the CLI printed no result: ${String(r.stderr || r.message).split('\n')[0]}`, CLI_MODEL_FIX);
   }
 }
 
 function checkDataDir(config: Config): Check {
   const name = 'DATA_DIR';
   try {
-    fs.mkdirSync(config.dataDir, { recursive: true });
-    const probe = path.join(config.dataDir, `.doctor-${process.pid}`);
-    fs.writeFileSync(probe, 'ok');
-    fs.rmSync(probe);
+    probeWritable(config.dataDir);
     return pass(name, `${config.dataDir} is writable`);
   } catch (e) {
     return fail(name, `${config.dataDir} is not writable: ${(e as Error).message}`, `create it and give the bot's user write access (chown), or point DATA_DIR to a writable volume`);
@@ -165,7 +169,7 @@ async function checkWebhook(url: string, secret: string): Promise<Check> {
     const text = (await r.text()).slice(0, 120);
     if (r.ok) return pass(name, `${url} reached the bot (${text})`);
     if (r.status === 401) return fail(name, `${url} answered 401: the bot there has a different GITLAB_WEBHOOK_SECRET`, 'use the same GITLAB_WEBHOOK_SECRET here, in the bot, and in the GitLab webhook\'s "Secret token"');
-    if (r.status === 503) return fail(name, `${url} answered 503: the bot is starting or cannot reach GitLab`, 'wait a moment; if it stays, check the bot\'s logs for "GET /user failed"');
+    if (r.status === 503) return fail(name, `${url} answered 503: the bot is starting or cannot reach GitLab`, 'wait a moment; if it stays, GET /readyz on the bot says which dependency is missing (and its logs say why: "GET /user failed")');
     return fail(name, `${url} answered ${r.status}: ${text}`, 'use the bot\'s public address ending in /webhooks/gitlab, and check the proxy in front of it');
   } catch (e) {
     return fail(name, `cannot reach ${url}: ${(e as Error).message}`, 'make the bot reachable from GitLab (public DNS, TLS, firewall) and use the address ending in /webhooks/gitlab');

@@ -1,11 +1,14 @@
 // `mr-reviewer review <project> <iid>`: one review from the command line, in this process, then print it.
 // It starts the bot on a loopback port (the same wiring as `serve`), so state lands in DATA_DIR and later thread
-// replies find the trunk. Stop a `serve` on the same DATA_DIR first: two processes must not share its queue.
+// replies find the trunk. It takes DATA_DIR's lock like `serve` (two processes must not share its queue), and gives
+// up on an unreachable GitLab after GITLAB_WAIT_MS instead of waiting like a server.
 import { postedIndex } from '../flows/context.js';
 import { reviewMr } from '../flows/review.js';
 import { startBot } from '../main.js';
 import { makeRedactor } from '../redact.js';
-import { configOrExit } from './config.js';
+import { configOrExit, lockOrExit } from './config.js';
+
+const GITLAB_WAIT_MS = 30_000;
 
 const stripMarker = (body: string) => body.replace(/<!--[\s\S]*?-->/g, '').trim();
 
@@ -15,7 +18,8 @@ export async function reviewCommand(o: { project: string; iid: number }): Promis
     return 2;
   }
   const config = configOrExit({ ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
-  const bot = await startBot(config);
+  lockOrExit(config);
+  const bot = await startBot(config, { gitlabWaitMs: GITLAB_WAIT_MS });
   const redact = makeRedactor(config.secrets);
   try {
     await bot.ready;

@@ -1,8 +1,19 @@
 // `mr-reviewer serve`: the bot itself (what `npm start` and the container run).
+import { StartupError } from '../gitlab/identity.js';
 import { startBot } from '../main.js';
-import { configOrExit } from './config.js';
+import { configOrExit, lockOrExit } from './config.js';
 
 export async function serveCommand(): Promise<void> {
-  const bot = await startBot(configOrExit(), { handleSignals: true });
-  await bot.ready;
+  const config = configOrExit();
+  lockOrExit(config);
+  const bot = await startBot(config, { handleSignals: true });
+  try {
+    await bot.ready;
+  } catch (e) {
+    // A rejected token cannot heal: say so (waitForIdentity logged the fix) and exit, rather than wait forever.
+    // Anything else here is a shutdown that began during start-up; the signal handler ends the process.
+    if (!(e instanceof StartupError)) return;
+    await bot.stop();
+    process.exit(1);
+  }
 }

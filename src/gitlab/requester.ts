@@ -50,6 +50,15 @@ async function describe(response: Response): Promise<string> {
   }
 }
 
+/** undici says only "fetch failed"; the cause says why (ECONNREFUSED 127.0.0.1:443, ENOTFOUND, a TLS error). */
+export function networkCause(e: unknown): string {
+  const err = e as Error & { cause?: Error & { code?: string; errors?: Error[] } };
+  const c = err.cause;
+  if (!c) return err.message;
+  const inner = c.message || c.errors?.map((x) => x.message).join('; ') || c.code || String(c);
+  return `${err.message}: ${inner}`;
+}
+
 export function createRequester(timeoutMs: number) {
   return createRequesterFn(
     (_opts: unknown, reqo: unknown) => Promise.resolve(reqo as never),
@@ -64,7 +73,7 @@ export function createRequester(timeoutMs: number) {
       try {
         response = await fetch(url, { method, headers: o.headers, body: o.body, signal });
       } catch (e) {
-        const why = (e as Error).name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : (e as Error).message;
+        const why = (e as Error).name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : networkCause(e);
         throw new GitLabError(`GitLab ${method} ${url.pathname}: ${why}`, 0, method, endpoint);
       }
       if (!response.ok) {

@@ -24,6 +24,8 @@ export interface Backend {
   kind: 'sqlite' | 'redis';
   store: Store;
   locks: SessionLocks;
+  /** Redis mode: one round trip, for /readyz */
+  ping?: () => Promise<unknown>;
   /** portable sessions (Redis mode only) */
   sessionHooks?: SessionHooks;
   /** built later than the rest: its events need the flows' deps, which need the store */
@@ -59,6 +61,7 @@ export function createBackend(config: Config, o: { log: Logger; claudeDir: strin
     // MR records are written by the MR's lane and by its threads' lanes, possibly on different replicas.
     store: redisStore(url, prefix, (key, fn) => locks.exclusive(key, fn)),
     locks,
+    ping: () => redis.ping(),
     sessionHooks: new PortableSessions({ redis, prefix, configDir: o.claudeDir, log: o.log }),
     queue: (s) =>
       new RedisQueue({

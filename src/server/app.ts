@@ -1,4 +1,5 @@
-// HTTP surface: POST /webhooks/gitlab and GET /healthz. No GitLab or CLI calls here: verify, parse, enqueue, answer.
+// HTTP surface: POST /webhooks/gitlab and GET /healthz (liveness only; readiness is /readyz in readiness.ts).
+// No GitLab or CLI calls here: verify, parse, enqueue, answer.
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { classify, PayloadError, type BotIdentity } from '../events/classify.js';
@@ -33,7 +34,7 @@ export function createApp(d: AppDeps): Hono {
 
   app.get('/healthz', (c) => {
     if (d.isShuttingDown?.()) return c.text('shutting down', 503);
-    return d.bot() ? c.text('ok') : c.text('starting', 503);
+    return c.text('ok');
   });
 
   if (d.webhooks === false) app.all('/webhooks/*', (c) => c.text('not found: this replica is a worker (MR_REVIEWER_ROLE=worker)', 404));

@@ -80,6 +80,18 @@ export class Metrics {
     });
   }
 
+  /** 1 once start-up's GET /user answered, 0 while the bot waits for GitLab. */
+  trackGitLab(up: () => boolean): void {
+    new Gauge({
+      name: 'mr_reviewer_gitlab_up',
+      help: 'Whether GitLab answered the start-up GET /user (0 while the bot waits for it; see /readyz)',
+      registers: [this.registry],
+      collect() {
+        this.set(up() ? 1 : 0);
+      },
+    });
+  }
+
   readonly webhook = (event: string, outcome: string): void => {
     this.webhooks.inc({ event, outcome });
   };

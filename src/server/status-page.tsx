@@ -1,6 +1,8 @@
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 // The status page at `/`: recent MRs, each MR's session tree (trunk → one fork per thread), recent failures.
 // Server-rendered HTML (hono's JSX), no JavaScript. Off unless ADMIN_TOKEN is set; then it needs the token as
 // `Authorization: Bearer`, or once as `?token=`, which is traded for an HttpOnly cookie and dropped from the URL.
+// The pragma on line 1 sets the JSX runtime in the file itself: the image ships src/ without tsconfig.json.
 import { createHmac } from 'node:crypto';
 import type { Context, Hono } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
@@ -14,6 +16,8 @@ export interface StatusPageDeps {
   adminToken?: string;
   store: Pick<Store, 'listMrs' | 'listThreads' | 'listFailures'>;
   queueStats?: () => Promise<QueueStats>;
+  /** a start-up problem to show first (e.g. "waiting for GitLab since …: <cause>") */
+  notice?: () => string | undefined;
   /** MRs shown */
   limit?: number;
 }
@@ -67,6 +71,7 @@ interface View {
   mrs: MrView[];
   failures: FailureRecord[];
   stats?: QueueStats;
+  notice?: string;
   now: Date;
 }
 
@@ -85,7 +90,7 @@ async function load(d: StatusPageDeps): Promise<View> {
     threads: (byMr.get(`${mr.projectId}:${mr.iid}`) ?? []).sort((a, b) => a.createdAt.localeCompare(b.createdAt)),
   }));
   const failures = await d.store.listFailures(20);
-  return { mrs, failures, stats, now: new Date() };
+  return { mrs, failures, stats, notice: d.notice?.(), now: new Date() };
 }
 
 const usd = (n: number) => `$${n.toFixed(n < 1 ? 4 : 2)}`;
@@ -180,7 +185,7 @@ dt{color:#777}dd{margin:0}
 .err{color:#a00}table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #eee;padding:.2rem .4rem;text-align:left;vertical-align:top}
 `;
 
-const Page: FC<View> = ({ mrs, failures, stats, now }) => (
+const Page: FC<View> = ({ mrs, failures, stats, notice, now }) => (
   <html lang="en">
     <head>
       <meta charset="utf-8" />
@@ -190,6 +195,7 @@ const Page: FC<View> = ({ mrs, failures, stats, now }) => (
     </head>
     <body>
       <h1>mr-reviewer status</h1>
+      {notice && <p id="notice" class="err">{notice}</p>}
       {stats && (
         <p id="queue">
           Queue: {stats.pending} pending, {stats.running} running, {stats.failed} failed

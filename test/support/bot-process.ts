@@ -9,7 +9,7 @@ import { botEnv, sendHook } from './harness.js';
 import type { ModelStandin } from './model-standin.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const BIN = path.join(ROOT, 'bin/mr-reviewer.js');
+const BIN_REL = 'bin/mr-reviewer.js';
 
 export interface LogLine {
   level: string;
@@ -22,15 +22,15 @@ export interface Exit {
   signal: NodeJS.Signals | null;
 }
 
-export interface BotProcess {
+/** A bot process that may not be ready (or may refuse to start). */
+export interface SpawnedBot {
+  /** the spawned process: the bot, or npm for `npm start` */
   pid: number;
-  url: string;
   /** parsed JSON log lines, in order */
   logs: LogLine[];
   /** stdout lines that were not JSON, and stderr */
   noise: string[];
   exited: Promise<Exit>;
-  send(payload: object, opts?: { token?: string; idempotencyKey?: string; headers?: Record<string, string> }): Promise<Response>;
   waitForLog(pred: (l: LogLine) => boolean, timeoutMs?: number, what?: string): Promise<LogLine>;
   /** SIGKILL to the bot and its CLI children (its process group), as when a container is killed */
   kill9(): Promise<Exit>;
@@ -38,14 +38,24 @@ export interface BotProcess {
   term(): Promise<Exit>;
 }
 
+export interface BotProcess extends SpawnedBot {
+  url: string;
+  send(payload: object, opts?: { token?: string; idempotencyKey?: string; headers?: Record<string, string> }): Promise<Response>;
+}
+
 export interface BotProcessOptions {
   gitlab: GitlabStandin;
   model: ModelStandin;
   dataDir: string;
   env?: Record<string, string>;
+  /** the directory holding bin/ and src/ (default: this checkout), e.g. a copy of exactly what the image ships */
+  root?: string;
+  /** `npm start` in root instead of `node bin/mr-reviewer.js serve` */
+  npmStart?: boolean;
 }
 
-export async function startBotProcess(o: BotProcessOptions): Promise<BotProcess> {
+/** Starts the bot and returns at once; see startBotProcess for one that is ready. */
+export function spawnBotProcess(o: BotProcessOptions): SpawnedBot {
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: o.dataDir,
@@ -58,7 +68,9 @@ export async function startBotProcess(o: BotProcessOptions): Promise<BotProcess>
     ...o.env,
   };
   // detached: its own process group, so kill9() takes the CLI children down with it.
-  const child: ChildProcess = spawn(process.execPath, [BIN, 'serve'], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const root = o.root ?? ROOT;
+  const [cmd, args] = o.npmStart ? ['npm', ['start']] : [process.execPath, [path.join(root, BIN_REL), 'serve']];
+  const child: ChildProcess = spawn(cmd, args, { cwd: root, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogLine[] = [];
   const noise: string[] = [];
   const waiters = new Set<() => void>();
@@ -108,19 +120,13 @@ export async function startBotProcess(o: BotProcessOptions): Promise<BotProcess>
     });
   const tail = () => [...noise.slice(-10), ...logs.slice(-15).map((l) => JSON.stringify(l))].join('\n');
 
-  const listening = await waitForLog((l) => l.msg === 'listening', 120_000, 'the bot to listen');
-  await waitForLog((l) => l.msg === 'bot identity known', 120_000, 'the bot to know itself');
-  const url = `http://127.0.0.1:${listening.port as number}`;
   const pid = child.pid!;
-
   return {
     pid,
-    url,
     logs,
     noise,
     exited,
     waitForLog,
-    send: (payload, so) => sendHook(url, o.gitlab, payload, so),
     async kill9() {
       try {
         process.kill(-pid, 'SIGKILL');
@@ -134,6 +140,15 @@ export async function startBotProcess(o: BotProcessOptions): Promise<BotProcess>
       return exited;
     },
   };
+}
+
+/** The bot, listening and knowing itself. */
+export async function startBotProcess(o: BotProcessOptions): Promise<BotProcess> {
+  const bot = spawnBotProcess(o);
+  const listening = await bot.waitForLog((l) => l.msg === 'listening', 120_000, 'the bot to listen');
+  await bot.waitForLog((l) => l.msg === 'bot identity known', 120_000, 'the bot to know itself');
+  const url = `http://127.0.0.1:${listening.port as number}`;
+  return { ...bot, url, send: (payload, so) => sendHook(url, o.gitlab, payload, so) };
 }
 
 export interface QueueRow {
