@@ -9,4 +9,4 @@ export function tokenRejected(status: number): { detail: string; fix: string } {
 }
 
 // Node's fetch ignores HTTPS_PROXY (no proxy agent without undici as a dependency), so none is advised for GitLab.
-export const UNREACHABLE_FIX = 'check GITLAB_URL, DNS and firewalls (the bot reaches GitLab directly, not through HTTPS_PROXY); for a private CA set NODE_EXTRA_CA_CERTS';
+export const UNREACHABLE_FIX = 'check GITLAB_URL, DNS and firewalls (behind a proxy set HTTPS_PROXY, and NO_PROXY for hosts reached directly); for a private CA set NODE_EXTRA_CA_CERTS';

@@ -2,6 +2,7 @@
 // timeout. This one makes a single attempt with a timeout and throws a GitLabError that says whether
 // and when to retry; client.ts retries with backoff and the queue retries whole jobs.
 import { createRequesterFn } from '@gitbeaker/requester-utils';
+import { EnvHttpProxyAgent, fetch as undiciFetch } from 'undici';
 
 export class GitLabError extends Error {
   override name = 'GitLabError';
@@ -59,7 +60,20 @@ export function networkCause(e: unknown): string {
   return `${err.message}: ${inner}`;
 }
 
+const PROXY_VARS = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'];
+
+/**
+ * Node's global fetch ignores HTTPS_PROXY / HTTP_PROXY / NO_PROXY. Behind a proxy, GitLab calls go through undici's
+ * EnvHttpProxyAgent, which reads them as curl and git do; without one, the global fetch as before.
+ */
+function proxiedFetch(env: NodeJS.ProcessEnv = process.env): typeof fetch {
+  if (!PROXY_VARS.some((k) => env[k])) return fetch;
+  const dispatcher = new EnvHttpProxyAgent();
+  return ((url: URL, init: RequestInit) => undiciFetch(url, { ...(init as object), dispatcher })) as unknown as typeof fetch;
+}
+
 export function createRequester(timeoutMs: number) {
+  const fetch = proxiedFetch();
   return createRequesterFn(
     (_opts: unknown, reqo: unknown) => Promise.resolve(reqo as never),
     (async (endpoint: string, options?: Record<string, unknown>) => {
