@@ -58,10 +58,11 @@ export function mrHookAttrs(w: World, mr: MrRec) {
 export type MrAction = 'open' | 'reopen' | 'update' | 'close' | 'merge' | 'approved' | 'unapproved' | 'approval' | 'unapproval';
 export interface UserArg { id: number; username?: string; name?: string }
 
-export function buildMrHook(w: World, mr: MrRec, action: MrAction, extra: { oldrev?: string; changes?: object; user?: UserArg } = {}) {
+/** action null: MergeRequest#to_hook_data without an action, what the "Test" button sends */
+export function buildMrHook(w: World, mr: MrRec, action: MrAction | null, extra: { oldrev?: string; changes?: object; user?: UserArg } = {}) {
   const userId = extra.user?.id ?? mr.authorId;
   if (extra.user && !w.users.has(userId)) w.users.set(userId, { id: userId, username: extra.user.username ?? `user${userId}`, name: extra.user.name ?? extra.user.username ?? `User ${userId}`, bot: false });
-  const attrs: Record<string, unknown> = { ...mrHookAttrs(w, mr), action };
+  const attrs: Record<string, unknown> = { ...mrHookAttrs(w, mr), ...(action ? { action } : {}) };
   if (extra.oldrev) attrs.oldrev = extra.oldrev;
   return {
     object_kind: 'merge_request', event_type: 'merge_request', user: userHookAttrs(w, userId),
