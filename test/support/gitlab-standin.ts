@@ -403,7 +403,7 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
 
     async deliverHook(ref, payload, o = {}) {
       const p = proj(ref);
-      const flag = hookEventFlag(payload?.object_kind);
+      const flag = hookEventFlag(payload ?? {});
       const body = JSON.stringify(payload);
       if (o.url) {
         // an ad-hoc target, not a hook record: delivered once, nothing counted

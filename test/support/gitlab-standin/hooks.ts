@@ -96,12 +96,21 @@ const EVENT_HEADER: Record<string, [string, string]> = {
   push: ['Push Hook', 'push_events'],
 };
 
+/**
+ * Which hooks get a payload, and its X-Gitlab-Event. Internal (confidential) notes go only to hooks with
+ * `confidential_note_events`, as "Confidential Note Hook" (Notes::PostProcessService#execute_note_hooks).
+ */
+function eventOf(payload: { object_kind?: string; object_attributes?: { internal?: boolean } }): [string, string] | undefined {
+  if (payload.object_kind === 'note' && payload.object_attributes?.internal) return ['Confidential Note Hook', 'confidential_note_events'];
+  return EVENT_HEADER[payload.object_kind ?? ''];
+}
+
 /** The headers GitLab's WebHookService sends. */
 export function hookHeaders(w: World, payload: { object_kind?: string }, opts: { token?: string; idempotencyKey?: string } = {}): Record<string, string> {
   const h: Record<string, string> = {
     'content-type': 'application/json',
     'user-agent': 'GitLab/18.0.0-standin',
-    'x-gitlab-event': EVENT_HEADER[payload.object_kind ?? '']?.[0] ?? 'System Hook',
+    'x-gitlab-event': eventOf(payload)?.[0] ?? 'System Hook',
     'x-gitlab-webhook-uuid': randomUUID(),
     'x-gitlab-event-uuid': randomUUID(),
     'x-gitlab-instance': w.url,
@@ -111,6 +120,6 @@ export function hookHeaders(w: World, payload: { object_kind?: string }, opts: {
   return h;
 }
 
-export function hookEventFlag(objectKind: string | undefined): string | undefined {
-  return EVENT_HEADER[objectKind ?? '']?.[1];
+export function hookEventFlag(payload: { object_kind?: string }): string | undefined {
+  return eventOf(payload)?.[1];
 }
