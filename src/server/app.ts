@@ -39,8 +39,12 @@ export interface AppDeps {
   onWebhook?: (event: string, outcome: WebhookOutcome) => void;
 }
 
-/** GitLab stores the answer body of every delivery: keep it empty. */
-const empty = (status: 200 | 400 | 401 | 413 | 503) => new Response(null, { status });
+/**
+ * GitLab stores the answer of every delivery: the body stays empty; the outcome (a word from a fixed set) goes in a
+ * header, which GitLab's "Recent events" shows.
+ */
+export const OUTCOME_HEADER = 'x-mr-reviewer-outcome';
+const empty = (status: 200 | 400 | 401 | 413 | 503, outcome: WebhookOutcome) => new Response(null, { status, headers: { [OUTCOME_HEADER]: outcome } });
 
 export function createApp(d: AppDeps): Hono {
   const app = new Hono();
@@ -62,7 +66,7 @@ export function createApp(d: AppDeps): Hono {
       if (!creds.ok) {
         d.onWebhook?.(c.req.header('x-gitlab-event') ?? '', 'unauthorized');
         d.log.warn({ event: eventLabelForLog(c), reason: creds.reason, ip: c.req.header('x-forwarded-for') }, 'webhook rejected: unauthenticated');
-        return empty(401);
+        return empty(401, 'unauthorized');
       }
       await next();
     },
@@ -71,7 +75,7 @@ export function createApp(d: AppDeps): Hono {
       onError: (c) => {
         d.onWebhook?.(c.req.header('x-gitlab-event') ?? '', 'too_large');
         d.log.warn({ event: eventLabelForLog(c), limit: d.maxBodyBytes }, 'webhook rejected: body larger than GitLab ever sends');
-        return empty(413);
+        return empty(413, 'too_large');
       },
     }),
     async (c) => {
@@ -80,7 +84,7 @@ export function createApp(d: AppDeps): Hono {
       const log = d.log.child({ rid, event: eventLabelForLog(c) });
       const answer = (o: WebhookOutcome, status: 200 | 400 | 401 | 503 = 200) => {
         d.onWebhook?.(event, o);
-        return empty(status);
+        return empty(status, o);
       };
       const raw = await c.req.text();
       const creds = credentials(c);
