@@ -79,9 +79,9 @@ export interface GitlabStandin {
    * POST `payload` like GitLab's WebHookService: to `opts.url` (no hook record, nothing counted), or once to every
    * executable project hook subscribed to its event. Never retried; non-2xx, timeouts and network errors count
    * toward disabling the hook. A hook that is disabled gets nothing (and is absent from the result).
-   * status 0 = no answer (`error` says why).
+   * status 0 = no answer (`error` says why). `event` replaces X-Gitlab-Event (an event name a newer GitLab may send).
    */
-  deliverHook(project: ProjectArg, payload: any, opts?: { url?: string; token?: string; idempotencyKey?: string }): Promise<{ url: string; status: number; body: string; error?: string }[]>;
+  deliverHook(project: ProjectArg, payload: any, opts?: { url?: string; token?: string; idempotencyKey?: string; event?: string }): Promise<{ url: string; status: number; body: string; error?: string }[]>;
   /** the hook settings' "Test" button (TestHooks::ProjectService): sent even when the hook is disabled; a 2xx re-enables it */
   testHook(project: ProjectArg, hookId: number, trigger: 'merge_requests_events'): Promise<HookLogEntry>;
   close(): Promise<void>;
@@ -218,8 +218,9 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
 
   const hookTimeoutMs = opts.hookTimeoutMs ?? 10_000;
   /** one execution of a registered hook, logged like web_hook_logs */
-  async function runHook(h: HookRec, payload: { object_kind?: string }, body: string, trigger: string, o: { idempotencyKey?: string; force?: boolean }) {
+  async function runHook(h: HookRec, payload: { object_kind?: string }, body: string, trigger: string, o: { idempotencyKey?: string; force?: boolean; event?: string }) {
     const headers = hookHeaders(world, payload, { token: h.token, idempotencyKey: o.idempotencyKey });
+    if (o.event) headers['x-gitlab-event'] = o.event;
     if (typeof h.signing_token === 'string' && h.signing_token) Object.assign(headers, signingHeaders(h.signing_token, headers['idempotency-key']!, body, world.clock()));
     const e = await executeHook(h, { headers, body, trigger, now: world.clock(), timeoutMs: hookTimeoutMs, force: o.force });
     if (e) hookLog.push(e);
@@ -414,7 +415,7 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
       }
       const out: { url: string; status: number; body: string; error?: string }[] = [];
       for (const h of p.hooks.filter((x) => flag && x[flag] === true)) {
-        const e = await runHook(h, payload, body, flag!, { idempotencyKey: o.idempotencyKey });
+        const e = await runHook(h, payload, body, flag!, { idempotencyKey: o.idempotencyKey, event: o.event });
         if (e) out.push({ url: e.url, status: e.status, body: e.body, ...(e.error ? { error: e.error } : {}) });
       }
       return out;
