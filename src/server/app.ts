@@ -7,6 +7,7 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { classify, KNOWN_EVENTS, PayloadError, type BotIdentity } from '../events/classify.js';
+import type { BotEvent } from '../events/types.js';
 import { jobFor } from '../jobs/specs.js';
 import type { Queue } from '../jobs/queue.js';
 import type { Logger } from '../logger.js';
@@ -118,27 +119,32 @@ export function createApp(d: AppDeps): Hono {
         return ignore(log, answer, 'bad_payload', reason);
       }
       if ('ignore' in classified) return ignore(log, answer, 'ignored', classified.ignore);
-      const ev = classified.event;
-      if (d.allowedProjects?.length && !d.allowedProjects.includes(ev.project.path) && !d.allowedProjects.includes(String(ev.project.id))) {
-        log.warn({ project: ev.project.path, projectId: ev.project.id }, 'webhook ignored: project not in ALLOWED_PROJECTS');
-        return answer('not_allowed');
-      }
-      const delayMs = d.rateLimit?.delayFor(ev.project.id) ?? 0;
-      const spec = jobFor(ev, deliveryKey(headerOf(c), payload));
-      const r = await d.queue.enqueue(delayMs > 0 ? { ...spec, notBefore: Date.now() + delayMs } : spec);
-      if (r.duplicate) {
-        d.rateLimit?.refund(ev.project.id);
-        log.info({ key: r.key, job: r.id }, 'duplicate delivery');
-        return answer('duplicate');
-      }
-      if (delayMs > 0) {
-        log.warn({ job: r.id, kind: ev.kind, project: ev.project.path, iid: ev.iid, delayMs }, 'job queued, delayed by the project rate limit');
-        return answer('delayed');
-      }
-      log.info({ job: r.id, kind: ev.kind, project: ev.project.path, iid: ev.iid }, 'job queued');
-      return answer('queued');
+      return answer(await take(classified.event, deliveryKey(headerOf(c), payload), log));
     },
   );
+
+  /** A wanted event: dropped if its project is not allowed, else persisted (later when over the project's rate). */
+  async function take(ev: BotEvent, delivery: string | undefined, log: Logger): Promise<WebhookOutcome> {
+    if (d.allowedProjects?.length && !d.allowedProjects.includes(ev.project.path) && !d.allowedProjects.includes(String(ev.project.id))) {
+      log.warn({ project: ev.project.path, projectId: ev.project.id }, 'webhook ignored: project not in ALLOWED_PROJECTS');
+      return 'not_allowed';
+    }
+    const delayMs = d.rateLimit?.delayFor(ev.project.id) ?? 0;
+    const spec = jobFor(ev, delivery);
+    const r = await d.queue.enqueue(delayMs > 0 ? { ...spec, notBefore: Date.now() + delayMs } : spec);
+    if (r.duplicate) {
+      d.rateLimit?.refund(ev.project.id);
+      log.info({ key: r.key, job: r.id }, 'duplicate delivery');
+      return 'duplicate';
+    }
+    const fields = { job: r.id, kind: ev.kind, project: ev.project.path, iid: ev.iid };
+    if (delayMs > 0) {
+      log.warn({ ...fields, delayMs }, 'job queued, delayed by the project rate limit');
+      return 'delayed';
+    }
+    log.info(fields, 'job queued');
+    return 'queued';
+  }
 
   d.extend?.(app);
 
