@@ -20,7 +20,8 @@ export function defaultConcurrency(): number {
 const schema = z.object({
   GITLAB_URL: url,
   GITLAB_TOKEN: z.string().min(1, 'must not be empty'),
-  GITLAB_WEBHOOK_SECRET: z.string().min(8, 'must be at least 8 characters'),
+  /** X-Gitlab-Token; optional when GITLAB_WEBHOOK_SIGNING_KEY is set (one of the two is required) */
+  GITLAB_WEBHOOK_SECRET: z.string().min(8, 'must be at least 8 characters').optional(),
   GITLAB_WEBHOOK_SIGNING_KEY: z.string().optional(),
   PORT: int(0, 65535).default(8080),
   HOST: z.string().default('0.0.0.0'),
@@ -36,14 +37,15 @@ const schema = z.object({
   THREAD_BUDGET_USD: num(0.01, 100).default(0.5),
   MAX_CONCURRENT_SESSIONS: int(1, 64).default(defaultConcurrency()),
   MAX_DIFF_CHARS: int(1_000, 5_000_000).default(120_000),
-  MAX_BODY_BYTES: int(1_024, 50 * 1024 * 1024).default(5 * 1024 * 1024),
+  /** GitLab's own maximum webhook payload is 25 MB: a lower limit would refuse (and lose) real deliveries */
+  MAX_BODY_BYTES: int(1_024, 25 * 1024 * 1024).default(25 * 1024 * 1024),
   MIN_SEVERITY: z.enum(['critical', 'major', 'minor', 'nit']).default('minor'),
   REVIEW_DRAFTS: bool.default(false),
   /** a second, independent look at each finding before it is posted (review-guide §6.1) */
   VERIFY_FINDINGS: bool.default(true),
   REPLY_LANGUAGE: z.string().optional(),
   ALLOWED_PROJECTS: list.optional(),
-  /** webhooks admitted per project per minute (token bucket, burst = rate); 0 = no limit */
+  /** jobs started per project per minute (token bucket, burst = rate); more are delayed, never refused; 0 = no limit */
   PROJECT_RATE_LIMIT_PER_MIN: int(0, 1_000_000).default(120),
   JOB_ATTEMPTS: int(1, 20).default(5),
   RETRY_BASE_MS: int(10, 600_000).default(2_000),
@@ -80,14 +82,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // Empty strings mean "not set", as in most deploy tools.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = schema.safeParse(cleaned);
-  if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((i) => {
+  // A webhook needs a credential: the token, the signing key, or both.
+  const noCredential = !cleaned.GITLAB_WEBHOOK_SECRET && !cleaned.GITLAB_WEBHOOK_SIGNING_KEY
+    ? ['config: GITLAB_WEBHOOK_SECRET is required (or GITLAB_WEBHOOK_SIGNING_KEY)'] : [];
+  if (!parsed.success || noCredential.length) {
+    throw new ConfigError([
+      ...(parsed.error?.issues ?? []).map((i) => {
         const key = String(i.path[0] ?? '');
         const missing = i.code === 'invalid_type' && cleaned[key] === undefined;
         return `config: ${key} ${missing ? 'is required' : `is invalid: ${i.message}`}`;
       }),
-    );
+      ...noCredential,
+    ]);
   }
   const e = parsed.data;
   const secrets = [e.GITLAB_TOKEN, e.GITLAB_WEBHOOK_SECRET, e.GITLAB_WEBHOOK_SIGNING_KEY, e.ANTHROPIC_API_KEY, e.CLAUDE_CODE_OAUTH_TOKEN, e.ADMIN_TOKEN]

@@ -129,7 +129,7 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
     log,
     bot: () => bot,
     allowedProjects: config.ALLOWED_PROJECTS,
-    admit: (key) => rateLimiter.admit(key),
+    rateLimit: rateLimiter,
     isShuttingDown: () => shuttingDown,
     webhooks: config.MR_REVIEWER_ROLE !== 'worker',
     onWebhook: metrics.webhook,
@@ -159,11 +159,13 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
     if (config.MR_REVIEWER_ROLE !== 'web') queue.start(jobHandler(deps, opts.flows));
   })();
 
+  // Webhooks are still taken and persisted while running jobs drain (GitLab never redelivers one we refuse);
+  // the server closes last, and the queue after every request in flight has been answered.
   const stop = async () => {
     if (shuttingDown) return;
     shuttingDown = true;
     stopping.abort();
-    log.info({ deadlineMs: config.SHUTDOWN_DEADLINE_MS }, 'shutting down');
+    log.info({ deadlineMs: config.SHUTDOWN_DEADLINE_MS }, 'shutting down: no new jobs; webhooks still accepted');
     await queue.stop(config.SHUTDOWN_DEADLINE_MS);
     await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
     await queue.close();

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readMarker } from '../src/gitlab/markers.js';
+import { OUTCOME_HEADER } from '../src/server/app.js';
 import { queueIdle, queueRows, startBotProcess, type BotProcess } from './support/bot-process.js';
 import { startGitlabStandin, type GitlabStandin, type StandinProject } from './support/gitlab-standin.js';
 import { ALICE, BOT, finding, reviewOutput, TOKEN, waitFor } from './support/harness.js';
@@ -103,7 +104,7 @@ describe('durability, with the bot as a child process', () => {
     expect(p.findings.map((n) => n.body.includes('Division by zero') || n.body.includes('Crashes on empty list'))).toEqual([true, true]);
     expect(model.requests).toHaveLength(2); // the killed run and the one after restart
     // GitLab resending the delivery after the crash changes nothing.
-    expect(await (await bot.send(hook, { idempotencyKey: key })).text()).toMatch(/^duplicate/);
+    expect((await bot.send(hook, { idempotencyKey: key })).headers.get(OUTCOME_HEADER)).toBe('duplicate');
     expect(posted(project, mr.iid).all).toHaveLength(3);
   });
 
@@ -136,15 +137,15 @@ describe('durability, with the bot as a child process', () => {
     const key = randomUUID();
     const answers = await Promise.all([1, 2, 3].map(async () => {
       const r = await bot.send(hook, { idempotencyKey: key });
-      return `${r.status} ${await r.text()}`;
+      return `${r.status} ${r.headers.get(OUTCOME_HEADER)}`;
     }));
     expect(answers.filter((a) => /^200 queued/.test(a))).toHaveLength(1);
     expect(answers.filter((a) => /^200 duplicate/.test(a))).toHaveLength(2);
     await reviewDone(project, mr.iid, dir);
 
-    expect(await (await bot.send(hook, { idempotencyKey: key })).text()).toMatch(/^duplicate/);
+    expect((await bot.send(hook, { idempotencyKey: key })).headers.get(OUTCOME_HEADER)).toBe('duplicate');
     // A new delivery id for the same head commit (a reopen, a second hook) is a duplicate too.
-    expect(await (await bot.send(gitlab.mrHook(project, mr.iid, 'reopen'))).text()).toMatch(/^duplicate/);
+    expect((await bot.send(gitlab.mrHook(project, mr.iid, 'reopen'))).headers.get(OUTCOME_HEADER)).toBe('duplicate');
     expect(queueIdle(dir)).toBe(true);
     expect(model.requests).toHaveLength(1);
     const p = posted(project, mr.iid);
@@ -239,37 +240,46 @@ describe('durability, with the bot as a child process', () => {
     expect(p.failures[0]!.body).not.toContain(new URL(model.url).host); // the CLI's text names the API host
     // GitLab resending the same delivery does not start the failing loop again.
     const again = await bot.send(gitlab.mrHook(project, mr.iid, 'reopen'));
-    expect(await again.text()).toMatch(/^duplicate/);
+    expect(again.headers.get(OUTCOME_HEADER)).toBe('duplicate');
   });
 
-  it('SIGTERM during a review: stops taking webhooks, exits within the deadline, and the review completes after restart', async () => {
+  it('SIGTERM during a review: keeps taking webhooks while it drains, exits within the deadline; after restart the review and the delivery taken during the drain both run', async () => {
     const dir = dataDir();
     const deadline = 3_000;
     let bot = await startBot(dir, { SHUTDOWN_DEADLINE_MS: String(deadline) });
     const { project, mr } = await mrWithBugs('dur/sigterm');
+    const late = await mrWithBugs('dur/sigterm-late');
     model.setDefault({ structured: reviewOutput([DIV, FIRST]) });
     const release = model.hold();
     expect((await bot.send(gitlab.mrHook(project, mr.iid, 'open'))).status).toBe(200);
     await model.waitForRequests(1, 30_000);
 
     const exit = bot.term();
+    // /healthz is a probe: it says the replica is going away...
     await waitFor(async () => (await fetch(`${bot.url}/healthz`)).status === 503, 5_000, 'healthz 503');
-    const late = await bot.send(gitlab.mrHook(project, mr.iid, 'open'));
-    expect(late.status).toBe(503);
+    // ...but a webhook is still acknowledged and persisted (GitLab would never resend a refused one)
+    const during = await bot.send(gitlab.mrHook(late.project, late.mr.iid, 'open'));
+    expect(during.status).toBe(200);
+    expect(during.headers.get(OUTCOME_HEADER)).toBe('queued');
     expect(await exit).toEqual({ code: 0, signal: null });
-    const at = (msg: string) => Date.parse(String(bot.logs.find((l) => l.msg === msg)?.time));
+    const at = (msg: string) => Date.parse(String(bot.logs.find((l) => String(l.msg).startsWith(msg))?.time));
     // The contract of SHUTDOWN_DEADLINE_MS (with timer slack), not a speed figure.
     expect(at('stopped') - at('shutting down')).toBeLessThanOrEqual(deadline + 300);
-    // Aborted, put back, and the interrupted attempt does not count.
-    expect(queueRows(dir)).toMatchObject([{ state: 'pending', attempts: 0 }]);
+    // The running review was aborted and put back (the interrupted attempt does not count); the late one never started.
+    expect(queueRows(dir)).toMatchObject([{ state: 'pending', attempts: 0 }, { state: 'pending', attempts: 0 }]);
     expect(posted(project, mr.iid).all).toHaveLength(0);
+    expect(posted(late.project, late.mr.iid).all).toHaveLength(0);
+    expect(model.requests).toHaveLength(1);
 
     bot = await startBot(dir, { SHUTDOWN_DEADLINE_MS: String(deadline) });
     release();
     await reviewDone(project, mr.iid, dir);
-    const p = posted(project, mr.iid);
-    expect(p.summaries).toHaveLength(1);
-    expect(p.findings).toHaveLength(2);
-    expect(model.requests).toHaveLength(2);
+    await reviewDone(late.project, late.mr.iid, dir);
+    for (const [p, iid] of [[project, mr.iid], [late.project, late.mr.iid]] as const) {
+      const got = posted(p, iid);
+      expect(got.summaries).toHaveLength(1);
+      expect(got.findings).toHaveLength(2);
+    }
+    expect(model.requests).toHaveLength(3); // the aborted run, then one per review
   });
 });

@@ -1,7 +1,7 @@
 // Bad input never harms the server: >1,000 malformed webhooks with the right token, against the real bot over HTTP.
-// Every answer is 4xx, except 200 "ignored" for events GitLab knows but the bot does not handle (Push Hook, …):
-// GitLab counts 4xx answers towards disabling a hook, and a project hook that also sends push events must keep
-// working. Nothing is ever enqueued and /healthz stays 200.
+// GitLab never redelivers and disables a hook after 4 non-2xx answers in a row, so every authenticated delivery
+// gets an empty 200 and a log line, except 400 for a body that is not JSON at all and 413 above the size limit
+// (GitLab sends neither). Nothing is ever enqueued and /healthz stays 200.
 import fc from 'fast-check';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +16,14 @@ let notePayload: any;
 let enqueued = 0;
 let flowsRun = 0;
 const answers = { total: 0, rejected: 0, ignored: 0 };
+const isJson = (body: Body) => {
+  try {
+    JSON.parse(typeof body === 'string' ? body : new TextDecoder().decode(body));
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 const recording: FlowTable = {
   review: async () => void flowsRun++,
@@ -68,17 +76,14 @@ function postLarge(bytes: Uint8Array, streamed: boolean): Promise<number> {
   });
 }
 
-/** The property every answer must have; counts what came back. */
-async function expectRejected(body: Body, event: string | undefined, opts: { allowIgnored?: boolean } = {}): Promise<void> {
+/** The property every answer must have (empty 200, or 400 exactly when the body is not JSON); counts what came back. */
+async function expectAcknowledged(body: Body, event: string | undefined): Promise<void> {
   const r = await post(body, event);
   answers.total++;
-  const ignored = r.status === 200 && r.text.startsWith('ignored');
-  if (ignored && opts.allowIgnored) {
-    answers.ignored++;
-    return;
-  }
-  if (r.status < 400 || r.status > 499) throw new Error(`answered ${r.status} ${r.text.slice(0, 200)} for event ${JSON.stringify(event)}`);
-  answers.rejected++;
+  const expected = isJson(body) ? 200 : 400;
+  if (r.status !== expected || r.text !== '') throw new Error(`answered ${r.status} ${JSON.stringify(r.text.slice(0, 200))} (expected an empty ${expected}) for event ${JSON.stringify(event)}`);
+  if (expected === 200) answers.ignored++;
+  else answers.rejected++;
 }
 
 async function healthy(): Promise<void> {
@@ -146,17 +151,17 @@ const wrongTyped = fc.oneof(
 );
 
 describe('webhook fuzz: malformed bodies with the right token', () => {
-  it('random bytes → 4xx', async () => {
-    await fc.assert(fc.asyncProperty(fc.uint8Array({ maxLength: 4096 }), handledEvent, (bytes, event) => expectRejected(bytes, event)), { numRuns: 250 });
+  it('random bytes → 400 (not JSON), or an empty 200 when they happen to be JSON', async () => {
+    await fc.assert(fc.asyncProperty(fc.uint8Array({ maxLength: 4096 }), handledEvent, (bytes, event) => expectAcknowledged(bytes, event)), { numRuns: 250 });
     await healthy();
   });
 
-  it('arbitrary JSON of any shape → 4xx', async () => {
-    await fc.assert(fc.asyncProperty(fc.jsonValue({ maxDepth: 4 }), handledEvent, (v, event) => expectRejected(JSON.stringify(v) ?? 'null', event)), { numRuns: 200 });
+  it('arbitrary JSON of any shape → empty 200, ignored', async () => {
+    await fc.assert(fc.asyncProperty(fc.jsonValue({ maxDepth: 4 }), handledEvent, (v, event) => expectAcknowledged(JSON.stringify(v) ?? 'null', event)), { numRuns: 200 });
     await healthy();
   });
 
-  it('deeply nested JSON, alone or inside a real payload → 4xx', async () => {
+  it('deeply nested JSON, alone or inside a real payload → empty 200, ignored', async () => {
     const deep = fc.record({
       depth: fc.integer({ min: 500, max: 9_000 }),
       shape: fc.constantFrom('array', 'object', 'in-payload'),
@@ -165,27 +170,27 @@ describe('webhook fuzz: malformed bodies with the right token', () => {
       fc.asyncProperty(deep, handledEvent, ({ depth, shape }, event) => {
         const nest = shape === 'array' ? '['.repeat(depth) + ']'.repeat(depth) : '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
         const body = shape === 'in-payload' ? JSON.stringify({ ...mrPayload, object_attributes: '__DEEP__' }).replace('"__DEEP__"', nest) : nest;
-        return expectRejected(body, event);
+        return expectAcknowledged(body, event);
       }),
       { numRuns: 60 },
     );
     await healthy();
   });
 
-  it('unknown or missing X-Gitlab-Event with a valid payload → 4xx', async () => {
+  it('unknown or missing X-Gitlab-Event with a valid payload → empty 200, ignored', async () => {
     const unknown = fc.option(headerText.filter((s) => !KNOWN_EVENTS.includes(s.trim())), { nil: undefined, freq: 10 });
-    await fc.assert(fc.asyncProperty(unknown, fc.boolean(), (event, note) => expectRejected(JSON.stringify(note ? notePayload : mrPayload), event)), { numRuns: 150 });
+    await fc.assert(fc.asyncProperty(unknown, fc.boolean(), (event, note) => expectAcknowledged(JSON.stringify(note ? notePayload : mrPayload), event)), { numRuns: 150 });
     await healthy();
   });
 
-  it('real payloads with a required field of the wrong type, or missing → 4xx', async () => {
-    await fc.assert(fc.asyncProperty(wrongTyped, ({ event, body }) => expectRejected(JSON.stringify(body), event)), { numRuns: 300 });
+  it('real payloads with a required field of the wrong type, or missing → empty 200, ignored', async () => {
+    await fc.assert(fc.asyncProperty(wrongTyped, ({ event, body }) => expectAcknowledged(JSON.stringify(body), event)), { numRuns: 300 });
     await healthy();
   });
 
-  it('a payload sent under the other handled event → 4xx', async () => {
-    await expectRejected(JSON.stringify(mrPayload), 'Note Hook');
-    await expectRejected(JSON.stringify(notePayload), 'Merge Request Hook');
+  it('a payload sent under the other handled event → empty 200, ignored', async () => {
+    await expectAcknowledged(JSON.stringify(mrPayload), 'Note Hook');
+    await expectAcknowledged(JSON.stringify(notePayload), 'Merge Request Hook');
     await healthy();
   });
 
@@ -208,30 +213,20 @@ describe('webhook fuzz: malformed bodies with the right token', () => {
     await healthy();
   });
 
-  it('events GitLab sends that the bot does not handle → 200 "ignored", whatever their JSON', async () => {
+  it('events GitLab sends that the bot does not handle → empty 200, ignored, whatever their JSON', async () => {
     const unhandled = fc.constantFrom(...KNOWN_EVENTS.filter((e) => !HANDLED_EVENTS.includes(e)));
-    let ignored = 0;
-    await fc.assert(
-      fc.asyncProperty(unhandled, fc.jsonValue({ maxDepth: 3 }), async (event, v) => {
-        const before = answers.ignored;
-        await expectRejected(JSON.stringify(v) ?? 'null', event, { allowIgnored: true });
-        if (answers.ignored === before) throw new Error(`${event} was not ignored`);
-        ignored++;
-      }),
-      { numRuns: 100 },
-    );
-    expect(ignored).toBe(100);
+    await fc.assert(fc.asyncProperty(unhandled, fc.jsonValue({ maxDepth: 3 }), (event, v) => expectAcknowledged(JSON.stringify(v) ?? 'null', event)), { numRuns: 100 });
     await healthy();
   });
 
-  it('took over 1,000 bodies, logged every rejection, and still serves a real delivery', async () => {
+  it('took over 1,000 bodies, logged every one, and still serves a real delivery', async () => {
     expect(answers.total).toBeGreaterThanOrEqual(1_000);
     expect(answers.rejected + answers.ignored).toBe(answers.total);
     expect(h.logs.filter((l) => l.includes('webhook rejected')).length).toBe(answers.rejected);
+    expect(h.logs.filter((l) => l.includes('"msg":"webhook ignored"')).length).toBe(answers.ignored);
     // The server is not just alive but working: a good delivery is still accepted.
     const ok = await post(JSON.stringify(mrPayload), 'Merge Request Hook');
     expect(ok.status).toBe(200);
-    expect(ok.text).toMatch(/^queued/);
     expect(enqueued).toBe(1);
   });
 });

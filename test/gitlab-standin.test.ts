@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
+import { createHmac } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -404,5 +405,128 @@ describe('webhook payloads', () => {
     expect(out).toEqual([{ url: hookUrl, status: 200, body: '' }]);
     expect(got[0].headers).toMatchObject({ 'x-gitlab-event': 'Merge Request Hook', 'x-gitlab-token': 'sekret', 'idempotency-key': 'k1', 'content-type': 'application/json' });
     expect(JSON.parse(got[0].body).object_kind).toBe('merge_request');
+  });
+});
+
+describe('webhook delivery like WebHookService (no redelivery, auto-disabling)', () => {
+  let g: GitlabStandin;
+  let gp: StandinProject;
+  let gapi: InstanceType<typeof Gitlab>;
+  let now = Date.parse('2026-01-01T00:00:00Z');
+  /** what the receiver answers next: a status, 'slow' (past the hook timeout) */
+  let answer: number | 'slow' = 200;
+  let received = 0;
+  let rx: http.Server;
+  let rxUrl: string;
+
+  beforeAll(async () => {
+    g = await startGitlabStandin({ now: () => now, hookTimeoutMs: 300 });
+    gp = await g.createProject('hooks/app', { 'README.md': 'x\n' });
+    await g.commit(gp, 'feature', { 'a.txt': 'a\n' });
+    await g.createMr(gp, { sourceBranch: 'feature', title: 'A' });
+    gapi = new Gitlab({ host: g.url, token: g.token });
+    rx = http.createServer((req, res) => {
+      received++;
+      req.resume();
+      req.on('end', () => {
+        if (answer === 'slow') setTimeout(() => res.end(), 2_000).unref();
+        else { res.statusCode = answer; res.end(); }
+      });
+    });
+    await new Promise<void>((r) => rx.listen(0, '127.0.0.1', r));
+    rxUrl = `http://127.0.0.1:${(rx.address() as AddressInfo).port}/webhooks/gitlab`;
+  });
+  afterAll(async () => {
+    rx?.closeAllConnections();
+    rx?.close();
+    await g?.close();
+  });
+
+  const addHook = async (url = rxUrl) => (await gapi.ProjectHooks.add(gp.id, url, { mergeRequestsEvents: true, token: 'sekret' })) as any as { id: number };
+  const show = async (id: number) => (await gapi.ProjectHooks.show(gp.id, id)) as any as { alert_status: string; disabled_until: string | null };
+  const deliver = () => g.deliverHook(gp, g.mrHook(gp, 1, 'open'));
+  const removeHooks = async () => { for (const h of g.hooks(gp)) await gapi.ProjectHooks.remove(gp.id, h.id); };
+
+  it('delivers once per event, never retrying a failure; 4 failures in a row (any 4xx/5xx, timeout, refused) disable the hook for 1 min', async () => {
+    const hook = await addHook();
+    const statuses: number[] = [];
+    for (const a of [500, 404, 'slow'] as const) {
+      answer = a;
+      const before = received;
+      const out = await deliver();
+      expect(received - before, `one request for ${a}`).toBe(1);
+      statuses.push(out[0].status);
+    }
+    expect(statuses).toEqual([500, 404, 0]);
+    expect(g.hookLog.at(-1)).toMatchObject({ hookId: hook.id, status: 0, error: 'timeout' });
+    expect(await show(hook.id)).toMatchObject({ alert_status: 'executable', disabled_until: null });
+    answer = 429;
+    expect((await deliver())[0].status).toBe(429);
+    expect(await show(hook.id)).toEqual(expect.objectContaining({ alert_status: 'temporarily_disabled', disabled_until: new Date(now + 60_000).toISOString() }));
+    // disabled: nothing is sent
+    answer = 200;
+    const before = received;
+    expect(await deliver()).toEqual([]);
+    expect(received).toBe(before);
+    // after the backoff it is tried again; one more failure doubles the backoff
+    now += 61_000;
+    expect(await show(hook.id)).toMatchObject({ alert_status: 'executable' });
+    answer = 503;
+    await deliver();
+    expect(await show(hook.id)).toMatchObject({ alert_status: 'temporarily_disabled', disabled_until: new Date(now + 120_000).toISOString() });
+    // the "Test" button goes out anyway; its 2xx re-enables the hook and resets the count
+    answer = 200;
+    const test = await g.testHook(gp, hook.id, 'merge_requests_events');
+    expect(test.status).toBe(200);
+    expect(g.hooks(gp).find((h) => h.id === hook.id)).toMatchObject({ alert_status: 'executable', disabled_until: null, recent_failures: 0 });
+    await removeHooks();
+  });
+
+  it('a refused connection counts; a 2xx resets the count; the 40th failure disables the hook for good', async () => {
+    const closed = http.createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const deadUrl = `http://127.0.0.1:${(closed.address() as AddressInfo).port}/hook`;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const hook = await addHook(deadUrl);
+    for (let i = 0; i < 3; i++) expect((await deliver())[0]).toMatchObject({ status: 0, error: 'ECONNREFUSED' });
+    await gapi.ProjectHooks.edit(gp.id, hook.id, rxUrl, {});
+    answer = 201;
+    await deliver();
+    expect(g.hooks(gp)[0]).toMatchObject({ recent_failures: 0, alert_status: 'executable' });
+    answer = 500;
+    let failures = 0;
+    while (failures < 40) {
+      now += 25 * 3600_000; // past any backoff (at most a day)
+      expect(await deliver(), `failure ${failures + 1}`).toHaveLength(1);
+      failures++;
+    }
+    expect(await show(hook.id)).toMatchObject({ alert_status: 'disabled' });
+    now += 30 * 24 * 3600_000;
+    const before = received;
+    expect(await deliver()).toEqual([]);
+    expect(received).toBe(before);
+    await removeHooks();
+  });
+
+  it('signs deliveries of a hook with a signing token (Standard Webhooks)', async () => {
+    const key = Buffer.from('0123456789abcdef0123456789abcdef');
+    const got: http.IncomingHttpHeaders[] = [];
+    const bodies: string[] = [];
+    const srv = http.createServer((req, res) => {
+      let b = '';
+      req.on('data', (c) => (b += c));
+      req.on('end', () => { got.push(req.headers); bodies.push(b); res.end(); });
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    await gapi.ProjectHooks.add(gp.id, `http://127.0.0.1:${(srv.address() as AddressInfo).port}/`, { mergeRequestsEvents: true, signingToken: `whsec_${key.toString('base64')}` } as any);
+    await g.deliverHook(gp, g.mrHook(gp, 1, 'open'), { idempotencyKey: 'idem-1' });
+    srv.close();
+    const h = got[0];
+    expect(h['x-gitlab-token']).toBeUndefined();
+    expect(h['webhook-id']).toBe('idem-1');
+    expect(h['webhook-timestamp']).toBe(String(Math.floor(now / 1000)));
+    const sig = createHmac('sha256', key).update(`idem-1.${h['webhook-timestamp']}.${bodies[0]}`).digest('base64');
+    expect(h['webhook-signature']).toBe(`v1,${sig}`);
+    await removeHooks();
   });
 });

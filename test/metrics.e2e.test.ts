@@ -1,7 +1,7 @@
 // Issue 8: /metrics moves as a scripted review runs; a job's log lines carry its ids and never the token.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMarker } from '../src/gitlab/markers.js';
-import { finding, reviewOutput, sampleMr, startHarness, TOKEN, waitFor, type Harness } from './support/harness.js';
+import { finding, reviewOutput, sampleMr, SECRET, startHarness, TOKEN, waitFor, type Harness } from './support/harness.js';
 
 /** Sum of the samples of `name` whose labels include `labels` (Prometheus text format). */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number {
@@ -74,6 +74,26 @@ describe('metrics and job logs', () => {
     expect(sample(text, 'mr_reviewer_job_retries_total', { kind: 'review', reason: 'claude_api' })).toBe(1);
     expect(sample(text, 'mr_reviewer_job_failures_total', { kind: 'review', reason: 'claude_api' })).toBe(1);
     expect(sample(text, 'mr_reviewer_session_turn_duration_seconds_count', { kind: 'trunk_review', outcome: 'claude_api' })).toBe(2);
+  });
+
+  it('takes label values only from its own fixed sets: random X-Gitlab-Event values and paths create no series', async () => {
+    const series = (text: string) => text.split('\n').filter((l) => l.startsWith('mr_reviewer_')).length;
+    const before = await scrape();
+    const payload = JSON.stringify(h.gitlab.mrHook(first.project, first.mr.iid, 'approved'));
+    for (let i = 0; i < 60; i++) {
+      const event = `Random ${Math.random().toString(36).slice(2)} Hook`;
+      // authenticated (acknowledged and ignored), unauthenticated (401), and a random path (404)
+      const ok = await fetch(`${h.url}/webhooks/gitlab`, { method: 'POST', headers: { 'x-gitlab-token': SECRET, 'x-gitlab-event': event }, body: payload });
+      expect(ok.status).toBe(200);
+      expect((await fetch(`${h.url}/webhooks/gitlab`, { method: 'POST', headers: { 'x-gitlab-event': event }, body: payload })).status).toBe(401);
+      expect((await fetch(`${h.url}/webhooks/${event.replace(/ /g, '-')}`, { method: 'POST', body: payload })).status).toBe(404);
+    }
+    const after = await scrape();
+    expect(after).not.toContain('Random');
+    expect(sample(after, 'mr_reviewer_webhooks_total', { event: 'other', outcome: 'unknown_event' })).toBe(60);
+    expect(sample(after, 'mr_reviewer_webhooks_total', { event: 'other', outcome: 'unauthorized' })).toBe(60);
+    // at most the two series just named are new: the bot's own metrics did not grow with what was sent
+    expect(series(after) - series(before)).toBeLessThanOrEqual(2);
   });
 
   it('a job logs its id, project, MR and session on its lines, and never the token', async () => {

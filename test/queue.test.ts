@@ -185,6 +185,26 @@ describe('SqliteQueue: ordering and parallelism', () => {
   });
 });
 
+describe('SqliteQueue: notBefore (the per-project rate limit)', () => {
+  it('starts a job no earlier than its notBefore; its lane waits behind it, other lanes do not', async () => {
+    const q = open(tmpFile(), { concurrency: 2 });
+    const started: Record<string, number> = {};
+    const done: string[] = [];
+    q.start(async (job) => {
+      const name = (job.data as { name: string }).name;
+      started[name] = Date.now();
+      done.push(name);
+    });
+    const notBefore = Date.now() + 400;
+    await q.enqueue({ ...spec('A', ['a1'], { name: 'a1' }), notBefore });
+    await q.enqueue(spec('A', ['a2'], { name: 'a2' }));
+    await q.enqueue(spec('B', ['b1'], { name: 'b1' }));
+    await q.drained(10_000);
+    expect(done).toEqual(['b1', 'a1', 'a2']);
+    expect(started.a1).toBeGreaterThanOrEqual(notBefore);
+  });
+});
+
 describe('SqliteQueue: retries', () => {
   it('retries transient failures with growing, jittered delays, then succeeds', async () => {
     const retries: { attempt: number; delay: number }[] = [];

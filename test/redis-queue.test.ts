@@ -100,6 +100,26 @@ describe('RedisQueue', () => {
     expect(new Set(log.map((l) => l.by))).toEqual(new Set(['a', 'b']));
   });
 
+  it('starts a job no earlier than its notBefore (the per-project rate limit); its lane waits, other lanes do not', async () => {
+    const { make } = setup();
+    const q = make();
+    const done: number[] = [];
+    const started: Record<number, number> = {};
+    q.start(async (job) => {
+      const n = (job.data as { n: number }).n;
+      started[n] = Date.now();
+      done.push(n);
+    });
+    const notBefore = Date.now() + 500;
+    await q.enqueue({ ...spec('lane:a', 1), notBefore });
+    await q.enqueue(spec('lane:a', 2));
+    await q.enqueue(spec('lane:b', 3));
+    await q.drained(30_000);
+    expect(done.indexOf(3)).toBeLessThan(done.indexOf(1));
+    expect(done.indexOf(1)).toBeLessThan(done.indexOf(2));
+    expect(started[1]).toBeGreaterThanOrEqual(notBefore);
+  });
+
   it('retries transient errors with backoff and Retry-After, keeps the lane, and gives up after the last try', async () => {
     const { make, events } = setup();
     const q = make({ maxAttempts: 3 });

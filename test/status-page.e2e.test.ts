@@ -57,6 +57,8 @@ describe('status page', () => {
 
     const context = await browser.newContext({ javaScriptEnabled: false });
     const page = await context.newPage();
+    const cspViolations: string[] = [];
+    page.on('console', (m) => /Content Security Policy/i.test(m.text()) && cspViolations.push(m.text()));
     // ?token= is traded for an HttpOnly cookie and dropped from the address
     const res = await page.goto(`${h.url}/?token=${ADMIN}`);
     if (res?.status() !== 200) console.error(h.logs.filter((l) => l.includes('request failed')));
@@ -86,6 +88,11 @@ describe('status page', () => {
     await page.screenshot({ path: path.join(OUT, 'status-page.png'), fullPage: true });
     expect(fs.statSync(path.join(OUT, 'status-page.png')).size).toBeGreaterThan(1000);
     expect(await page.content()).not.toMatch(/<script/i); // readable without JavaScript: there is none
+    // under its Content-Security-Policy the page's own (hashed) stylesheet still applies, and nothing was refused
+    expect(res?.headers()['content-security-policy']).toMatch(/default-src 'none'/);
+    type Win = { getComputedStyle(e: unknown): { borderTopStyle: string } };
+    expect(await card.evaluate((el) => (globalThis as unknown as Win).getComputedStyle(el).borderTopStyle)).toBe('solid');
+    expect(cspViolations).toEqual([]);
 
     // the cookie alone is enough on the next visit
     const again = await page.goto(`${h.url}/`);

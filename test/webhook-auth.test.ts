@@ -1,10 +1,12 @@
-// Issue 5, the webhook edge: the token, GitLab's HMAC signing (Standard Webhooks), the project allowlist,
-// the per-project rate limit and the body limit. The flows are recorders: nothing here needs the CLI.
+// Issue 5 and 13, the webhook edge: the token, GitLab's HMAC signing (Standard Webhooks) on its own or next to the
+// token, the project allowlist, the per-project rate limit (delays, never refuses) and the body limit.
+// The flows are recorders: nothing here needs the CLI.
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FlowTable } from '../src/flows/handle.js';
 import { ProjectRateLimiter } from '../src/server/rate-limit.js';
-import { ALICE, SECRET, startHarness, type Harness } from './support/harness.js';
+import { checkCredentials } from '../src/server/verify.js';
+import { ALICE, BOB, SECRET, startHarness, waitFor, type Harness } from './support/harness.js';
 import type { StandinProject } from './support/gitlab-standin.js';
 
 const KEY_BYTES = randomBytes(32);
@@ -23,13 +25,15 @@ describe('webhook authentication and admission', () => {
   const record = async (_d: unknown, ev: { project: { path: string }; iid: number }) => {
     handled.push(`${ev.project.path}!${ev.iid}`);
   };
+  /** log lines (parsed) from the n-th on */
+  const logsFrom = (n: number) => h.logs.slice(n).map((l) => JSON.parse(l) as Record<string, unknown>);
   const flows: FlowTable = { review: record, update: record, reply: record };
 
   beforeAll(async () => {
     h = await startHarness(
       {
         GITLAB_WEBHOOK_SIGNING_KEY: SIGNING_KEY,
-        ALLOWED_PROJECTS: 'acme/signed, acme/signed-tokens, acme/forged, acme/noisy, acme/quiet, acme/big, 4242',
+        ALLOWED_PROJECTS: 'acme/signed, acme/signed-only, acme/signed-tokens, acme/forged, acme/noisy, acme/quiet, acme/big, 4242',
         PROJECT_RATE_LIMIT_PER_MIN: '3',
         MAX_BODY_BYTES: '65536',
       },
@@ -55,15 +59,26 @@ describe('webhook authentication and admission', () => {
     await h.bot.queue.drained();
   }
 
-  it('rejects a wrong or missing token with 401 and queues nothing', async () => {
+  it('rejects a wrong token with 401 even next to a good signature, and a delivery with neither credential; queues nothing', async () => {
     const { body } = await mrOpen('acme/signed-tokens');
-    for (const token of ['wrong-secret-value', '', null, `${SECRET}x`, SECRET.slice(0, -1)]) {
+    for (const token of ['wrong-secret-value', '', `${SECRET}x`, SECRET.slice(0, -1)]) {
       const res = await post(body, sign(body), token);
       expect(res.status, `token ${String(token)}`).toBe(401);
+      expect(await res.text()).toBe('');
     }
+    expect((await post(body, {}, null)).status).toBe(401);
     await settled();
     expect(handled).toEqual([]);
     expect((await h.bot.queue.stats()).pending).toBe(0);
+  });
+
+  it('a signing-token hook authenticates on its own, without X-Gitlab-Token', async () => {
+    const { project, body } = await mrOpen('acme/signed-only');
+    const res = await post(body, sign(body), null);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('');
+    await settled();
+    expect(handled).toContain(`${project.path}!1`);
   });
 
   it('accepts a good HMAC signature (also when listed next to a rotated-out one)', async () => {
@@ -76,7 +91,7 @@ describe('webhook authentication and admission', () => {
     expect(handled).toContain(`${project.path}!1`);
   });
 
-  it('rejects a wrong HMAC, a tampered body, a stale or future timestamp and missing headers with 401', async () => {
+  it('rejects a wrong HMAC, a tampered body, a stale or future timestamp and partial headers with 401, even with the right token', async () => {
     const { body } = await mrOpen('acme/forged');
     const now = Math.floor(Date.now() / 1000);
     const tampered = body.replace('"title":"A"', '"title":"B"');
@@ -87,15 +102,20 @@ describe('webhook authentication and admission', () => {
       ['stale timestamp', body, sign(body, { timestamp: now - 3600 })],
       ['future timestamp', body, sign(body, { timestamp: now + 3600 })],
       ['not v1', body, { ...sign(body), 'webhook-signature': sign(body)['webhook-signature'].replace('v1,', 'v2,') }],
-      ['no headers', body, {}],
       ['no signature', body, (({ 'webhook-signature': _, ...rest }) => rest)(sign(body))],
       ['no timestamp', body, (({ 'webhook-timestamp': _, ...rest }) => rest)(sign(body))],
     ];
+    const from = h.logs.length;
     for (const [what, sent, headers] of cases) {
       const res = await post(sent, headers);
       expect(res.status, what).toBe(401);
-      expect(await res.text(), what).toMatch(/^invalid signature/);
+      expect(await res.text(), what).toBe('');
     }
+    const rejections = logsFrom(from).filter((l) => String(l.msg).startsWith('webhook rejected'));
+    const missing = 'missing webhook-id, webhook-timestamp or webhook-signature';
+    expect(rejections.map((l) => l.reason)).toEqual([
+      'signature mismatch', 'signature mismatch', 'stale webhook-timestamp', 'stale webhook-timestamp', 'signature mismatch', missing, missing,
+    ]);
     await settled();
     expect(handled.filter((x) => x.startsWith('acme/forged'))).toEqual([]);
     // control: the same delivery, correctly signed, is accepted (so the 401s above were the signature's doing)
@@ -104,10 +124,12 @@ describe('webhook authentication and admission', () => {
     expect(handled.filter((x) => x.startsWith('acme/forged'))).toHaveLength(1);
   });
 
-  it('answers 403 for a project outside ALLOWED_PROJECTS; ids are accepted too', async () => {
+  it('acknowledges (200) and ignores a project outside ALLOWED_PROJECTS; ids are accepted too', async () => {
     const denied = await mrOpen('intruder/app');
+    const from = h.logs.length;
     const res = await post(denied.body, sign(denied.body));
-    expect(res.status).toBe(403);
+    expect(res.status).toBe(200);
+    expect(logsFrom(from).some((l) => l.msg === 'webhook ignored: project not in ALLOWED_PROJECTS' && l.project === 'intruder/app')).toBe(true);
     const byId = await mrOpen('acme/by-id', { id: 4242 });
     expect((await post(byId.body, sign(byId.body))).status).toBe(200);
     await settled();
@@ -115,17 +137,28 @@ describe('webhook authentication and admission', () => {
     expect(handled).toContain('acme/by-id!1');
   });
 
-  it('rate-limits a noisy project with 429 while another project is still accepted', async () => {
+  it('paces a noisy project by delaying its jobs, never refusing a delivery; another project runs at once', async () => {
     const noisy = await mrOpen('acme/noisy');
     const quiet = await mrOpen('acme/quiet');
-    const statuses: number[] = [];
-    for (let i = 0; i < 5; i++) statuses.push((await post(noisy.body, sign(noisy.body))).status);
-    expect(statuses).toEqual([200, 200, 200, 429, 429]);
-    const limited = await post(noisy.body, sign(noisy.body));
-    expect(limited.headers.get('retry-after')).toBe('60');
-    expect((await post(quiet.body, sign(quiet.body))).status).toBe(200);
     await settled();
-    expect(handled).toContain('acme/quiet!1');
+    const from = h.logs.length;
+    // five distinct comments (a limit of 3 a minute): all acknowledged, two of them queued for later
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const { note } = h.gitlab.addNote(noisy.project, 1, BOB.id, `question ${i}`);
+      const body = JSON.stringify(h.gitlab.noteHook(noisy.project, 1, note));
+      statuses.push((await post(body, sign(body))).status);
+    }
+    expect(statuses).toEqual([200, 200, 200, 200, 200]);
+    expect((await post(quiet.body, sign(quiet.body))).status).toBe(200);
+    const delayed = logsFrom(from).filter((l) => l.msg === 'job queued, delayed by the project rate limit');
+    expect(delayed.map((l) => l.project)).toEqual(['acme/noisy', 'acme/noisy']);
+    // the token bucket refills one job every 20 s: the 4th waits ~20 s, the 5th ~40 s
+    expect(delayed[0]!.delayMs as number).toBeGreaterThan(15_000);
+    expect(delayed[1]!.delayMs as number).toBeGreaterThan(delayed[0]!.delayMs as number);
+    await waitFor(() => handled.includes('acme/quiet!1'), 30_000, 'the quiet project to run');
+    await waitFor(async () => (await h.bot.queue.stats()).running === 0 && handled.filter((x) => x === 'acme/noisy!1').length === 3, 30_000, 'the three immediate jobs');
+    expect((await h.bot.queue.stats()).pending).toBe(2);
   });
 
   it('answers 413 for a body over MAX_BODY_BYTES and queues nothing', async () => {
@@ -133,39 +166,58 @@ describe('webhook authentication and admission', () => {
     expect(body.length).toBeGreaterThan(65_536);
     const res = await post(body, sign(body));
     expect(res.status).toBe(413);
-    await settled();
+    await waitFor(async () => (await h.bot.queue.stats()).running === 0, 30_000, 'idle');
     expect(handled.some((x) => x.startsWith('acme/big'))).toBe(false);
   });
 });
 
 describe('ProjectRateLimiter', () => {
-  it('is a token bucket per key: bursts up to the rate, refills over time, keys are independent', () => {
+  it('is a token bucket per project id: bursts up to the rate, then schedules each job one token later; ids are independent', () => {
     let now = 0;
     const l = new ProjectRateLimiter({ perMinute: 60, now: () => now });
-    for (let i = 0; i < 60; i++) expect(l.admit('a')).toBe(true);
-    expect(l.admit('a')).toBe(false);
-    expect(l.admit('b')).toBe(true);
-    now += 1_000; // one token per second
-    expect(l.admit('a')).toBe(true);
-    expect(l.admit('a')).toBe(false);
+    for (let i = 0; i < 60; i++) expect(l.delayFor(1)).toBe(0);
+    expect(l.delayFor(1)).toBe(1_000); // one token per second
+    expect(l.delayFor(1)).toBe(2_000); // the next one queues behind it
+    expect(l.delayFor(2)).toBe(0);
+    l.refund(1); // a duplicate gave its token back
+    expect(l.delayFor(1)).toBe(2_000);
+    now += 3_000; // the debt is paid off
+    expect(l.delayFor(1)).toBe(0);
     now += 10 * 60_000; // never more than a full bucket
-    for (let i = 0; i < 60; i++) expect(l.admit('a')).toBe(true);
-    expect(l.admit('a')).toBe(false);
+    for (let i = 0; i < 60; i++) expect(l.delayFor(1)).toBe(0);
+    expect(l.delayFor(1)).toBeGreaterThan(0);
   });
 
   it('is off at 0 and forgets idle projects past maxKeys', () => {
     const off = new ProjectRateLimiter({ perMinute: 0 });
-    for (let i = 0; i < 1000; i++) expect(off.admit('a')).toBe(true);
+    for (let i = 0; i < 1000; i++) expect(off.delayFor(1)).toBe(0);
     let now = 0;
     const l = new ProjectRateLimiter({ perMinute: 2, now: () => now, maxKeys: 2 });
-    expect(l.admit('a')).toBe(true);
-    expect(l.admit('a')).toBe(true);
-    expect(l.admit('a')).toBe(false);
-    now += 60_000; // 'a' is full again: pruning it loses nothing
-    l.admit('b');
-    l.admit('c');
-    expect((l as unknown as { buckets: Map<string, unknown> }).buckets.has('a')).toBe(false);
-    expect(l.admit('b')).toBe(true);
-    expect(l.admit('b')).toBe(false);
+    expect(l.delayFor(1)).toBe(0);
+    expect(l.delayFor(1)).toBe(0);
+    expect(l.delayFor(1)).toBe(30_000);
+    now += 120_000; // 1 is full again: pruning it loses nothing
+    l.delayFor(2);
+    l.delayFor(3);
+    expect((l as unknown as { buckets: Map<number, unknown> }).buckets.has(1)).toBe(false);
+    expect(l.delayFor(2)).toBe(0);
+    expect(l.delayFor(2)).toBeGreaterThan(0);
+  });
+});
+
+describe('checkCredentials', () => {
+  const cfg = { secret: 'sekret-123', signingKey: SIGNING_KEY };
+  const from = (h: Record<string, string>) => (n: string) => h[n];
+  it('takes the token or a signature, each alone; a wrong one of either is refused; the timestamp is checked before the body', () => {
+    const sig = sign('{}');
+    expect(checkCredentials(cfg, from({ 'x-gitlab-token': 'sekret-123' }))).toMatchObject({ ok: true, token: true, signature: false });
+    expect(checkCredentials(cfg, from(sig))).toMatchObject({ ok: true, token: false });
+    expect(checkCredentials(cfg, from({ ...sig, 'x-gitlab-token': 'nope' }))).toMatchObject({ ok: false, reason: 'wrong X-Gitlab-Token' });
+    expect(checkCredentials(cfg, from({}))).toMatchObject({ ok: false, reason: 'missing X-Gitlab-Token or webhook-signature' });
+    expect(checkCredentials(cfg, from(sign('{}', { timestamp: 1 })))).toMatchObject({ ok: false, reason: 'stale webhook-timestamp' });
+    // a signing-key-only bot ignores a token it cannot check, and needs the signature
+    expect(checkCredentials({ signingKey: SIGNING_KEY }, from({ 'x-gitlab-token': 'anything' }))).toMatchObject({ ok: false, reason: 'missing webhook-signature' });
+    // a token-only bot ignores signature headers
+    expect(checkCredentials({ secret: 'sekret-123' }, from({ ...sig, 'x-gitlab-token': 'sekret-123' }))).toMatchObject({ ok: true, signature: false });
   });
 });

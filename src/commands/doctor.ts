@@ -1,4 +1,5 @@
 // `mr-reviewer doctor`: is everything the bot needs in place? A checklist, with the fix for each failure.
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -9,6 +10,7 @@ import { tokenRejected, UNREACHABLE_FIX } from '../gitlab/hints.js';
 import { GitLabError } from '../gitlab/requester.js';
 import { makeRedactor } from '../redact.js';
 import { probeWritable } from '../server/readiness.js';
+import { signPayload } from '../server/verify.js';
 
 export interface Check {
   name: string;
@@ -38,7 +40,7 @@ export async function runChecks(config: Config, o: DoctorOptions = {}): Promise<
   checks.push(await checkClaude(config));
   checks.push(await checkModel(config, o.probeModel ?? 'claude-haiku-4-5'));
   checks.push(checkDataDir(config));
-  if (o.webhookUrl) checks.push(await checkWebhook(o.webhookUrl, config.GITLAB_WEBHOOK_SECRET));
+  if (o.webhookUrl) checks.push(await checkWebhook(o.webhookUrl, config));
   return checks;
 }
 
@@ -156,24 +158,33 @@ function checkDataDir(config: Config): Check {
   }
 }
 
-/** POSTs an event the bot accepts and ignores, with the secret: proves the URL reaches this bot and the secrets match. */
-async function checkWebhook(url: string, secret: string): Promise<Check> {
+/** POSTs an event the bot accepts and ignores, with the secret (or signed): proves the URL reaches this bot and the secrets match. */
+async function checkWebhook(url: string, config: Pick<Config, 'GITLAB_WEBHOOK_SECRET' | 'GITLAB_WEBHOOK_SIGNING_KEY'>): Promise<Check> {
   const name = 'webhook URL';
   try {
+    const body = '{}';
     const r = await fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-gitlab-event': 'Push Hook', 'x-gitlab-token': secret },
-      body: '{}',
+      headers: { 'content-type': 'application/json', 'x-gitlab-event': 'Push Hook', ...credentialHeaders(config, body) },
+      body,
       signal: AbortSignal.timeout(TIMEOUT_MS),
     });
     const text = (await r.text()).slice(0, 120);
-    if (r.ok) return pass(name, `${url} reached the bot (${text})`);
+    if (r.ok) return pass(name, `${url} reached the bot (HTTP ${r.status})`);
     if (r.status === 401) return fail(name, `${url} answered 401: the bot there has a different GITLAB_WEBHOOK_SECRET`, 'use the same GITLAB_WEBHOOK_SECRET here, in the bot, and in the GitLab webhook\'s "Secret token"');
     if (r.status === 503) return fail(name, `${url} answered 503: the bot is starting or cannot reach GitLab`, 'wait a moment; if it stays, GET /readyz on the bot says which dependency is missing (and its logs say why: "GET /user failed")');
     return fail(name, `${url} answered ${r.status}: ${text}`, 'use the bot\'s public address ending in /webhooks/gitlab, and check the proxy in front of it');
   } catch (e) {
     return fail(name, `cannot reach ${url}: ${(e as Error).message}`, 'make the bot reachable from GitLab (public DNS, TLS, firewall) and use the address ending in /webhooks/gitlab');
   }
+}
+
+/** X-Gitlab-Token when a secret is set, else a Standard Webhooks signature with the signing key. */
+function credentialHeaders(c: Pick<Config, 'GITLAB_WEBHOOK_SECRET' | 'GITLAB_WEBHOOK_SIGNING_KEY'>, body: string): Record<string, string> {
+  if (c.GITLAB_WEBHOOK_SECRET) return { 'x-gitlab-token': c.GITLAB_WEBHOOK_SECRET };
+  const id = `doctor-${randomUUID()}`;
+  const ts = String(Math.floor(Date.now() / 1000));
+  return { 'webhook-id': id, 'webhook-timestamp': ts, 'webhook-signature': `v1,${signPayload(c.GITLAB_WEBHOOK_SIGNING_KEY!, id, ts, body)}` };
 }
 
 export function formatChecks(checks: Check[]): string {

@@ -7,18 +7,28 @@ import { configOrExit } from './config.js';
 export interface WebhookSetup {
   project: string | number;
   url: string;
-  secret: string;
+  /** the hook's secret token; without it (a signing-key-only bot) the hook's signing token is set in GitLab's UI */
+  secret?: string;
 }
 
-/** Only what the bot handles: MR events (open, push, ready) and comments. Pushes without an MR are noise. */
-const EVENTS = { mergeRequestsEvents: true, noteEvents: true, pushEvents: false, issuesEvents: false, tagPushEvents: false, pipelineEvents: false, jobEvents: false };
+/**
+ * Only what the bot handles: MR events (open, push, ready), comments, and comments on confidential items (GitLab
+ * sends those only to hooks with `confidential_note_events`). Pushes without an MR are noise.
+ */
+const EVENTS = {
+  mergeRequestsEvents: true, noteEvents: true, confidentialNoteEvents: true,
+  pushEvents: false, issuesEvents: false, confidentialIssuesEvents: false, tagPushEvents: false, pipelineEvents: false, jobEvents: false,
+};
+
+/** The events turned on, in GitLab's settings words. */
+export const EVENTS_ON = ['merge request events', 'comments', 'confidential comments'] as const;
 
 const same = (a: string, b: string) => a.replace(/\/+$/, '') === b.replace(/\/+$/, '');
 
 export async function setupWebhook(gitlab: GitLabClient, s: WebhookSetup): Promise<{ action: 'created' | 'updated'; id: number }> {
   const hooks = (await gitlab.api.ProjectHooks.all(s.project)) as { id: number; url: string }[];
   const existing = hooks.find((h) => same(h.url, s.url));
-  const options = { ...EVENTS, token: s.secret, enableSslVerification: s.url.startsWith('https:') };
+  const options = { ...EVENTS, ...(s.secret ? { token: s.secret } : {}), enableSslVerification: s.url.startsWith('https:') };
   if (existing) {
     await gitlab.api.ProjectHooks.edit(s.project, existing.id, s.url, options);
     return { action: 'updated', id: existing.id };
@@ -40,7 +50,8 @@ export async function setupWebhookCommand(o: { project: string; url: string }): 
   const gitlab = new GitLabClient({ url: config.GITLAB_URL, token: config.GITLAB_TOKEN });
   try {
     const r = await setupWebhook(gitlab, { project, url: o.url, secret: config.GITLAB_WEBHOOK_SECRET });
-    console.log(`${r.action} webhook #${r.id} on ${o.project} → ${o.url} (merge request events, comments, secret token set)`);
+    const auth = config.GITLAB_WEBHOOK_SECRET ? 'secret token set' : 'no secret token: the hook\'s signing token must be GITLAB_WEBHOOK_SIGNING_KEY';
+    console.log(`${r.action} webhook #${r.id} on ${o.project} → ${o.url} (${auth})\nevents on: ${EVENTS_ON.join(', ')}; everything else off`);
     return 0;
   } catch (e) {
     if (e instanceof GitLabError && e.status === 403) console.error(`GitLab answered 403: the token's user needs the Maintainer role on ${o.project} to manage webhooks.`);

@@ -1,5 +1,5 @@
 // Webhook → domain event: validates a GitLab webhook (X-Gitlab-Event header + parsed JSON body)
-// and turns it into a BotEvent, an ignore reason, or a PayloadError (→ HTTP 400).
+// and turns it into a BotEvent, an ignore reason, or a PayloadError (the intake acknowledges it and drops it).
 
 import type { z } from 'zod';
 import { mergeRequestHookSchema, noteHookSchema, type MergeRequestHook, type NoteHook } from './schemas.js';
@@ -14,7 +14,7 @@ import type {
   UserRef,
 } from './types.js';
 
-/** A webhook the bot must reject with HTTP 400; `message` is a single line. */
+/** A payload the bot cannot read (logged and dropped with an empty 200: GitLab never redelivers); `message` is a single line. */
 export class PayloadError extends Error {
   constructor(message: string) {
     super(oneLine(message));

@@ -11,6 +11,8 @@ export interface JobSpec<T = unknown> {
   /** if any of these was seen before, the job is a duplicate (delivery id, note id, MR@head) */
   dedupeKeys: string[];
   data: T;
+  /** epoch ms before which the job does not start (the per-project rate limit); its lane waits behind it */
+  notBefore?: number;
 }
 
 export interface Job<T = unknown> extends JobSpec<T> {

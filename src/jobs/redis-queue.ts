@@ -143,7 +143,8 @@ export class RedisQueue implements Queue {
     const res = await this.r.mrrEnqueue(keys.length, ...keys, id, JSON.stringify(spec), now, ttl, spec.orderKey);
     if (res[0] === 0) return { id: res[2], duplicate: true, key: spec.dedupeKeys[res[1]! - 1]! };
     // Recorded: from here the job runs even if `add` fails (the sweeper re-adds it), so the webhook may be answered.
-    await this.bull.add(spec.kind, { id }, { jobId: id });
+    const delay = Math.max(0, (spec.notBefore ?? 0) - now);
+    await this.bull.add(spec.kind, { id }, delay > 0 ? { jobId: id, delay } : { jobId: id });
     return { id, duplicate: false };
   }
 

@@ -117,7 +117,7 @@ export class SqliteQueue implements Queue {
         if (hit) return { id: hit.job_id, duplicate: true, key };
       }
       const id = randomUUID();
-      this.q.insert.run(id, spec.kind, spec.orderKey, data, JSON.stringify(spec.dedupeKeys), now, now, now);
+      this.q.insert.run(id, spec.kind, spec.orderKey, data, JSON.stringify(spec.dedupeKeys), Math.max(now, spec.notBefore ?? 0), now, now);
       for (const key of spec.dedupeKeys) this.q.remember.run(key, id, now + ttl);
       return { id, duplicate: false };
     });

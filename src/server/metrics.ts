@@ -1,8 +1,11 @@
 // Prometheus metrics (prom-client), one registry per bot so several bots in one process (tests) stay apart.
 // Labels are kept low-cardinality on purpose: no project paths, MR iids or session ids (those belong in logs).
+// Every label value comes from a fixed set in this code: nothing a request sends (an event header, a path) can
+// create a series, so a stranger cannot grow /metrics.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ClaudeError, type ClaudeResult } from '../claude/result.js';
 import { running } from '../claude/run.js';
+import { KNOWN_EVENTS } from '../events/classify.js';
 import { GitLabError } from '../gitlab/requester.js';
 import type { Job, Queue } from '../jobs/queue.js';
 import { isTransient } from '../jobs/retry.js';
@@ -18,6 +21,17 @@ export interface CliObservation {
   wallMs: number;
   result?: ClaudeResult;
   error?: unknown;
+}
+
+/** What happened to a webhook delivery. */
+export type WebhookOutcome =
+  | 'queued' | 'delayed' | 'duplicate' | 'ignored' | 'unknown_event' | 'bad_payload' | 'not_allowed'
+  | 'unauthorized' | 'bad_json' | 'too_large' | 'not_ready';
+
+/** The X-Gitlab-Event header as a label: one of GitLab's event names, or "other". */
+export function eventLabel(header: string | undefined): string {
+  const e = (header ?? '').trim();
+  return KNOWN_EVENTS.includes(e) ? e : 'other';
 }
 
 const DURATION_BUCKETS = [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200];
@@ -92,8 +106,8 @@ export class Metrics {
     });
   }
 
-  readonly webhook = (event: string, outcome: string): void => {
-    this.webhooks.inc({ event, outcome });
+  readonly webhook = (event: string | undefined, outcome: WebhookOutcome): void => {
+    this.webhooks.inc({ event: eventLabel(event), outcome });
   };
 
   readonly jobDone = (job: Job, ms: number): void => {

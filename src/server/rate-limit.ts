@@ -1,8 +1,11 @@
-// Per-project admission for webhooks: a token bucket per project, so one noisy project cannot fill the queue
-// and starve the others. Handwritten on purpose: it is a few lines, synchronous and in-memory;
-// rate-limiter-flexible is only a transitive dependency of gitbeaker here.
+// Per-project pacing of jobs: a token bucket per project id, so one noisy project cannot take every CLI slot
+// and starve the others. Over the limit a job is not refused (GitLab would lose the event and count the answer
+// against the hook): it is queued with a later start time, one token's worth after the previous one.
+// Handwritten on purpose: it is a few lines, synchronous and in-memory; rate-limiter-flexible is only a transitive
+// dependency of gitbeaker here.
 
 interface Bucket {
+  /** may go below 0: the debt of jobs already scheduled into the future */
   tokens: number;
   at: number;
 }
@@ -16,7 +19,7 @@ export interface RateLimiterOptions {
 }
 
 export class ProjectRateLimiter {
-  private readonly buckets = new Map<string, Bucket>();
+  private readonly buckets = new Map<number, Bucket>();
   private readonly perMs: number;
   private readonly now: () => number;
   private readonly maxKeys: number;
@@ -27,16 +30,21 @@ export class ProjectRateLimiter {
     this.maxKeys = o.maxKeys ?? 10_000;
   }
 
-  /** Takes one token from `key`'s bucket; false when it is empty (answer 429). */
-  admit(key: string): boolean {
-    if (this.o.perMinute <= 0) return true;
+  /** Takes one token from the project's bucket; returns how many ms the job must wait for it (0 = run now). */
+  delayFor(projectId: number): number {
+    if (this.o.perMinute <= 0) return 0;
     const now = this.now();
-    const b = this.refill(this.buckets.get(key), now);
-    const ok = b.tokens >= 1;
-    if (ok) b.tokens -= 1;
-    this.buckets.set(key, b);
+    const b = this.refill(this.buckets.get(projectId), now);
+    b.tokens -= 1;
+    this.buckets.set(projectId, b);
     if (this.buckets.size > this.maxKeys) this.prune(now);
-    return ok;
+    return b.tokens >= 0 ? 0 : Math.ceil(-b.tokens / this.perMs);
+  }
+
+  /** Gives back the token of a job that was not queued after all (a duplicate delivery). */
+  refund(projectId: number): void {
+    const b = this.buckets.get(projectId);
+    if (b) b.tokens = Math.min(this.o.perMinute, b.tokens + 1);
   }
 
   private refill(b: Bucket | undefined, now: number): Bucket {

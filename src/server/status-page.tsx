@@ -3,7 +3,10 @@
 // Server-rendered HTML (hono's JSX), no JavaScript. Off unless ADMIN_TOKEN is set; then it needs the token as
 // `Authorization: Bearer`, or once as `?token=`, which is traded for an HttpOnly cookie and dropped from the URL.
 // The pragma on line 1 sets the JSX runtime in the file itself: the image ships src/ without tsconfig.json.
-import { createHmac } from 'node:crypto';
+// Everything shown comes from webhook payloads and MR text (untrusted): a Content-Security-Policy allows no script
+// and no external load (only this page's own stylesheet, by hash), and only http(s) URLs become links.
+// Paginated (`?page=`): one page of MRs is rendered, never every record.
+import { createHash, createHmac } from 'node:crypto';
 import type { Context, Hono } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
 import type { FC } from 'hono/jsx';
@@ -18,7 +21,7 @@ export interface StatusPageDeps {
   queueStats?: () => Promise<QueueStats>;
   /** a start-up problem to show first (e.g. "waiting for GitLab since …: <cause>") */
   notice?: () => string | undefined;
-  /** MRs shown */
+  /** MRs per page */
   limit?: number;
 }
 
@@ -49,7 +52,10 @@ export function mountStatusPage(app: Hono, d: StatusPageDeps): void {
     const cookie = getCookie(c, COOKIE);
     const ok = (bearer && safeEqual(bearer, token)) || (cookie && safeEqual(cookie, cookieValue(token)));
     if (!ok) return denied(c);
-    const view = await serial(() => load(d));
+    const page = Math.max(1, Math.min(10_000, Number.parseInt(c.req.query('page') ?? '1', 10) || 1));
+    const view = await serial(() => load(d, page));
+    c.header('Content-Security-Policy', CSP);
+    c.header('X-Content-Type-Options', 'nosniff');
     c.header('Cache-Control', 'no-store');
     c.header('X-Frame-Options', 'DENY');
     c.header('Referrer-Policy', 'no-referrer');
@@ -73,24 +79,42 @@ interface View {
   stats?: QueueStats;
   notice?: string;
   now: Date;
+  page: number;
+  hasMore: boolean;
 }
 
-async function load(d: StatusPageDeps): Promise<View> {
+async function load(d: StatusPageDeps, page: number): Promise<View> {
   // One scan at a time: the SQLite keyv adapter's iterator is a single prepared statement, and two scans at
   // once fail with "This statement is busy executing a query".
   const stats = await d.queueStats?.().catch(() => undefined);
-  // One scan for all threads, grouped per MR (a scan per MR would read the whole store once per row).
+  const size = d.limit ?? 30;
+  // One more than a page tells whether there is a next one.
+  const pageMrs = await d.store.listMrs(size + 1, (page - 1) * size);
+  const hasMore = pageMrs.length > size;
+  const shown = new Set(pageMrs.slice(0, size).map((mr) => `${mr.projectId}:${mr.iid}`));
+  // One scan for all threads, kept only for this page's MRs (a scan per MR would read the whole store once per row).
   const byMr = new Map<string, ThreadRecord[]>();
   for (const t of await d.store.listThreads()) {
     const k = `${t.projectId}:${t.iid}`;
-    byMr.set(k, [...(byMr.get(k) ?? []), t]);
+    if (shown.has(k)) byMr.set(k, [...(byMr.get(k) ?? []), t]);
   }
-  const mrs: MrView[] = (await d.store.listMrs(d.limit ?? 30)).map((mr) => ({
+  const mrs: MrView[] = pageMrs.slice(0, size).map((mr) => ({
     mr,
     threads: (byMr.get(`${mr.projectId}:${mr.iid}`) ?? []).sort((a, b) => a.createdAt.localeCompare(b.createdAt)),
   }));
   const failures = await d.store.listFailures(20);
-  return { mrs, failures, stats, notice: d.notice?.(), now: new Date() };
+  return { mrs, failures, stats, notice: d.notice?.(), now: new Date(), page, hasMore };
+}
+
+/** A link target only if it is an absolute http(s) URL: a `javascript:` or `data:` URL in a payload stays text. */
+export function safeHref(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    const u = new URL(url);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? u.href : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const usd = (n: number) => `$${n.toFixed(n < 1 ? 4 : 2)}`;
@@ -106,9 +130,9 @@ function ago(iso: string, now: Date): string {
 
 /** A GitLab link to the thread: the note URL from the webhook, else the MR with the thread's last note as anchor. */
 function threadLink(mr: MrRecord, t: ThreadRecord): string | undefined {
-  if (t.url) return t.url;
-  if (mr.webUrl && t.lastSeenNoteId > 0) return `${mr.webUrl}#note_${t.lastSeenNoteId}`;
-  return mr.webUrl;
+  if (t.url) return safeHref(t.url);
+  if (mr.webUrl && t.lastSeenNoteId > 0) return safeHref(`${mr.webUrl}#note_${t.lastSeenNoteId}`);
+  return safeHref(mr.webUrl);
 }
 
 const When: FC<{ at: string; now: Date }> = ({ at, now }) => <time datetime={at} title={at}>{ago(at, now)}</time>;
@@ -146,10 +170,11 @@ const MrCard: FC<{ v: MrView; now: Date }> = ({ v, now }) => {
   const { mr, threads } = v;
   const total = mr.costUsd + threads.reduce((s, t) => s + t.costUsd, 0);
   const name = `${mr.projectPath}!${mr.iid}`;
+  const href = safeHref(mr.webUrl);
   return (
     <article class="mr" data-mr={`${mr.projectId}:${mr.iid}`}>
       <h3>
-        {mr.webUrl ? <a href={mr.webUrl}>{name}</a> : name} <span class="title">{mr.title ?? ''}</span>
+        {href ? <a href={href}>{name}</a> : name} <span class="title">{mr.title ?? ''}</span>
       </h3>
       <dl>
         <dt>state</dt>
@@ -183,9 +208,19 @@ dt{color:#777}dd{margin:0}
 .tree span,.tree a{margin-left:.5rem}
 .st{padding:0 .35rem;border-radius:3px;background:#eee}.st-done{background:#dfd}.st-failed{background:#fdd}.st-running{background:#ffd}
 .err{color:#a00}table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #eee;padding:.2rem .4rem;text-align:left;vertical-align:top}
+nav a{margin-right:1rem}
 `;
 
-const Page: FC<View> = ({ mrs, failures, stats, notice, now }) => (
+/** No script, nothing from elsewhere, no forms or framing; the one inline stylesheet is allowed by its hash. */
+const CSP = [
+  "default-src 'none'",
+  `style-src 'sha256-${createHash('sha256').update(CSS).digest('base64')}'`,
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+const Page: FC<View> = ({ mrs, failures, stats, notice, now, page, hasMore }) => (
   <html lang="en">
     <head>
       <meta charset="utf-8" />
@@ -203,7 +238,14 @@ const Page: FC<View> = ({ mrs, failures, stats, notice, now }) => (
         </p>
       )}
       <h2>Merge requests</h2>
-      {mrs.length === 0 ? <p>No merge requests reviewed yet.</p> : mrs.map((v) => <MrCard v={v} now={now} />)}
+      {mrs.length === 0 ? <p>{page > 1 ? 'No more merge requests.' : 'No merge requests reviewed yet.'}</p> : mrs.map((v) => <MrCard v={v} now={now} />)}
+      {(page > 1 || hasMore) && (
+        <nav id="pages">
+          {page > 1 && <a rel="prev" href={`?page=${page - 1}`}>← newer</a>}
+          <span>page {page}</span>
+          {hasMore && <a rel="next" href={`?page=${page + 1}`}>older →</a>}
+        </nav>
+      )}
       <h2>Recent failures</h2>
       {failures.length === 0 ? (
         <p>None.</p>

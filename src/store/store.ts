@@ -75,9 +75,10 @@ export class Store {
     await this.kv.delete(threadKey(pid, iid, did));
   }
 
-  async listMrs(limit = 200): Promise<MrRecord[]> {
+  /** Most recently active first; `offset` skips that many (pages of the status page). */
+  async listMrs(limit = 200, offset = 0): Promise<MrRecord[]> {
     const out = await this.scan<MrRecord>('mr:');
-    return out.sort((a, b) => b.updatedAt.localeCompare(a.updatedAt)).slice(0, limit);
+    return out.sort((a, b) => b.updatedAt.localeCompare(a.updatedAt)).slice(offset, offset + limit);
   }
 
   /** One MR's threads, or (without arguments) every thread in one scan. */

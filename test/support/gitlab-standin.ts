@@ -18,10 +18,11 @@ import path from 'node:path';
 import { HttpError, fromEntries, parseBody, type Params } from './gitlab-standin/body.js';
 import { commitTree, computeDiffs, git, initBare, mergeBase, revParse, serveGit, type FileChange, type GitRequest } from './gitlab-standin/git.js';
 import { buildMrHook, buildNoteHook, hookEventFlag, hookHeaders, type MrAction, type UserArg } from './gitlab-standin/hooks.js';
+import { executeHook, signingHeaders, type HookLogEntry } from './gitlab-standin/hook-delivery.js';
 import { World, type DiscussionJson, type HookRec, type MrRec, type MrState, type NoteJson, type ProjectRec } from './gitlab-standin/model.js';
 import { matchRoute } from './gitlab-standin/rest.js';
 
-export type { NoteJson, DiscussionJson, GitRequest, MrAction };
+export type { NoteJson, DiscussionJson, GitRequest, MrAction, HookLogEntry };
 export { LINE_CODE_ERROR } from './gitlab-standin/model.js';
 export { lineCode } from './gitlab-standin/git.js';
 
@@ -57,8 +58,10 @@ export interface GitlabStandin {
   notes(project: ProjectArg, iid: number): NoteJson[];
   /** every discussion (system ones included), REST shape */
   discussions(project: ProjectArg, iid: number): DiscussionJson[];
-  /** registered project hooks, with their secret token */
-  hooks(project: ProjectArg): (Record<string, unknown> & { id: number; url: string; token?: string })[];
+  /** registered project hooks as the hooks API shows them (alert_status, disabled_until), with their secret token and failure count */
+  hooks(project: ProjectArg): (Record<string, unknown> & { id: number; url: string; token?: string; alert_status: string; disabled_until: string | null; recent_failures: number })[];
+  /** every hook execution, in order (GitLab's "Recent events" of all hooks); skipped deliveries to disabled hooks are absent */
+  hookLog: HookLogEntry[];
   log: RestLogEntry[];
   gitRequests: GitRequest[];
   /** a human writes a note: a reply (discussionId), a diff thread (position), a non-diff thread (thread), or a plain comment */
@@ -67,18 +70,35 @@ export interface GitlabStandin {
   resolveDiscussion(project: ProjectArg, iid: number, discussionId: string, resolved: boolean, byUserId: number): DiscussionJson;
   /** the next `times` (default 1) matching requests fail: status>0 answers it, 0 destroys the socket; delayMs alone = slow answer */
   fail(match: { method?: string; path: RegExp }, reply: FailReply): void;
-  mrHook(project: ProjectArg, iid: number, action: MrAction, extra?: { oldrev?: string; changes?: object; user?: UserArg }): any;
+  /** action null: the payload of the hook settings' "Test" button (MergeRequest#to_hook_data has no action) */
+  mrHook(project: ProjectArg, iid: number, action: MrAction | null, extra?: { oldrev?: string; changes?: object; user?: UserArg }): any;
   noteHook(project: ProjectArg, iid: number, note: NoteJson | number, discussion?: DiscussionJson, opts?: { action?: 'create' | 'update' }): any;
-  /** headers GitLab would send with `payload` */
-  hookHeaders(payload: object, opts?: { token?: string; idempotencyKey?: string }): Record<string, string>;
-  /** POST `payload` like GitLab: to `opts.url`, or to every project hook subscribed to its event */
-  deliverHook(project: ProjectArg, payload: any, opts?: { url?: string; token?: string; idempotencyKey?: string }): Promise<{ url: string; status: number; body: string }[]>;
+  /** headers GitLab would send with `payload` (signingToken: the Standard Webhooks headers over `body`) */
+  hookHeaders(payload: object, opts?: { token?: string; idempotencyKey?: string; signingToken?: string; body?: string }): Record<string, string>;
+  /**
+   * POST `payload` like GitLab's WebHookService: to `opts.url` (no hook record, nothing counted), or once to every
+   * executable project hook subscribed to its event. Never retried; non-2xx, timeouts and network errors count
+   * toward disabling the hook. A hook that is disabled gets nothing (and is absent from the result).
+   * status 0 = no answer (`error` says why). `event` replaces X-Gitlab-Event (an event name a newer GitLab may send).
+   */
+  deliverHook(project: ProjectArg, payload: any, opts?: { url?: string; token?: string; idempotencyKey?: string; event?: string }): Promise<{ url: string; status: number; body: string; error?: string }[]>;
+  /** the hook settings' "Test" button (TestHooks::ProjectService): sent even when the hook is disabled; a 2xx re-enables it */
+  testHook(project: ProjectArg, hookId: number, trigger: 'merge_requests_events'): Promise<HookLogEntry>;
   close(): Promise<void>;
 }
 
 interface Failure { method?: string; path: RegExp; reply: FailReply; left: number }
 
-export async function startGitlabStandin(opts: { token?: string; bot?: { id: number; username: string } } = {}): Promise<GitlabStandin> {
+export interface StandinOptions {
+  token?: string;
+  bot?: { id: number; username: string };
+  /** GitLab's clock for hook backoff (default Date.now) */
+  now?: () => number;
+  /** webhook timeout (gitlab_rails['webhook_timeout']; 10 s on GitLab.com) */
+  hookTimeoutMs?: number;
+}
+
+export async function startGitlabStandin(opts: StandinOptions = {}): Promise<GitlabStandin> {
   const token = opts.token ?? 'glpat-standin-0123456789';
   const bot = opts.bot ?? { id: 99, username: 'review-bot' };
   const root = await mkdtemp(path.join(os.tmpdir(), 'gitlab-standin-'));
@@ -86,6 +106,8 @@ export async function startGitlabStandin(opts: { token?: string; bot?: { id: num
   await mkdir(reposDir);
 
   const world = new World('');
+  if (opts.now) world.clock = opts.now;
+  const hookLog: HookLogEntry[] = [];
   world.users.set(bot.id, { id: bot.id, username: bot.username, name: bot.username, bot: true, token });
   world.users.set(2, { id: 2, username: 'developer', name: 'Dev Eloper', bot: false });
   const log: RestLogEntry[] = [];
@@ -194,6 +216,17 @@ export async function startGitlabStandin(opts: { token?: string; bot?: { id: num
 
   // ---- test-side helpers ----------------------------------------------------
 
+  const hookTimeoutMs = opts.hookTimeoutMs ?? 10_000;
+  /** one execution of a registered hook, logged like web_hook_logs */
+  async function runHook(h: HookRec, payload: { object_kind?: string }, body: string, trigger: string, o: { idempotencyKey?: string; force?: boolean; event?: string }) {
+    const headers = hookHeaders(world, payload, { token: h.token, idempotencyKey: o.idempotencyKey });
+    if (o.event) headers['x-gitlab-event'] = o.event;
+    if (typeof h.signing_token === 'string' && h.signing_token) Object.assign(headers, signingHeaders(h.signing_token, headers['idempotency-key']!, body, world.clock()));
+    const e = await executeHook(h, { headers, body, trigger, now: world.clock(), timeoutMs: hookTimeoutMs, force: o.force });
+    if (e) hookLog.push(e);
+    return e;
+  }
+
   const proj = (ref: ProjectArg): ProjectRec => {
     const p = world.findProject(typeof ref === 'object' ? ref.id : ref);
     if (!p) throw new Error(`gitlab-standin: no project ${JSON.stringify(ref)}`);
@@ -238,7 +271,7 @@ export async function startGitlabStandin(opts: { token?: string; bot?: { id: num
   }
 
   const api: GitlabStandin = {
-    url, token, bot, log, gitRequests,
+    url, token, bot, log, gitRequests, hookLog,
 
     addUser(u) {
       world.users.set(u.id, { id: u.id, username: u.username, name: u.name ?? u.username, bot: false, token: u.token });
@@ -317,7 +350,7 @@ export async function startGitlabStandin(opts: { token?: string; bot?: { id: num
 
     notes: (ref, iid) => world.allNotes(mrRec(ref, iid)).filter((n) => !n.system).map((n) => ({ ...world.noteJson(n), discussion_id: n.discussion.id })),
     discussions: (ref, iid) => mrRec(ref, iid).discussions.map((d) => world.discussionJson(d)),
-    hooks: (ref) => proj(ref).hooks.map((h: HookRec) => ({ ...world.hookJson(h), token: h.token })) as any,
+    hooks: (ref) => proj(ref).hooks.map((h: HookRec) => ({ ...world.hookJson(h), token: h.token, recent_failures: Number(h.recentFailures ?? 0) })) as any,
 
     addNote(ref, iid, authorId, body, o = {}) {
       const m = mrRec(ref, iid);
@@ -364,18 +397,38 @@ export async function startGitlabStandin(opts: { token?: string; bot?: { id: num
       return payload;
     },
 
-    hookHeaders: (payload, o) => hookHeaders(world, payload, o),
+    hookHeaders: (payload, o = {}) => {
+      const h = hookHeaders(world, payload, o);
+      return o.signingToken ? { ...h, ...signingHeaders(o.signingToken, h['idempotency-key']!, o.body ?? JSON.stringify(payload), world.clock()) } : h;
+    },
 
     async deliverHook(ref, payload, o = {}) {
       const p = proj(ref);
-      const flag = hookEventFlag(payload?.object_kind);
-      const targets = o.url ? [{ url: o.url, token: o.token }] : p.hooks.filter((h) => flag && h[flag] === true).map((h) => ({ url: h.url, token: h.token }));
-      const out: { url: string; status: number; body: string }[] = [];
-      for (const t of targets) {
-        const r = await fetch(t.url, { method: 'POST', headers: hookHeaders(world, payload, { token: t.token, idempotencyKey: o.idempotencyKey }), body: JSON.stringify(payload) });
-        out.push({ url: t.url, status: r.status, body: await r.text() });
+      const flag = hookEventFlag(payload ?? {});
+      const body = JSON.stringify(payload);
+      if (o.url) {
+        // an ad-hoc target, not a hook record: delivered once, nothing counted
+        const once = await executeHook({ id: 0, projectId: p.id, url: o.url, createdAt: '' }, {
+          headers: hookHeaders(world, payload, { token: o.token, idempotencyKey: o.idempotencyKey }), body, trigger: flag ?? 'unknown', now: world.clock(), timeoutMs: hookTimeoutMs, force: true,
+        });
+        return [{ url: o.url, status: once!.status, body: once!.body, ...(once!.error ? { error: once!.error } : {}) }];
+      }
+      const out: { url: string; status: number; body: string; error?: string }[] = [];
+      for (const h of p.hooks.filter((x) => flag && x[flag] === true)) {
+        const e = await runHook(h, payload, body, flag!, { idempotencyKey: o.idempotencyKey, event: o.event });
+        if (e) out.push({ url: e.url, status: e.status, body: e.body, ...(e.error ? { error: e.error } : {}) });
       }
       return out;
+    },
+
+    async testHook(ref, hookId, trigger) {
+      const p = proj(ref);
+      const h = p.hooks.find((x) => x.id === hookId);
+      if (!h) throw new Error(`gitlab-standin: no hook ${hookId}`);
+      const mr = [...p.mrs.values()].at(-1);
+      if (!mr) throw new Error('gitlab-standin: Ensure the project has merge requests.');
+      const payload = buildMrHook(world, mr, null);
+      return (await runHook(h, payload, JSON.stringify(payload), trigger, { force: true }))!;
     },
 
     async close() {

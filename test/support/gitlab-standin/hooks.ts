@@ -58,10 +58,11 @@ export function mrHookAttrs(w: World, mr: MrRec) {
 export type MrAction = 'open' | 'reopen' | 'update' | 'close' | 'merge' | 'approved' | 'unapproved' | 'approval' | 'unapproval';
 export interface UserArg { id: number; username?: string; name?: string }
 
-export function buildMrHook(w: World, mr: MrRec, action: MrAction, extra: { oldrev?: string; changes?: object; user?: UserArg } = {}) {
+/** action null: MergeRequest#to_hook_data without an action, what the "Test" button sends */
+export function buildMrHook(w: World, mr: MrRec, action: MrAction | null, extra: { oldrev?: string; changes?: object; user?: UserArg } = {}) {
   const userId = extra.user?.id ?? mr.authorId;
   if (extra.user && !w.users.has(userId)) w.users.set(userId, { id: userId, username: extra.user.username ?? `user${userId}`, name: extra.user.name ?? extra.user.username ?? `User ${userId}`, bot: false });
-  const attrs: Record<string, unknown> = { ...mrHookAttrs(w, mr), action };
+  const attrs: Record<string, unknown> = { ...mrHookAttrs(w, mr), ...(action ? { action } : {}) };
   if (extra.oldrev) attrs.oldrev = extra.oldrev;
   return {
     object_kind: 'merge_request', event_type: 'merge_request', user: userHookAttrs(w, userId),
@@ -95,12 +96,21 @@ const EVENT_HEADER: Record<string, [string, string]> = {
   push: ['Push Hook', 'push_events'],
 };
 
+/**
+ * Which hooks get a payload, and its X-Gitlab-Event. Internal (confidential) notes go only to hooks with
+ * `confidential_note_events`, as "Confidential Note Hook" (Notes::PostProcessService#execute_note_hooks).
+ */
+function eventOf(payload: { object_kind?: string; object_attributes?: { internal?: boolean } }): [string, string] | undefined {
+  if (payload.object_kind === 'note' && payload.object_attributes?.internal) return ['Confidential Note Hook', 'confidential_note_events'];
+  return EVENT_HEADER[payload.object_kind ?? ''];
+}
+
 /** The headers GitLab's WebHookService sends. */
 export function hookHeaders(w: World, payload: { object_kind?: string }, opts: { token?: string; idempotencyKey?: string } = {}): Record<string, string> {
   const h: Record<string, string> = {
     'content-type': 'application/json',
     'user-agent': 'GitLab/18.0.0-standin',
-    'x-gitlab-event': EVENT_HEADER[payload.object_kind ?? '']?.[0] ?? 'System Hook',
+    'x-gitlab-event': eventOf(payload)?.[0] ?? 'System Hook',
     'x-gitlab-webhook-uuid': randomUUID(),
     'x-gitlab-event-uuid': randomUUID(),
     'x-gitlab-instance': w.url,
@@ -110,6 +120,6 @@ export function hookHeaders(w: World, payload: { object_kind?: string }, opts: {
   return h;
 }
 
-export function hookEventFlag(objectKind: string | undefined): string | undefined {
-  return EVENT_HEADER[objectKind ?? '']?.[1];
+export function hookEventFlag(payload: { object_kind?: string }): string | undefined {
+  return eventOf(payload)?.[1];
 }

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { HttpError, toInt, type Params } from './body.js';
 import { diffLines, lineCode, type DiffJson } from './git.js';
+import { hookHealthJson } from './hook-delivery.js';
 
 export interface UserRec { id: number; username: string; name: string; bot: boolean; token?: string }
 export interface CommitRec { id: string; message: string; title: string; timestamp: string; authorName: string; authorEmail: string }
@@ -51,6 +52,9 @@ export class World {
   users = new Map<number, UserRec>();
   projects = new Map<number, ProjectRec>();
   private seq = { project: 1, mr: 100, version: 500, note: 1000, hook: 1, award: 1 };
+
+  /** GitLab's clock for hook backoff (tests move it forward) */
+  clock: () => number = Date.now;
 
   constructor(public url: string) {}
 
@@ -282,8 +286,8 @@ export class World {
   }
 
   hookJson(h: HookRec) {
-    const { token: _t, projectId, createdAt, ...rest } = h;
-    return { ...rest, project_id: projectId, created_at: createdAt };
+    const { token: _t, signing_token: _s, projectId, createdAt, recentFailures: _f, disabledUntil: _d, ...rest } = h;
+    return { ...rest, project_id: projectId, created_at: createdAt, ...hookHealthJson(h, this.clock()) };
   }
 
   /** GitLab's line_code of a DiffNote (null for other notes). */

@@ -67,6 +67,7 @@ function applyHookParams(c: Ctx, h: Record<string, unknown>) {
   }
   if (c.params.url !== undefined) h.url = String(c.params.url);
   if (c.params.token !== undefined) h.token = String(c.params.token);
+  if (c.params.signing_token !== undefined) h.signing_token = String(c.params.signing_token);
 }
 
 export const routes: [method: string, pattern: string, handler: Handler][] = [
@@ -204,6 +205,13 @@ export const routes: [method: string, pattern: string, handler: Handler][] = [
     if (!h) throw new HttpError(404, { message: '404 Not found' });
     applyHookParams(c, h);
     return ok(c.world.hookJson(h));
+  }],
+  ['DELETE', 'projects/:id/hooks/:hid', (c) => {
+    const p = c.world.project(c.p.id);
+    const i = p.hooks.findIndex((x) => x.id === Number(c.p.hid));
+    if (i < 0) throw new HttpError(404, { message: '404 Not found' });
+    p.hooks.splice(i, 1);
+    return ok('', 204);
   }],
 ];
 
