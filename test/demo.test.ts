@@ -9,7 +9,7 @@ delete env.ANTHROPIC_API_KEY;
 delete env.ANTHROPIC_BASE_URL;
 delete env.DEMO_PORT;
 
-describe.concurrent('npm run demo', () => {
+describe('npm run demo', () => {
   it('--once: reviews the sample MR and answers the question and the follow-up, with the scripted model, then exits 0', async () => {
     const r = await execa('npm', ['run', '--silent', 'demo', '--', '--once'], { reject: false, env, extendEnv: false, timeout: 180_000 });
     expect(r.stdout).toContain('using the scripted model stand-in');
