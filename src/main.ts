@@ -117,9 +117,9 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
 
   metrics.trackQueue(queue);
   let shuttingDown = false;
+  const rateLimiter = new ProjectRateLimiter({ perMinute: config.PROJECT_RATE_LIMIT_PER_MIN });
   // ADMIN_PORT: the admin routes get their own listener, so publishing the webhook port exposes nothing else.
   const admin = config.ADMIN_PORT === undefined ? undefined : createAdminApp(log);
-  const rateLimiter = new ProjectRateLimiter({ perMinute: config.PROJECT_RATE_LIMIT_PER_MIN });
   const app = createApp({
     secret: config.GITLAB_WEBHOOK_SECRET,
     signingKey: config.GITLAB_WEBHOOK_SIGNING_KEY,
