@@ -10,10 +10,10 @@ import { startBotProcess } from '../test/support/bot-process.js';
 import { startGitlabStandin, type GitlabStandin } from '../test/support/gitlab-standin.js';
 import { ALICE, BOT, TOKEN } from '../test/support/harness.js';
 import { startModelStandin, type ModelStandin } from '../test/support/model-standin.js';
-import { bytes, instantAnswer, median, sourceFile, type Row, type Section } from './support.js';
+import { bytes, instantAnswer, median, quick, sourceFile, type Row, type Section } from './support.js';
 
-const LEVELS = [1, 2, 4];
-const ROUNDS = Number(process.env.BENCH_MEMORY_ROUNDS ?? 3);
+const LEVELS = quick([1, 2, 4], [1, 2]);
+const ROUNDS = Number(process.env.BENCH_MEMORY_ROUNDS ?? quick(3, 1));
 const PAGE_BYTES = 4096;
 
 interface Proc {

@@ -1,6 +1,8 @@
-// `npm run bench [-- <ids…>]`: every measurement of issue 9, one after another (never in parallel: they would time
-// each other), printed as one Markdown table with the machine it ran on. Progress goes to stderr, the table to stdout.
-import { failedSection, machineInfo, renderTable, RUNS, type Section } from './support.js';
+// `npm run bench [-- --quick] [<ids…>]`: every measurement of issue 9, one after another (never in parallel: they
+// would time each other), printed as one Markdown table with the machine it ran on. Progress goes to stderr, the
+// table to stdout.
+import { parseBenchArgs, USAGE } from './args.js';
+import type { Section } from './support.js';
 
 const MEASUREMENTS: { id: string; title: string; load: () => Promise<{ run(): Promise<Section> }> }[] = [
   // Measurement 1 lives in webhook.ts (its own author); it exports run() like the others.
@@ -13,7 +15,21 @@ const MEASUREMENTS: { id: string; title: string; load: () => Promise<{ run(): Pr
   { id: '7', title: 'Context reuse', load: () => import('./context-reuse.js') },
 ];
 
-const only = process.argv.slice(2);
+let args;
+try {
+  args = parseBenchArgs(process.argv.slice(2), MEASUREMENTS.map((m) => m.id));
+} catch (e) {
+  console.error(`bench: ${(e as Error).message}\n\n${USAGE}`);
+  process.exit(2);
+}
+if (args.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+// The modules size their loads when support.ts loads, so the flag goes through the environment, before it does.
+if (args.quick) process.env.BENCH_QUICK = '1';
+const { failedSection, machineInfo, renderTable, RUNS, QUICK } = await import('./support.js');
+const only = args.ids;
 const chosen = MEASUREMENTS.filter((m) => !only.length || only.includes(m.id));
 const t0 = performance.now();
 const sections: Section[] = [];
@@ -33,7 +49,7 @@ for (const m of chosen) {
 
 const took = ((performance.now() - t0) / 1000).toFixed(0);
 console.log(`\nmr-reviewer bench, ${new Date().toISOString().slice(0, 10)}: ${machineInfo()}`);
-console.log(`medians of ${RUNS} runs unless stated; the model stand-in answers instantly; ${took} s in all\n`);
+console.log(`${QUICK ? 'QUICK mode (smaller loads, not comparable with a full run); ' : ''}medians of ${RUNS} runs unless stated; the model stand-in answers instantly; ${took} s in all\n`);
 console.log(renderTable(sections));
 // Stand-ins and harnesses are closed; a straggling handle (a keep-alive socket) must not hold the table back.
 process.exit();

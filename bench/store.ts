@@ -7,11 +7,11 @@ import { randomUUID } from 'node:crypto';
 import type { MrRecord, ThreadRecord } from '../src/store/records.js';
 import { redisStore } from '../src/store/redis.js';
 import { Store } from '../src/store/store.js';
-import { median, percentile, us, type Row, type Section } from './support.js';
+import { median, percentile, quick, us, type Row, type Section } from './support.js';
 
-const MRS = 1_000;
+const MRS = quick(1_000, 100);
 const THREADS = 10;
-const LOOKUPS = 5_000;
+const LOOKUPS = quick(5_000, 500);
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 /** Project ids far from any test's, so a shared Redis is not disturbed; the bench's keys are deleted afterwards. */
 const PID0 = 7_700_000;

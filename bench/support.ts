@@ -12,8 +12,11 @@ import { readMarker } from '../src/gitlab/markers.js';
 import { finding, reviewOutput, startHarness, waitFor, type Harness } from '../test/support/harness.js';
 import type { RecordedRequest, Reply } from '../test/support/model-standin.js';
 
+/** `--quick` (BENCH_QUICK=1): each measurement once, with smaller loads (modules pick theirs with `quick(full, small)`). */
+export const QUICK = process.env.BENCH_QUICK === '1';
+export const quick = <T>(full: T, small: T): T => (QUICK ? small : full);
 /** Repetitions per timed measurement; BENCH_RUNS overrides (e.g. 1 for a smoke run). */
-export const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+export const RUNS = Number(process.env.BENCH_RUNS ?? quick(5, 1));
 
 // ---- statistics -----------------------------------------------------------------------------------------------
 

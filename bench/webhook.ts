@@ -25,7 +25,7 @@ import { startBot } from '../src/main.js';
 import { makeRedactor } from '../src/redact.js';
 import { startGitlabStandin } from '../test/support/gitlab-standin.js';
 import { BOT, botEnv, SECRET, TOKEN } from '../test/support/harness.js';
-import { ms, percentile, ratio, renderTable, type Section } from './support.js';
+import { ms, percentile, quick, ratio, renderTable, type Section } from './support.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const SHA_SLOT = '__HEAD_SHA__';
@@ -101,7 +101,7 @@ function toSection({ bot, bare, rate }: { bot: Measured; bare: Measured; rate: n
 /** Both targets at the same fixed rate, in alternating 2 s rounds adding up to `seconds` each, after a warm-up. */
 export async function measure(o: { rate?: number; seconds?: number } = {}): Promise<{ bot: Measured; bare: Measured; rate: number }> {
   const rate = o.rate ?? Number(process.env.BENCH_RATE ?? 1000);
-  const seconds = o.seconds ?? Number(process.env.BENCH_SECONDS ?? 10);
+  const seconds = o.seconds ?? Number(process.env.BENCH_SECONDS ?? quick(10, 2));
   const child = spawn(process.execPath, [...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : []), '--import', 'tsx', SELF, '--target'], { stdio: ['pipe', 'pipe', 'inherit'] });
   try {
     const t = await new Promise<Targets>((resolve, reject) => {

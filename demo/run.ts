@@ -2,6 +2,8 @@
 // is opened, reviewed, and questioned in one finding's thread (a question and a follow-up).
 // Without ANTHROPIC_API_KEY the model is a scripted stand-in; with it, the real model reviews the sample.
 // The stand-ins live in test/support/ and are shared with the tests.
+// Afterwards the bot and the stand-ins keep running (status page, metrics) until Ctrl-C or SIGTERM, in a terminal or
+// not; `--once` exits after the walk-through. DEMO_PORT fixes the bot's port (default: a free one).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,7 +46,7 @@ const QUESTION = 'Is this really a bug? Show me a concrete input where it goes w
 const FOLLOW_UP = 'Fair. What is the smallest change that fixes it?';
 
 const realModel = !!process.env.ANTHROPIC_API_KEY;
-const keepRunning = process.stdout.isTTY && !process.argv.includes('--exit');
+const once = process.argv.includes('--once');
 const out = (s = '') => process.stdout.write(`${s}\n`);
 const strip = (body: string) => body.replace(/<!--[\s\S]*?-->/g, '').trim();
 const indent = (s: string) => s.split('\n').map((l) => `    ${l}`).join('\n');
@@ -113,7 +115,22 @@ async function waitFor<T>(what: string, fn: () => T | undefined | false, timeout
   }
 }
 
-async function main(): Promise<void> {
+/** Resolves at the first SIGINT or SIGTERM; a second one exits at once. `on`, not `once`: see src/main.ts. */
+function untilSignal(): Promise<NodeJS.Signals> {
+  let seen = false;
+  return new Promise((resolve) => {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+      process.on(sig, () => {
+        if (seen) process.exit(1);
+        seen = true;
+        resolve(sig);
+      });
+    }
+  });
+}
+
+async function main(): Promise<number> {
+  const signalled = untilSignal();
   const token = `glpat-demo-${randomBytes(8).toString('hex')}`;
   const secret = `demo-secret-${randomBytes(8).toString('hex')}`;
   const adminToken = `demo-admin-${randomBytes(6).toString('hex')}`;
@@ -138,6 +155,8 @@ async function main(): Promise<void> {
     HOST: '127.0.0.1',
     DATA_DIR: dataDir,
     LOG_LEVEL: 'info',
+    // a Ctrl-C mid-review should not wait long for the CLI
+    SHUTDOWN_DEADLINE_MS: '5000',
     ...(realModel
       ? { ANTHROPIC_API_KEY: process.env.ANTHROPIC_API_KEY, CLAUDE_MODEL: process.env.CLAUDE_MODEL }
       : { ANTHROPIC_API_KEY: 'sk-ant-demo-standin', ANTHROPIC_BASE_URL: model!.url, CLAUDE_MAX_RETRIES: '0' }),
@@ -148,7 +167,7 @@ async function main(): Promise<void> {
   const botUrl = `http://127.0.0.1:${bot.port}`;
 
   let failed = false;
-  try {
+  const walkThrough = async () => {
     const project = await gitlab.createProject('demo/shop', { 'README.md': '# shop\n\nA tiny shopping cart.\n', 'src/cart.js': BASE });
     await gitlab.commit(project, 'cart-helpers', { 'src/cart.js': FEATURE }, 'Add cart helpers');
     const hook = await setupWebhook(new GitLabClient({ url: gitlab.url, token }), { project: project.path, url: `${botUrl}/webhooks/gitlab`, secret });
@@ -192,24 +211,39 @@ async function main(): Promise<void> {
     for (const t of threads) out(`  └─ fork ${t.forkSessionId} (this thread, ${t.turns} turns; the follow-up resumed it)`);
     const cost = (rec?.costUsd ?? 0) + threads.reduce((s, t) => s + t.costUsd, 0);
     if (realModel) out(`  cost: $${cost.toFixed(4)}`);
-  } catch (e) {
-    failed = true;
-    out(`\ndemo failed: ${(e as Error).message}\nbot log: ${logFile}`);
-  }
+  };
+  // A signal during the walk-through stops the demo too.
+  const interrupted = await Promise.race([
+    walkThrough().then(
+      () => undefined,
+      (e: Error) => {
+        failed = true;
+        out(`\ndemo failed: ${e.message}\nbot log: ${logFile}`);
+      },
+    ),
+    signalled,
+  ]);
 
-  out(`\nStatus page: ${botUrl}/?token=${adminToken}`);
-  out(`Metrics:     ${botUrl}/metrics`);
-  if (keepRunning || failed) out(`Bot log:     ${logFile}`);
-  else out('(Stopped now: not a terminal, or --exit. Run `npm run demo` in a terminal to keep the status page up.)');
-  if (keepRunning && !failed) {
-    out('\nThe bot and the stand-ins keep running so you can look around. Press Ctrl-C to stop.');
-    await new Promise<void>((r) => process.once('SIGINT', () => r()));
+  // a walk-through cut short by the signal may fail while it stops: that is not the demo failing
+  const ok = !failed;
+  const keepRunning = !once && ok && !interrupted;
+  if (!interrupted) {
+    out(`\nStatus page: ${botUrl}/?token=${adminToken}`);
+    out(`Metrics:     ${botUrl}/metrics`);
+    if (!once || failed) out(`Bot log:     ${logFile}`);
   }
+  if (keepRunning) {
+    out('\nThe bot and the stand-ins keep running so you can look around. Press Ctrl-C to stop (or run with --once).');
+    await signalled;
+  }
+  out('stopping…');
   await bot.stop();
   await model?.close();
   await gitlab.close();
-  if (!keepRunning && !failed) fs.rmSync(dataDir, { recursive: true, force: true });
-  process.exitCode = failed ? 1 : 0;
+  // the log stays for whoever watched it while the demo ran, or after a failure
+  if (once && ok) fs.rmSync(dataDir, { recursive: true, force: true });
+  return ok ? 0 : 1;
 }
 
-await main();
+// exit explicitly: a stand-in's keep-alive socket must not keep the demo alive after Ctrl-C
+process.exit(await main());

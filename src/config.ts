@@ -1,7 +1,7 @@
 // Settings: zod over the environment. Every problem is reported on its own line, then start-up stops.
-import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { defaultConcurrency } from './claude/concurrency.js';
 
 const bool = z
   .string()
@@ -11,12 +11,6 @@ const num = (min: number, max: number) => z.coerce.number().min(min).max(max);
 const url = z.string().url().transform((s) => s.replace(/\/+$/, ''));
 const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
 
-/** ~300 MB per CLI process; leave room for the bot and the OS. */
-export function defaultConcurrency(): number {
-  const byMemory = Math.floor((os.totalmem() * 0.5) / (300 * 1024 * 1024));
-  return Math.max(1, Math.min(byMemory, os.availableParallelism() * 2, 8));
-}
-
 const schema = z.object({
   GITLAB_URL: url,
   GITLAB_TOKEN: z.string().min(1, 'must not be empty'),
@@ -24,6 +18,8 @@ const schema = z.object({
   GITLAB_WEBHOOK_SECRET: z.string().min(8, 'must be at least 8 characters').optional(),
   GITLAB_WEBHOOK_SIGNING_KEY: z.string().optional(),
   PORT: int(0, 65535).default(8080),
+  /** when set, the status page, /metrics and /readyz move to this port: PORT then serves only webhooks and /healthz */
+  ADMIN_PORT: int(0, 65535).optional(),
   HOST: z.string().default('0.0.0.0'),
   DATA_DIR: z.string().default('./data'),
   ANTHROPIC_API_KEY: z.string().optional(),

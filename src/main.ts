@@ -16,6 +16,7 @@ import { backoffPolicy, reasonOf } from './jobs/retry.js';
 import type { Queue } from './jobs/queue.js';
 import { createLogger, type Logger } from './logger.js';
 import { makeRedactor } from './redact.js';
+import { createAdminApp } from './server/admin.js';
 import { createApp } from './server/app.js';
 import { Metrics } from './server/metrics.js';
 import { mountStatusPage } from './server/status-page.js';
@@ -28,6 +29,8 @@ export interface Bot {
   deps: Deps;
   queue: Queue;
   port: number;
+  /** the status page, /metrics and /readyz when ADMIN_PORT is set */
+  adminPort?: number;
   /** resolves when the HTTP server is listening and the bot knows itself */
   ready: Promise<void>;
   stop(): Promise<void>;
@@ -121,6 +124,8 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
   let shuttingDown = false;
   const stopping = new AbortController();
   const rateLimiter = new ProjectRateLimiter({ perMinute: config.PROJECT_RATE_LIMIT_PER_MIN });
+  // ADMIN_PORT: the admin routes get their own listener, so publishing the webhook port exposes nothing else.
+  const admin = config.ADMIN_PORT === undefined ? undefined : createAdminApp(log);
   const app = createApp({
     secret: config.GITLAB_WEBHOOK_SECRET,
     signingKey: config.GITLAB_WEBHOOK_SIGNING_KEY,
@@ -133,7 +138,8 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
     isShuttingDown: () => shuttingDown,
     webhooks: config.MR_REVIEWER_ROLE !== 'worker',
     onWebhook: metrics.webhook,
-    extend: (a) => {
+    extend: (main) => {
+      const a = admin ?? main;
       a.get('/metrics', async (c) => {
         const m = await metrics.render();
         return c.body(m.body, 200, { 'Content-Type': m.contentType });
@@ -142,6 +148,12 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
       mountStatusPage(a, { adminToken: config.ADMIN_TOKEN, store, queueStats: () => queue.stats(), notice: () => gitlabStatus.problem });
     },
   });
+
+  let adminServer: ServerType | undefined;
+  const adminPort = admin && (await new Promise<number>((resolve) => {
+    adminServer = serve({ fetch: admin.fetch, port: config.ADMIN_PORT, hostname: config.HOST }, (info) => resolve(info.port));
+  }));
+  if (adminPort) log.info({ adminPort }, 'admin listening');
 
   let server: ServerType | undefined;
   const listening = new Promise<number>((resolve) => {
@@ -168,6 +180,7 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
     log.info({ deadlineMs: config.SHUTDOWN_DEADLINE_MS }, 'shutting down: no new jobs; webhooks still accepted');
     await queue.stop(config.SHUTDOWN_DEADLINE_MS);
     await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+    await new Promise<void>((r) => (adminServer ? adminServer.close(() => r()) : r()));
     await queue.close();
     await store.close();
     await backend.close();
@@ -183,5 +196,5 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
       });
     }
   }
-  return { deps, queue, port, ready, stop };
+  return { deps, queue, port, adminPort, ready, stop };
 }

@@ -1,4 +1,4 @@
-// gitbeaker's default request handler retries 429/502 ten times within ~4 s, ignores Retry-After and has no
+// gitbeaker's default request handler retries 429/502 ten times within ~0.3 s, ignores Retry-After and has no
 // timeout. This one makes a single attempt with a timeout and throws a GitLabError that says whether
 // and when to retry; client.ts retries with backoff and the queue retries whole jobs.
 import { createRequesterFn } from '@gitbeaker/requester-utils';
