@@ -94,6 +94,27 @@ describe('faults longer than the old horizon', () => {
     expect(model.requests).toHaveLength(1);
   });
 
+  it('GitLab refusing a thread reply 24 times: the answer is kept and posted once, the model asked once for it', async () => {
+    const dir = dataDir();
+    const bot = await startBot(dir);
+    const { project, mr } = await mrWithBugs('faults/reply');
+    model.setDefault({ structured: reviewOutput([DIV]) });
+    expect((await bot.send(gitlab.mrHook(project, mr.iid, 'open'))).status).toBe(200);
+    await waitFor(() => posted(project, mr.iid).summaries.length > 0 && queueIdle(dir), 60_000, 'the review');
+    const thread = gitlab.discussions(project, mr.iid).find((d) => readMarker(d.notes[0]!.body)?.kind === 'finding')!;
+    model.setDefault({ structured: { reply: 'Because b can be zero: KIWI-ANSWER.', verdict: 'answered' } });
+    const replies = new RegExp(`/projects/${project.id}/merge_requests/\\d+/discussions/${thread.id}/notes$`);
+    gitlab.fail({ method: 'POST', path: replies }, { status: 502, times: 12 });
+    gitlab.fail({ method: 'POST', path: replies }, { status: 0, times: 12 });
+    const { note, discussion } = gitlab.addNote(project, mr.iid, ALICE.id, `@${BOT.username} why is this a bug?`, { discussionId: thread.id });
+    expect((await bot.send(gitlab.noteHook(project, mr.iid, note, discussion))).status).toBe(200);
+    const answers = () => gitlab.discussions(project, mr.iid).find((d) => d.id === thread.id)!.notes.filter((n) => n.body.includes('KIWI-ANSWER'));
+    await waitFor(() => answers().length > 0 && queueIdle(dir), 90_000, 'the reply after the outage');
+    expect(retries(bot).filter((l) => l.kind === 'reply').length).toBeGreaterThanOrEqual(OLD_ATTEMPTS);
+    expect(answers()).toHaveLength(1);
+    expect(model.requests).toHaveLength(2); // the review, and the reply once
+  });
+
   it('the model overloaded (529) for many attempts: the review waits, then is posted once', async () => {
     const dir = dataDir();
     const bot = await startBot(dir);
