@@ -43,8 +43,13 @@ const schema = z.object({
   ALLOWED_PROJECTS: list.optional(),
   /** jobs started per project per minute (token bucket, burst = rate); more are delayed, never refused; 0 = no limit */
   PROJECT_RATE_LIMIT_PER_MIN: int(0, 1_000_000).default(120),
-  JOB_ATTEMPTS: int(1, 20).default(5),
+  /** an optional cap on a job's attempts; 0 = none, the horizon decides */
+  JOB_ATTEMPTS: int(0, 100_000).default(0),
   RETRY_BASE_MS: int(10, 600_000).default(2_000),
+  /** the longest wait between two attempts of a job */
+  RETRY_MAX_DELAY_MS: int(10, 24 * 3_600_000).default(600_000),
+  /** how long after it was accepted a job failing for a transient reason keeps being retried */
+  RETRY_HORIZON_MS: int(0, 30 * 24 * 3_600_000).default(24 * 3_600_000),
   SHUTDOWN_DEADLINE_MS: int(0, 3_600_000).default(30_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ADMIN_TOKEN: z.string().optional(),

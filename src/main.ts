@@ -101,10 +101,10 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
     },
   };
 
-  const notifyFailure = failureNotifier(deps);
-  const queue = backend.queue({
+  const notifyFailure = failureNotifier(deps, (spec) => queue.enqueue(spec));
+  const queue: Queue = backend.queue({
     concurrency: config.MAX_CONCURRENT_SESSIONS,
-    policy: backoffPolicy({ baseMs: config.RETRY_BASE_MS, maxAttempts: config.JOB_ATTEMPTS }),
+    policy: backoffPolicy({ baseMs: config.RETRY_BASE_MS, maxDelayMs: config.RETRY_MAX_DELAY_MS, horizonMs: config.RETRY_HORIZON_MS, maxAttempts: config.JOB_ATTEMPTS }),
     events: {
       onRetry: (job, err, delayMs) => {
         metrics.jobRetry(job, err);

@@ -238,9 +238,9 @@ describe('durability, with the bot as a child process', () => {
     expect(p.failures[0]!.body).toMatch(/review failed: .*(529|overloaded)/i);
     expect(p.failures[0]!.body).toContain(`\`@${BOT.username} review\``);
     expect(p.failures[0]!.body).not.toContain(new URL(model.url).host); // the CLI's text names the API host
-    // GitLab resending the same delivery does not start the failing loop again.
+    // Dedupe holds finished work only: a later delivery for the same head runs again.
     const again = await bot.send(gitlab.mrHook(project, mr.iid, 'reopen'));
-    expect(again.headers.get(OUTCOME_HEADER)).toBe('duplicate');
+    expect(again.headers.get(OUTCOME_HEADER)).toBe('queued');
   });
 
   it('SIGTERM during a review: keeps taking webhooks while it drains, exits within the deadline; after restart the review and the delivery taken during the drain both run', async () => {

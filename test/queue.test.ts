@@ -1,10 +1,11 @@
 // SqliteQueue on its own: dedupe, per-key order, parallelism, retries, crash recovery and stop, on real SQLite files.
 import { execa } from 'execa';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Job, JobHandler, JobSpec, QueueEvents } from '../src/jobs/queue.js';
 import { backoffPolicy, PermanentError } from '../src/jobs/retry.js';
 import { SqliteQueue } from '../src/jobs/sqlite-queue.js';
@@ -278,6 +279,38 @@ describe('SqliteQueue: retries', () => {
     expect(await q.stats()).toMatchObject({ pending: 0, running: 0, failed: 1 });
   });
 
+  it('keeps dedupe for finished work only: a job that failed for good can be delivered again', async () => {
+    const q = open(tmpFile(), { maxAttempts: 2 });
+    const runs: string[] = [];
+    q.start(async (job) => {
+      const { name } = job.data as { name: string };
+      runs.push(`${name}#${job.attempt}`);
+      if (name === 'bad') throw transient('still down');
+    });
+    await q.enqueue(spec('k', ['delivery:1', 'head:x'], { name: 'bad' }));
+    await q.enqueue(spec('j', ['delivery:2'], { name: 'good' }));
+    await q.drained(10_000);
+    expect((await q.enqueue(spec('j', ['delivery:2'], { name: 'good' }))).duplicate).toBe(true);
+    // The resend of the failed one (same delivery id, same head) is accepted and runs.
+    expect((await q.enqueue(spec('k', ['delivery:1', 'head:x'], { name: 'resent' }))).duplicate).toBe(false);
+    await q.drained(10_000);
+    expect(runs).toContain('resent#1');
+  });
+
+  it('retries for its horizon, not a number of attempts', async () => {
+    const dead: Job[] = [];
+    const q = new SqliteQueue({ file: tmpFile(), concurrency: 1, pollMs: 20, policy: backoffPolicy({ baseMs: 5, maxDelayMs: 20, horizonMs: 600 }), events: { onDead: (j) => void dead.push(j) } });
+    queues.push(q);
+    q.start(async () => {
+      throw transient('GitLab 502');
+    });
+    await q.enqueue(spec('k', ['d']));
+    await until(() => dead.length === 1, 'the job to reach its horizon');
+    // Far more than the old 5 attempts, and it gave up only once the horizon was behind it.
+    expect(dead[0]!.attempt).toBeGreaterThan(5);
+    expect(Date.now() - dead[0]!.createdAt).toBeGreaterThan(500);
+  });
+
   it('treats an error without a verdict as permanent', async () => {
     const dead: Job[] = [];
     const q = open(tmpFile(), { events: { onDead: (job) => void dead.push(job) } });
@@ -421,5 +454,80 @@ describe('SqliteQueue: crash recovery and stop', () => {
     q2.start(async (job) => void attempts.push(job.attempt));
     await q2.drained(5_000);
     expect(attempts).toEqual([2]);
+  });
+});
+
+describe('SqliteQueue: a full disk (a real tmpfs)', () => {
+  let mnt: string;
+  let mounted = false;
+  const filler = () => path.join(mnt, 'filler');
+  function fill() {
+    const fd = fs.openSync(filler(), 'a');
+    try {
+      for (;;) fs.writeSync(fd, Buffer.alloc(16 * 1024));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  beforeAll(() => {
+    mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'mrr-qfull-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]);
+    mounted = true;
+  });
+  afterAll(() => {
+    if (mounted) execFileSync('umount', [mnt]);
+    fs.rmSync(mnt, { recursive: true, force: true });
+  });
+
+  it('a job whose retry cannot be written waits, then runs again when space returns; enqueue fails meanwhile', async () => {
+    const errors: string[] = [];
+    const file = path.join(mnt, 'q1.sqlite');
+    const q = new SqliteQueue({ file, concurrency: 2, pollMs: 20, policy: backoffPolicy({ baseMs: 5, maxDelayMs: 20 }), onError: (_e, where) => void errors.push(where) });
+    queues.push(q);
+    const g = gate();
+    const runs: number[] = [];
+    q.start(async (job) => {
+      runs.push(job.attempt);
+      if (job.attempt === 1) {
+        await g.promise;
+        throw Object.assign(new Error('write error: No space left on device'), { code: 'ENOSPC' });
+      }
+    });
+    await q.enqueue(spec('k', ['d']));
+    await until(() => runs.length === 1, 'the first attempt');
+    fill();
+    g.open();
+    await until(() => errors.includes('retry'), 'the retry write to fail');
+    await expect(q.enqueue(spec('other', ['e']))).rejects.toMatchObject({ code: expect.stringMatching(/SQLITE_FULL|SQLITE_IOERR/) });
+    expect(runs).toEqual([1]);
+    fs.rmSync(filler());
+    await q.drained(10_000);
+    expect(runs).toEqual([1, 2]);
+    expect((await q.enqueue(spec('other', ['e']))).duplicate).toBe(false);
+  });
+
+  it('opens on a full disk in a degraded mode and catches up when space returns', async () => {
+    const file = path.join(mnt, 'q2.sqlite');
+    const first = open(file);
+    await first.enqueue(spec('k', ['a'], { n: 1 }));
+    await first.close();
+    for (const f of fs.readdirSync(mnt).filter((n) => n.startsWith('q2.sqlite-'))) fs.rmSync(path.join(mnt, f));
+    fill();
+    const errors: string[] = [];
+    const q = new SqliteQueue({ file, concurrency: 1, pollMs: 20, policy: backoffPolicy({ baseMs: 5 }), onError: (_e, where) => void errors.push(where) });
+    queues.push(q);
+    expect(q.initError).toBeDefined();
+    expect(errors).toContain('open');
+    const ran: unknown[] = [];
+    q.start(async (job) => void ran.push(job.data));
+    await expect(q.enqueue(spec('k', ['b']))).rejects.toBeDefined();
+    fs.rmSync(filler());
+    await until(() => ran.length === 1, 'the stored job to run once space returned');
+    expect(ran).toEqual([{ n: 1 }]);
+    expect((await q.enqueue(spec('k', ['b'], { n: 2 }))).duplicate).toBe(false);
+    await q.drained(10_000);
+    expect(ran).toEqual([{ n: 1 }, { n: 2 }]);
   });
 });

@@ -145,6 +145,24 @@ describe('RedisQueue', () => {
     expect((await q.stats()).failed).toBe(2);
   });
 
+  it('releases the dedupe keys of a job that failed for good, so a resend runs again', async () => {
+    const { make, events } = setup();
+    const q = make({ maxAttempts: 1 });
+    const runs: number[] = [];
+    q.start(async (job) => {
+      const n = (job.data as { n: number }).n;
+      runs.push(n);
+      if (n === 1) throw new PermanentError('403');
+    });
+    await q.enqueue(spec('mr:1', 1, ['delivery:A', 'head:x']));
+    await q.enqueue(spec('mr:2', 2, ['delivery:B']));
+    await waitUntil(() => events.dead.length === 1 && runs.includes(2));
+    await q.drained(10_000);
+    expect((await q.enqueue(spec('mr:2', 2, ['delivery:B']))).duplicate).toBe(true);
+    expect((await q.enqueue(spec('mr:1', 3, ['delivery:A', 'head:x']))).duplicate).toBe(false);
+    await waitUntil(() => runs.includes(3));
+  });
+
   it('a killed holder\'s lane lock expires: another instance finishes its job, then the next of the lane', async () => {
     const { make, prefix } = setup({ lockMs: 1_500 });
     const b = make();

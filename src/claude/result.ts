@@ -41,7 +41,7 @@ export class ClaudeError extends Error {
     super(message);
   }
 
-  /** Worth another try later: overloads, 5xx, 429, timeouts, crashes. 4xx, budget and missing sessions are not. */
+  /** Worth another try later: overloads, 5xx, 429, timeouts, signals, crashes, a busy session. 4xx, budget and missing sessions are not. */
   get transient(): boolean {
     switch (this.kind) {
       case 'api': {
@@ -50,6 +50,7 @@ export class ClaudeError extends Error {
       }
       case 'timeout':
       case 'killed':
+      case 'session_in_use':
       case 'crash':
       case 'schema':
         return true;

@@ -3,6 +3,7 @@ import type { BotEvent, CodePushed, NoteAdded, ReviewRequested } from '../events
 import type { Job, JobContext } from '../jobs/queue.js';
 import type { Deps } from './deps.js';
 import { withJobLogContext } from '../log-context.js';
+import { postFailureNote, type FailureNotice } from './failure.js';
 import { replyToNote } from './reply.js';
 import { reviewMr } from './review.js';
 import { updateMr } from './update.js';
@@ -21,11 +22,13 @@ export const defaultFlows: FlowTable = {
 
 export function jobHandler(d: Deps, flows: FlowTable = defaultFlows) {
   return (job: Job, ctx: JobContext): Promise<void> => withJobLogContext(async () => {
-    const ev = job.data as BotEvent;
+    const notice = job.kind === 'notify' ? (job.data as FailureNotice) : undefined;
+    const ev = notice?.event ?? (job.data as BotEvent);
     const log = d.log.child({ job: job.id, kind: job.kind, attempt: job.attempt, project: ev.project.path, iid: ev.iid });
     const jd: Deps = { ...d, log };
     log.info('job started');
-    switch (ev.kind) {
+    if (notice) await postFailureNote(jd, notice);
+    else switch (ev.kind) {
       case 'review':
         await flows.review(jd, ev, ctx);
         break;

@@ -8,7 +8,7 @@ import type { DiscussionInfo, MergeRequestInfo, NoteInfo } from '../gitlab/types
 import { systemPrompt } from '../review/prompts.js';
 import { parseTurn, replyOutputSchema, TURN_SCHEMA } from '../review/outputs.js';
 import { threadPrompt } from '../review/thread.js';
-import { newThreadRecord, type MrRecord, type ThreadRecord } from '../store/records.js';
+import { newThreadRecord, type MrRecord, type PendingReply, type ThreadRecord } from '../store/records.js';
 import type { TurnOptions } from '../claude/sessions.js';
 import { parseCommand, runCommand } from './commands.js';
 import { loadGuidance } from './context.js';
@@ -42,6 +42,9 @@ export async function replyToNote(d: Deps, ev: NoteAdded, signal?: AbortSignal):
     return { command: cmd.name };
   }
 
+  // Answered by the model already, posting failed: post that answer, never pay for it twice.
+  if (prior?.pendingReply?.noteId === ev.noteId) return postReply(d, ev, disc, prior.pendingReply, log);
+
   const mr = await d.gitlab.mergeRequest(project.id, iid);
   let rec = await waitForTrunk(d, project.id, iid, signal);
   rec = await onThisReplica(d, project, mr, rec, prior);
@@ -59,7 +62,7 @@ export async function replyToNote(d: Deps, ev: NoteAdded, signal?: AbortSignal):
   const turn = { systemPrompt: systemPrompt(guidance), jsonSchema: TURN_SCHEMA, maxBudgetUsd: repoConfig.threadBudgetUsd, signal, model: rec!.trunkModel };
 
   const location = threadLocation(disc, ev);
-  const findingNote = disc.notes[0] && disc.notes[0].author.id === d.bot.id && readMarker(disc.notes[0].body)?.kind === 'finding' ? disc.notes[0] : undefined;
+  const findingNote = findingNoteOf(d, disc);
   const unseen = disc.notes.filter((n) => n.id > (prior?.lastSeenNoteId ?? 0) && n.author.id !== d.bot.id && !n.system);
 
   let result: ClaudeResult | undefined;
@@ -80,20 +83,38 @@ export async function replyToNote(d: Deps, ev: NoteAdded, signal?: AbortSignal):
   if (!result) ({ result, forkId } = await freshFork(d, { ev, cwd, trunkId, prior, disc, note, location, findingNote, turn, rebuild: rebuilt }));
 
   const out = parseTurn(replyOutputSchema, result.structured, 'reply');
-  const posted = await d.gitlab.reply(project.id, iid, ev.discussionId, withMarker(out.reply, { kind: 'reply', verdict: out.verdict }));
-  if (out.verdict === 'withdrawn' && findingNote) await withdraw(d, ev, disc, findingNote);
-
+  // The answer is paid for: keep it (and the session's state) before posting, so a failed post is only re-posted.
+  const pending: PendingReply = { noteId: ev.noteId, reply: out.reply, verdict: out.verdict, forkSessionId: forkId!, forked, rebuilt };
   const t = (await d.store.getThread(project.id, iid, ev.discussionId))!;
   t.status = 'done';
   t.forkSessionId = forkId!;
-  t.lastSeenNoteId = Math.max(posted.noteId, ...disc.notes.map((n) => n.id));
   t.turns += result.numTurns;
   t.costUsd += result.costUsd;
-  t.answered = [...(t.answered ?? []), ev.noteId].slice(-100);
   if (rebuilt) t.rebuilds += 1;
+  t.pendingReply = pending;
   await d.store.putThread(t);
-  log.info({ sessionId: forkId, forked, rebuilt, verdict: out.verdict, costUsd: result.costUsd }, 'thread answered');
-  return { answered: true, sessionId: forkId!, forked, rebuilt };
+  log.info({ sessionId: forkId, forked, rebuilt, verdict: out.verdict, costUsd: result.costUsd }, 'thread answer ready');
+  return postReply(d, ev, disc, pending, log, findingNote);
+}
+
+/** Post a finished answer once: a retry after a lost response finds the reply marked with the note it answers. */
+async function postReply(d: Deps, ev: NoteAdded, disc: DiscussionInfo, p: PendingReply, log: Deps['log'], findingNote = findingNoteOf(d, disc)): Promise<ReplyOutcome> {
+  const { project, iid } = ev;
+  const already = disc.notes.find((n) => n.author.id === d.bot.id && readMarker(n.body)?.kind === 'reply' && readMarker(n.body)?.to === ev.noteId);
+  const noteId = already?.id ?? (await d.gitlab.reply(project.id, iid, ev.discussionId, withMarker(p.reply, { kind: 'reply', verdict: p.verdict, to: ev.noteId }))).noteId;
+  if (p.verdict === 'withdrawn' && findingNote) await withdraw(d, ev, disc, findingNote);
+  const t = (await d.store.getThread(project.id, iid, ev.discussionId))!;
+  t.lastSeenNoteId = Math.max(noteId, ...disc.notes.map((n) => n.id));
+  t.answered = [...(t.answered ?? []), ev.noteId].slice(-100);
+  t.pendingReply = undefined;
+  await d.store.putThread(t);
+  log.info({ sessionId: p.forkSessionId, verdict: p.verdict }, 'thread answered');
+  return { answered: true, sessionId: p.forkSessionId, forked: p.forked, rebuilt: p.rebuilt };
+}
+
+function findingNoteOf(d: Deps, disc: DiscussionInfo): NoteInfo | undefined {
+  const first = disc.notes[0];
+  return first && first.author.id === d.bot.id && readMarker(first.body)?.kind === 'finding' ? first : undefined;
 }
 
 interface ForkInput {

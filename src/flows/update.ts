@@ -2,9 +2,9 @@
 // what changed, post only new findings and edit the summary in place.
 import { ClaudeError } from '../claude/result.js';
 import type { CodePushed } from '../events/types.js';
-import { withMarker } from '../gitlab/markers.js';
+import { readMarker, withMarker } from '../gitlab/markers.js';
 import { fixCheckPrompt, systemPrompt, updatePrompt } from '../review/prompts.js';
-import { fixCheckOutputSchema, parseTurn, TURN_SCHEMA } from '../review/outputs.js';
+import { fixCheckOutputSchema, TURN_SCHEMA } from '../review/outputs.js';
 import { splitGitDiff, touches, type FilePatch } from '../review/interdiff.js';
 import { pathFilter } from '../review/repo-config.js';
 import { renderDiff } from '../review/render-diff.js';
@@ -81,9 +81,13 @@ async function fixChecks(d: Deps, ctx: MrContext, rec: MrRecord, idx: PostedInde
     if (!touches(patches, f.file, f.line)) continue;
     const patch = patches.find((p) => p.oldPath === f.file || p.newPath === f.file)!;
     try {
-      const verdict = await checkOne(d, ctx, rec, f, patch.diff, signal);
+      // A retry after a failed post reuses the verdict it paid for at this head.
+      const kept = (await d.store.getThread(project.id, mr.iid, f.discussionId))?.pendingFix;
+      const verdict = kept?.sha === mr.sha ? kept : await checkOne(d, ctx, rec, f, patch.diff, signal);
       if (!verdict.addressed) continue;
-      await d.gitlab.reply(project.id, mr.iid, f.discussionId, withMarker(`✅ ${verdict.reply}`, { kind: 'fixed', fp: f.fp }));
+      const disc = idx.discussions.find((x) => x.id === f.discussionId);
+      const said = disc?.notes.some((n) => n.author.id === d.bot.id && readMarker(n.body)?.kind === 'fixed' && readMarker(n.body)?.fp === f.fp);
+      if (!said) await d.gitlab.reply(project.id, mr.iid, f.discussionId, withMarker(`✅ ${verdict.reply}`, { kind: 'fixed', fp: f.fp }));
       await d.gitlab.resolve(project.id, mr.iid, f.discussionId, true);
       await d.store.updateMr(project.id, mr.iid, project.path, (r) => {
         if (r.findings[f.fp]) r.findings[f.fp]!.status = 'fixed';
@@ -113,14 +117,17 @@ async function checkOne(d: Deps, ctx: MrContext, rec: MrRecord, f: PostedFinding
     await d.store.putThread(newThreadRecord({ projectId: project.id, iid: mr.iid, discussionId: f.discussionId, forkSessionId: sessionId, trunkSessionId: rec.trunkSessionId!, lastSeenNoteId: f.noteId, findingFp: f.fp }));
     result = await d.sessions.fork(ctx.cwd, rec.trunkSessionId!, sessionId, prompt, turn);
   }
+  // Parsed before anything is written: the verdict is paid for and kept with the thread (pendingFix).
+  const v = fixCheckOutputSchema.safeParse(result.structured);
   const t2 = (await d.store.getThread(project.id, mr.iid, f.discussionId))!;
-  await d.store.putThread({ ...t2, forkSessionId: sessionId, status: 'done', turns: t2.turns + result.numTurns, costUsd: t2.costUsd + result.costUsd });
+  const pendingFix = v.success ? { sha: mr.sha, ...v.data } : undefined;
+  await d.store.putThread({ ...t2, forkSessionId: sessionId, status: 'done', turns: t2.turns + result.numTurns, costUsd: t2.costUsd + result.costUsd, pendingFix });
   await d.store.updateMr(project.id, mr.iid, project.path, (r) => {
     r.costUsd += result.costUsd;
   });
-  const v = parseTurn(fixCheckOutputSchema, result.structured, 'fix check');
-  d.log.info({ fp: f.fp, sessionId, addressed: v.addressed }, 'fix check');
-  return v;
+  if (!v.success) throw new ClaudeError('schema', `fix check output invalid: ${v.error.issues[0]?.path.join('.')}: ${v.error.issues[0]?.message}`);
+  d.log.info({ fp: f.fp, sessionId, addressed: v.data.addressed }, 'fix check');
+  return v.data;
 }
 
 /** Each finding, its state, and the author's words in its thread since. */

@@ -2,7 +2,8 @@
 // implementation is SQLite (sqlite-queue.ts); the scale-out one is Redis.
 import { setTimeout as sleep } from 'node:timers/promises';
 
-export type JobKind = 'review' | 'update' | 'reply';
+/** notify: the note that tells an MR a job gave up, queued and retried like any post */
+export type JobKind = 'review' | 'update' | 'reply' | 'notify';
 
 export interface JobSpec<T = unknown> {
   kind: JobKind;
@@ -32,9 +33,12 @@ export interface JobContext {
 export type JobHandler = (job: Job, ctx: JobContext) => Promise<void>;
 
 export interface RetryPolicy {
-  /** ms to wait before the next attempt, or null when the error is permanent */
-  delayFor(err: unknown, attempt: number): number | null;
+  /** ms to wait before the next attempt, or null when the error is permanent or the job is past its horizon (ageMs: since enqueue) */
+  delayFor(err: unknown, attempt: number, ageMs?: number): number | null;
+  /** a cap on attempts (Infinity: the horizon alone decides) */
   maxAttempts: number;
+  /** runs cut short by a crash before the job is declared dead instead of crash-looping (default 3, at most maxAttempts) */
+  maxInterrupts?: number;
 }
 
 export interface QueueStats {
@@ -46,7 +50,7 @@ export interface QueueStats {
 
 export interface QueueEvents {
   onRetry?(job: Job, err: unknown, delayMs: number): void;
-  /** the last attempt failed or the error was permanent */
+  /** the last attempt failed or the error was permanent; the job's dedupe keys are released, so a resend runs again */
   onDead?(job: Job, err: unknown): Promise<void> | void;
   onDone?(job: Job, ms: number): void;
 }

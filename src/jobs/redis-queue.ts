@@ -83,7 +83,15 @@ redis.call('ZREM', KEYS[5], ARGV[1])
 if redis.call('LLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[4], ARGV[3]) end
 return {removed, redis.call('LINDEX', KEYS[1], 0)}`;
 
+// A job failed for good: forget the dedupe keys it still owns, so a resend of the same event runs again.
+const FORGET = `
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('DEL', KEYS[i]) end
+end
+return 1`;
+
 type Scripted = Redis & {
+  mrrForget(...a: (string | number)[]): Promise<number>;
   mrrEnqueue(...a: (string | number)[]): Promise<[number, number?, string?]>;
   mrrClaim(...a: (string | number)[]): Promise<[number, number?, string?, string?]>;
   mrrRenew(...a: (string | number)[]): Promise<number>;
@@ -117,6 +125,7 @@ export class RedisQueue implements Queue {
     this.r.defineCommand('mrrRenew', { numberOfKeys: 1, lua: RENEW });
     this.r.defineCommand('mrrRelease', { numberOfKeys: 2, lua: RELEASE });
     this.r.defineCommand('mrrFinish', { numberOfKeys: 5, lua: FINISH });
+    this.r.defineCommand('mrrForget', { lua: FORGET });
     this.bull = new BullQueue<BullData>(this.name, {
       connection: o.redis,
       prefix: o.prefix,
@@ -252,7 +261,7 @@ export class RedisQueue implements Queue {
       await bj.moveToDelayed(Date.now(), token);
       throw new DelayedError();
     }
-    const delay = this.o.policy.delayFor(err, job.attempt);
+    const delay = this.o.policy.delayFor(err, job.attempt, Date.now() - job.createdAt);
     if (delay !== null && job.attempt < this.o.policy.maxAttempts) {
       await this.r.mrrRelease(lockKey, specKey, runToken, '0');
       this.o.events?.onRetry?.(job, err, delay);
@@ -265,8 +274,15 @@ export class RedisQueue implements Queue {
     } catch {
       /* onDead logs its own failures */
     }
+    await this.forget(job);
     await this.finish(job.orderKey, job.id, runToken);
     throw new UnrecoverableError(err instanceof Error ? err.message : String(err));
+  }
+
+  private async forget(job: Pick<Job, 'id' | 'dedupeKeys'>): Promise<void> {
+    if (!job.dedupeKeys.length) return;
+    const keys = job.dedupeKeys.map((k) => this.key('dedupe', k));
+    await this.r.mrrForget(keys.length, ...keys, job.id);
   }
 
   private async finish(orderKey: string, id: string, runToken: string): Promise<number> {
@@ -302,6 +318,7 @@ export class RedisQueue implements Queue {
         const spec = await this.r.hgetall(this.key('spec', head));
         if ((await this.finish(orderKey, head, '')) === 1 && state === 'failed' && spec.spec) {
           const job: Job = { ...(JSON.parse(spec.spec) as JobSpec), id: head, attempt: Number(spec.attempts), createdAt: Number(spec.createdAt) };
+          await this.forget(job);
           await this.o.events?.onDead?.(job, new Error(bj.failedReason || 'job failed'));
         }
       }

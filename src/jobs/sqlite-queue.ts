@@ -4,9 +4,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { waitUntilDrained, type EnqueueResult, type Job, type JobHandler, type JobSpec, type Queue, type QueueEvents, type QueueStats, type RetryPolicy } from './queue.js';
-import { PermanentError } from './retry.js';
+import { isTransient, PermanentError } from './retry.js';
 
 interface Row {
   id: string;
@@ -16,6 +17,7 @@ interface Row {
   data: string;
   dedupe: string;
   attempts: number;
+  interrupts: number;
   created_at: number;
 }
 
@@ -27,6 +29,8 @@ export interface SqliteQueueOptions {
   /** how long dedupe keys are remembered */
   dedupeTtlMs?: number;
   pollMs?: number;
+  /** the queue's own trouble (a full disk): logged by the caller, never thrown at a timer */
+  onError?(err: unknown, where: string): void;
 }
 
 export class SqliteQueue implements Queue {
@@ -39,13 +43,28 @@ export class SqliteQueue implements Queue {
   private timer?: NodeJS.Timeout;
   private pumping = false;
   private repump = false;
-  private readonly q;
-  private readonly insert;
+  private q!: ReturnType<SqliteQueue['statements']>;
+  private insert!: ReturnType<SqliteQueue['insertTx']>;
   private readonly wal: WalSync;
+  /** why the file could not be set up (a full disk at start-up): the queue runs degraded and tries again */
+  initError?: unknown;
+  private started = false;
 
   constructor(private readonly o: SqliteQueueOptions) {
     fs.mkdirSync(path.dirname(o.file), { recursive: true });
     this.db = new Database(o.file);
+    this.wal = new WalSync(`${o.file}-wal`);
+    try {
+      this.init();
+    } catch (e) {
+      if (!isTransient(e)) throw e;
+      this.initError = e;
+      this.o.onError?.(e, 'open');
+    }
+  }
+
+  /** Set up the file; a disk that is full makes this throw until space returns (WAL needs its -shm file). */
+  private init(): void {
     this.db.pragma('journal_mode = WAL');
     // NORMAL: a commit is durable against a process crash at once; enqueue() adds durability against power loss by
     // syncing the WAL itself, off the event loop (see WalSync). Claims and finishes need no more: a lost one only
@@ -71,7 +90,28 @@ export class SqliteQueue implements Queue {
       CREATE INDEX IF NOT EXISTS jobs_lane ON jobs (state, order_key, seq);
       CREATE TABLE IF NOT EXISTS dedupe (key TEXT PRIMARY KEY, job_id TEXT NOT NULL, expires_at INTEGER NOT NULL);
     `);
-    this.q = {
+    // Added with the retry horizon: crashes are counted apart from attempts, which are no longer capped.
+    const cols = this.db.prepare<[], { name: string }>('PRAGMA table_info(jobs)').all();
+    if (!cols.some((c) => c.name === 'interrupts')) this.db.exec('ALTER TABLE jobs ADD COLUMN interrupts INTEGER NOT NULL DEFAULT 0');
+    this.q = this.statements();
+    this.insert = this.insertTx();
+    this.initError = undefined;
+  }
+
+  /** Set up again after a failed start-up; false while the disk is still full. */
+  private ensure(): boolean {
+    if (!this.initError) return true;
+    try {
+      this.init();
+      return true;
+    } catch (e) {
+      this.initError = e;
+      return false;
+    }
+  }
+
+  private statements() {
+    return {
       seen: this.db.prepare<[string, number], { job_id: string }>('SELECT job_id FROM dedupe WHERE key = ? AND expires_at > ?'),
       remember: this.db.prepare('INSERT OR REPLACE INTO dedupe (key, job_id, expires_at) VALUES (?, ?, ?)'),
       insert: this.db.prepare(
@@ -99,7 +139,9 @@ export class SqliteQueue implements Queue {
       requeue: this.db.prepare("UPDATE jobs SET state = 'pending', attempts = attempts - 1, updated_at = ? WHERE id = ?"),
       fail: this.db.prepare("UPDATE jobs SET state = 'failed', last_error = ?, updated_at = ? WHERE id = ?"),
       interrupted: this.db.prepare<[], Row>("SELECT * FROM jobs WHERE state = 'running' ORDER BY seq"),
-      recover: this.db.prepare("UPDATE jobs SET state = 'pending', updated_at = ? WHERE state = 'running'"),
+      recover: this.db.prepare("UPDATE jobs SET state = 'pending', interrupts = interrupts + 1, updated_at = ? WHERE state = 'running'"),
+      // Failed for good: its dedupe keys are let go, so a resend of the same event runs again.
+      release: this.db.prepare('DELETE FROM dedupe WHERE job_id = ?'),
       // Only jobs waiting for their time (retries): a due job that waits for a slot or its lane is started by the
       // kick of the job that frees them, so a backlog does not make the timer spin.
       nextRunAt: this.db.prepare<[number], { t: number | null }>("SELECT MIN(run_at) AS t FROM jobs WHERE state = 'pending' AND run_at > ?"),
@@ -109,8 +151,11 @@ export class SqliteQueue implements Queue {
       prune: this.db.prepare('DELETE FROM dedupe WHERE expires_at <= ?'),
       pruneFailed: this.db.prepare("DELETE FROM jobs WHERE state = 'failed' AND updated_at <= ?"),
     };
-    const ttl = o.dedupeTtlMs ?? 7 * 24 * 3600_000;
-    this.insert = this.db.transaction((spec: JobSpec, data: string): EnqueueResult => {
+  }
+
+  private insertTx() {
+    const ttl = this.o.dedupeTtlMs ?? 7 * 24 * 3600_000;
+    return this.db.transaction((spec: JobSpec, data: string): EnqueueResult => {
       const now = Date.now();
       for (const key of spec.dedupeKeys) {
         const hit = this.q.seen.get(key, now);
@@ -121,7 +166,14 @@ export class SqliteQueue implements Queue {
       for (const key of spec.dedupeKeys) this.q.remember.run(key, id, now + ttl);
       return { id, duplicate: false };
     });
-    this.wal = new WalSync(`${o.file}-wal`);
+  }
+
+  /** A job's terminal failure, one transaction: marked failed and its dedupe keys released. */
+  private failFor(id: string, message: string, now: number): void {
+    this.db.transaction(() => {
+      this.q.fail.run(message, now, id);
+      this.q.release.run(id);
+    })();
   }
 
   /**
@@ -130,6 +182,8 @@ export class SqliteQueue implements Queue {
    * started, so concurrent enqueues share it (group commit) and the event loop never waits for the disk.
    */
   async enqueue(spec: JobSpec): Promise<EnqueueResult> {
+    // Cannot store it at all (the disk was full at start-up and still is): the caller answers 5xx, GitLab resends.
+    if (!this.ensure()) throw this.initError;
     // IMMEDIATE: take the write lock first, so enqueues of one delivery from two processes cannot both pass the check.
     const result = this.insert.immediate(spec, JSON.stringify(spec.data));
     // When every slot or the job's own lane is busy, the job that frees it starts this one: no need to look now.
@@ -142,21 +196,35 @@ export class SqliteQueue implements Queue {
   start(handler: JobHandler): void {
     this.handler = handler;
     this.stopping = false;
+    this.started = false;
+    this.kick();
+  }
+
+  /**
+   * Jobs that were running when the process died run again; a job that takes the process down every time (out of
+   * memory, say) ends as dead instead of crash-looping the bot. Runs on the first pump that can write the file.
+   */
+  private recover(): void {
     const now = Date.now();
-    // Jobs that were running when the process died run again; the crash counted as an attempt, so a job that
-    // takes the process down every time (out of memory, say) ends as dead instead of crash-looping the bot.
-    for (const row of this.q.interrupted.all()) {
-      if (row.attempts < this.o.policy.maxAttempts) continue;
-      const err = new PermanentError(`interrupted ${row.attempts} times: the bot stopped while the job ran`);
-      this.q.fail.run(err.message, now, row.id);
+    const limit = Math.min(this.o.policy.maxInterrupts ?? 3, this.o.policy.maxAttempts);
+    const dead: { row: Row; err: Error }[] = [];
+    this.db.transaction(() => {
+      for (const row of this.q.interrupted.all()) {
+        if (row.interrupts + 1 < limit) continue;
+        const err = new PermanentError(`interrupted ${row.interrupts + 1} times: the bot stopped while the job ran`);
+        this.failFor(row.id, err.message, now);
+        dead.push({ row, err });
+      }
+      this.q.recover.run(now);
+      this.q.prune.run(now);
+      this.q.pruneFailed.run(now - 30 * 24 * 3600_000);
+    })();
+    this.started = true;
+    for (const { row, err } of dead) {
       void Promise.resolve()
         .then(() => this.o.events?.onDead?.(this.toJob(row, row.attempts), err))
         .catch(() => undefined); // onDead logs its own failures
     }
-    this.q.recover.run(now);
-    this.q.prune.run(now);
-    this.q.pruneFailed.run(now - 30 * 24 * 3600_000);
-    this.kick();
   }
 
   /**
@@ -176,6 +244,7 @@ export class SqliteQueue implements Queue {
 
   async stats(): Promise<QueueStats> {
     const s: QueueStats = { pending: 0, running: 0, failed: 0, oldestPendingAgeMs: 0 };
+    if (!this.ensure()) return s;
     for (const row of this.q.stats.all()) {
       if (row.state === 'pending') {
         s.pending = row.n;
@@ -209,6 +278,10 @@ export class SqliteQueue implements Queue {
           this.repump = false;
           this.pump();
         } while (this.repump);
+      } catch (e) {
+        // A full disk (claim or recovery cannot be written): log, and look again at the next tick.
+        this.o.onError?.(e, 'pump');
+        this.schedule();
       } finally {
         this.pumping = false;
       }
@@ -217,6 +290,8 @@ export class SqliteQueue implements Queue {
 
   private pump(): void {
     if (!this.handler || this.stopping || !this.db.open) return;
+    if (!this.ensure()) return this.schedule();
+    if (!this.started) this.recover();
     const free = this.o.concurrency - this.running.size;
     if (free > 0) {
       const now = Date.now();
@@ -230,11 +305,29 @@ export class SqliteQueue implements Queue {
   /** Wake up for the next delayed job (retries with backoff). */
   private schedule(): void {
     if (this.timer) clearTimeout(this.timer);
-    const next = this.q.nextRunAt.get(Date.now())?.t;
+    const next = this.initError ? undefined : this.q.nextRunAt.get(Date.now())?.t;
     const poll = this.o.pollMs ?? 1_000;
     const wait = next == null ? poll : Math.min(poll, Math.max(5, next - Date.now()));
     this.timer = setTimeout(() => this.kick(), wait);
     this.timer.unref();
+  }
+
+  /**
+   * A job's state change, written even if the disk is full: the job holds its slot and lane (the row stays
+   * 'running') and the write is tried again until space returns. Gives up only when the queue stops.
+   */
+  private async durably(what: string, write: () => unknown): Promise<void> {
+    for (let wait = DISK_WAIT_MS.first; ; wait = Math.min(DISK_WAIT_MS.max, wait * 2)) {
+      if (!this.db.open) throw new Error(`queue closed before the job's ${what} was written`);
+      try {
+        write();
+        return;
+      } catch (e) {
+        if (!isTransient(e) || this.stopping) throw e;
+        this.o.onError?.(e, what);
+        await sleep(wait);
+      }
+    }
   }
 
   private toJob(row: Row, attempt: number): Job {
@@ -255,12 +348,23 @@ export class SqliteQueue implements Queue {
     const started = Date.now();
     this.busyLanes.add(job.orderKey);
     const promise = (async () => {
+      let outcome: { ok: true } | { ok: false; err: unknown };
       try {
         await this.handler!(job, { signal: abort.signal });
-        this.q.finish.run(job.id);
-        this.o.events?.onDone?.(job, Date.now() - started);
+        outcome = { ok: true };
       } catch (err) {
-        await this.settleFailure(job, err, abort.signal.aborted);
+        outcome = { ok: false, err };
+      }
+      try {
+        if (outcome.ok) {
+          await this.durably('finish', () => this.q.finish.run(job.id));
+          this.o.events?.onDone?.(job, Date.now() - started);
+        } else {
+          await this.settleFailure(job, outcome.err, abort.signal.aborted);
+        }
+      } catch (e) {
+        // Still not written at shutdown: the row stays 'running' and is recovered at the next start.
+        this.o.onError?.(e, 'settle');
       } finally {
         this.running.delete(job.id);
         this.busyLanes.delete(job.orderKey);
@@ -274,17 +378,17 @@ export class SqliteQueue implements Queue {
     const now = Date.now();
     if (!this.db.open) return;
     if (aborted && this.stopping) {
-      this.q.requeue.run(now, job.id);
+      await this.durably('requeue', () => this.q.requeue.run(now, job.id));
       return;
     }
     const message = err instanceof Error ? err.message : String(err);
-    const delay = this.o.policy.delayFor(err, job.attempt);
+    const delay = this.o.policy.delayFor(err, job.attempt, now - job.createdAt);
     if (delay !== null && job.attempt < this.o.policy.maxAttempts) {
-      this.q.retry.run(now + delay, message, now, job.id);
+      await this.durably('retry', () => this.q.retry.run(Date.now() + delay, message, now, job.id));
       this.o.events?.onRetry?.(job, err, delay);
       return;
     }
-    this.q.fail.run(message, now, job.id);
+    await this.durably('fail', () => this.failFor(job.id, message, now));
     try {
       await this.o.events?.onDead?.(job, err);
     } catch {
@@ -292,6 +396,9 @@ export class SqliteQueue implements Queue {
     }
   }
 }
+
+/** How long a write that failed on a full disk waits before it tries again (capped doubling). */
+const DISK_WAIT_MS = { first: 200, max: 10_000 };
 
 /** true if `p` settled within ms */
 async function within(p: Promise<unknown>, ms: number): Promise<boolean> {

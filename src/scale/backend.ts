@@ -43,7 +43,17 @@ export function createBackend(config: Config, o: { log: Logger; claudeDir: strin
       kind: 'sqlite',
       store: Store.sqlite(config.dataDir),
       locks: new LocalLocks(),
-      queue: (s) => new SqliteQueue({ file: path.join(config.dataDir, 'queue.sqlite'), ...s }),
+      queue: (s) =>
+        new SqliteQueue({
+          file: path.join(config.dataDir, 'queue.sqlite'),
+          ...s,
+          // A full disk: the queue keeps the process up, holds jobs where they are and writes again when space returns.
+          onError: (e, where) =>
+            o.log[where === 'open' ? 'error' : 'warn'](
+              { where, err: e instanceof Error ? e.message : String(e) },
+              where === 'open' ? 'job queue not writable at start-up: running degraded (webhooks answer 503) until it is' : 'job queue: write failed; retrying',
+            ),
+        }),
       close: async () => undefined,
     };
   }

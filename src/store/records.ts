@@ -70,8 +70,22 @@ export interface ThreadRecord {
   answered: number[];
   findingFp?: string;
   url?: string;
+  /** a finished answer not yet posted (a GitLab outage between the two): a retry posts it without running the model */
+  pendingReply?: PendingReply;
+  /** a push's fix check that finished but whose outcome is not yet posted, for that head */
+  pendingFix?: { sha: string; addressed: boolean; reply: string };
   createdAt: string;
   updatedAt: string;
+}
+
+export interface PendingReply {
+  /** the note it answers */
+  noteId: number;
+  reply: string;
+  verdict: 'fix_needed' | 'optional' | 'withdrawn' | 'answered';
+  forkSessionId: string;
+  forked: boolean;
+  rebuilt: boolean;
 }
 
 export interface FailureRecord {

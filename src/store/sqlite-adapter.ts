@@ -8,23 +8,42 @@ export class SqliteKeyvStore extends EventEmitter implements KeyvStoreAdapter {
   opts: { uri: string; url: string; dialect: 'sqlite' };
   namespace?: string;
   private db: Database.Database;
-  private stmts;
+  private ready?: ReturnType<SqliteKeyvStore['prepare']>;
+  /** why the file could not be set up at start-up (a full disk); every call tries again until it can */
+  initError?: unknown;
 
   constructor(file: string) {
     super();
     this.opts = { uri: file, url: `sqlite://${file}`, dialect: 'sqlite' }; // dialect makes keyv offer iterator()
     this.db = new Database(file);
+    try {
+      this.ready = this.prepare();
+    } catch (e) {
+      this.initError = e; // WAL cannot create its -shm file on a full disk: degraded until space returns
+    }
+  }
+
+  private prepare() {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec('CREATE TABLE IF NOT EXISTS keyv (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
-    this.stmts = {
+    return {
       get: this.db.prepare<[string], { value: string }>('SELECT value FROM keyv WHERE key = ?'),
       set: this.db.prepare('INSERT INTO keyv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
       del: this.db.prepare('DELETE FROM keyv WHERE key = ?'),
       clear: this.db.prepare('DELETE FROM keyv WHERE substr(key, 1, length(?)) = ?'),
       scan: this.db.prepare<[string, string], { key: string; value: string }>('SELECT key, value FROM keyv WHERE substr(key, 1, length(?)) = ? ORDER BY key'),
     };
+  }
+
+  /** The statements, set up now if start-up could not (throws the disk's error while it is still full). */
+  private get stmts() {
+    if (!this.ready) {
+      this.ready = this.prepare();
+      this.initError = undefined;
+    }
+    return this.ready;
   }
 
   async get<Value>(key: string): Promise<StoredData<Value> | undefined> {
