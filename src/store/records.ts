@@ -74,6 +74,14 @@ export interface ThreadRecord {
   updatedAt: string;
 }
 
+/** One user's questions on one MR in one UTC day (the per-user question budget). */
+export interface QuestionTally {
+  /** note ids answered (each counts once against the limit) */
+  answered: number[];
+  /** note ids refused for being over the limit; the first one got the reply */
+  refused: number[];
+}
+
 export interface FailureRecord {
   at: string;
   jobId: string;
