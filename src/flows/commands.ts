@@ -51,7 +51,7 @@ export function helpText(bot: string, unknown?: string): string {
     '',
     `\`review\` needs the Developer role or higher; \`pause\`, \`resume\` and \`forget\` need Developer or higher, or being the MR's author.`,
     `Anything else that mentions me, or any reply in a thread I am part of, is a question: I answer in that thread.`,
-    `Per-repository settings live in \`${REPO_CONFIG_PATH}\` on the target branch: \`instructions\`, \`include\` / \`exclude\` globs, \`review_drafts\`, \`severity_threshold\`, \`budget_per_review_usd\`, \`budget_per_thread_usd\`, \`language\`, \`auto_review\`.`,
+    `Per-repository settings live in \`${REPO_CONFIG_PATH}\` on the target branch: \`instructions\`, \`include\` / \`exclude\` globs, \`review_drafts\`, \`severity_threshold\`, \`budget_per_review_usd\`, \`budget_per_thread_usd\`, \`language\`, \`auto_review\`, \`questions\`, \`questions_per_user_per_day\`.`,
   ].join('\n');
 }
 
