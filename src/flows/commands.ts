@@ -26,7 +26,7 @@ export const COMMAND_ACCESS: Record<Command['name'], Requirement> = {
 export function refusalText(bot: string, command: string, need: Requirement, level: number): string {
   const who = need === 'developer_or_author' ? "the Developer role or higher in this project, or being this MR's author" : 'the Developer role or higher in this project';
   return `Sorry, \`@${bot} ${command}\` needs ${who}; your role here is: ${roleName(level)}. Nothing was changed. ` +
-    `Questions in threads are still welcome, and \`@${bot} help\` lists what I can do.`;
+    `\`@${bot} help\` lists what I can do.`;
 }
 
 export function parseCommand(body: string, botUsername: string): Command | undefined {
@@ -71,7 +71,7 @@ export async function runCommand(d: Deps, ev: NoteAdded, cmd: Command, author: U
       const mr = await d.gitlab.mergeRequest(project.id, iid);
       const event: ReviewRequested = {
         kind: 'review', reason: 'command', project, iid, title: mr.title, headSha: mr.sha, sourceBranch: mr.sourceBranch,
-        targetBranch: mr.targetBranch, draft: mr.draft, state: mr.state, actor: ev.author, url: mr.webUrl,
+        targetBranch: mr.targetBranch, draft: mr.draft, state: mr.state, actor: author, url: mr.webUrl,
       };
       if (!d.enqueue) throw new Error('no queue to enqueue a review');
       await d.enqueue({ kind: 'review', orderKey: mrLane(project.id, iid), dedupeKeys: [`cmd:${ev.noteId}`], data: event });
