@@ -41,6 +41,10 @@ const schema = z.object({
   VERIFY_FINDINGS: bool.default(true),
   REPLY_LANGUAGE: z.string().optional(),
   ALLOWED_PROJECTS: list.optional(),
+  /** how long a commenter's GitLab role is cached before it is asked again; 0 = every time */
+  ACCESS_CACHE_MS: int(0, 3_600_000).default(300_000),
+  /** questions answered per user per MR per UTC day (repo config `questions_per_user_per_day` overrides); 0 = no limit */
+  QUESTIONS_PER_USER_PER_DAY: int(0, 10_000).default(20),
   /** jobs started per project per minute (token bucket, burst = rate); more are delayed, never refused; 0 = no limit */
   PROJECT_RATE_LIMIT_PER_MIN: int(0, 1_000_000).default(120),
   /** an optional cap on a job's attempts; 0 = none, the horizon decides */

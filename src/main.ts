@@ -11,6 +11,7 @@ import { jobHandler, type FlowTable } from './flows/handle.js';
 import type { Deps } from './flows/deps.js';
 import { failureNotifier } from './flows/failure.js';
 import { GitLabClient } from './gitlab/client.js';
+import { Access } from './gitlab/access.js';
 import { waitForIdentity } from './gitlab/identity.js';
 import { backoffPolicy, reasonOf } from './jobs/retry.js';
 import type { Queue } from './jobs/queue.js';
@@ -91,6 +92,7 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
   const deps: Deps = {
     config,
     gitlab,
+    access: new Access(gitlab, { cacheMs: config.ACCESS_CACHE_MS }),
     store,
     sessions,
     workspaces,

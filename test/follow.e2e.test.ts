@@ -15,6 +15,7 @@ describe('following the MR', () => {
   let h: Harness;
   beforeAll(async () => {
     h = await startHarness();
+    h.gitlab.setAccessLevel({ group: 'acme' }, ALICE.id, 30); // commands that cost money need Developer (permissions.e2e)
   });
   afterAll(async () => h?.close());
 

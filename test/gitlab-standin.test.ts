@@ -252,6 +252,48 @@ describe('discussions and notes', () => {
   });
 });
 
+describe('members and protected branches', () => {
+  it('shows a member with the highest of its project and inherited group levels; 404 for others', async () => {
+    const show = (uid: number) => api.ProjectMembers.show(p.id, uid, { includeInherited: true }) as Promise<any>;
+    expect(await show(s.bot.id)).toMatchObject({ id: s.bot.id, username: s.bot.username, access_level: 40, state: 'active', membership_state: 'active' });
+    expect(await show(2)).toMatchObject({ id: 2, access_level: 30 });
+    const e = await failure(show(7));
+    expect(e.cause.response.status).toBe(404);
+    expect(e.message).toBe('404 Not found');
+    expect(s.log.at(-1)).toMatchObject({ method: 'GET', path: `/api/v4/projects/${p.id}/members/all/7`, status: 404 });
+
+    s.setAccessLevel({ group: 'group' }, 7, 20); // inherited from the group
+    expect(await show(7)).toMatchObject({ access_level: 20 });
+    s.setAccessLevel(p, 7, 10); // a lower direct role does not hide the group's
+    expect(await show(7)).toMatchObject({ access_level: 20 });
+    s.setAccessLevel(p, 7, 40);
+    expect(await show(7)).toMatchObject({ access_level: 40 });
+    s.setAccessLevel({ group: 'other' }, 7, 50); // another group's role does not reach this project
+    s.setAccessLevel(p, 7, null);
+    s.setAccessLevel({ group: 'group' }, 7, null);
+    expect((await failure(show(7))).cause.response.status).toBe(404);
+    expect((await failure(show(4242))).cause.response.status).toBe(404); // no such user
+  });
+
+  it('shows a protected branch by its exact name, with its push access levels', async () => {
+    expect((await failure(api.ProtectedBranches.show(p.id, 'main'))).cause.response.status).toBe(404);
+    s.protectBranch(p, 'main');
+    s.protectBranch(p, 'release/*', [{ accessLevel: 30 }, { userId: 7 }]);
+    expect(await api.ProtectedBranches.show(p.id, 'main')).toMatchObject({
+      name: 'main', allow_force_push: false,
+      push_access_levels: [{ access_level: 40, access_level_description: 'Maintainers', user_id: null, group_id: null }],
+    });
+    const wild: any = await api.ProtectedBranches.show(p.id, 'release/*');
+    expect(wild.push_access_levels).toMatchObject([{ access_level: 30, access_level_description: 'Developers + Maintainers' }, { user_id: 7, access_level_description: 'Alice' }]);
+    expect(s.log.at(-1)!.path).toBe(`/api/v4/projects/${p.id}/protected_branches/release%2F*`);
+    // find_by!(name:): a wildcard protection is not found under a branch it covers
+    expect((await failure(api.ProtectedBranches.show(p.id, 'release/1.0'))).cause.response.status).toBe(404);
+    expect(((await api.ProtectedBranches.all(p.id)) as any[]).map((b) => b.name)).toEqual(['main', 'release/*']);
+    s.protectBranch(p, 'main', [{ accessLevel: 0 }]); // protecting again replaces the rules
+    expect(((await api.ProtectedBranches.show(p.id, 'main')) as any).push_access_levels).toMatchObject([{ access_level: 0, access_level_description: 'No one' }]);
+  });
+});
+
 describe('git over smart HTTP', () => {
   const auth = () => `Authorization: Basic ${Buffer.from(`oauth2:${s.token}`).toString('base64')}`;
   const g = (args: string[], cwd?: string) => run('git', args, { cwd, env: gitEnv() });

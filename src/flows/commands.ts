@@ -1,6 +1,7 @@
 // `@bot <command>`: review, pause, resume, help, forget. A note that is only a mention and one word is a command;
 // anything longer is a question for the thread's session.
-import type { NoteAdded, ReviewRequested } from '../events/types.js';
+import type { NoteAdded, ReviewRequested, UserRef } from '../events/types.js';
+import { roleName, type Requirement } from '../gitlab/access.js';
 import { withMarker } from '../gitlab/markers.js';
 import { mrLane } from '../jobs/specs.js';
 import { REPO_CONFIG_PATH } from '../review/repo-config.js';
@@ -8,6 +9,25 @@ import type { Deps } from './deps.js';
 
 export const COMMANDS = ['review', 'pause', 'resume', 'help', 'forget'] as const;
 export type Command = { name: (typeof COMMANDS)[number] } | { name: 'unknown'; word: string };
+
+/**
+ * Who may run what. Paid or state-changing commands need Developer+; the MR's author may also pause, resume and make
+ * a thread forget on their own MR (it only changes how the bot treats their MR), but not start paid reviews.
+ */
+export const COMMAND_ACCESS: Record<Command['name'], Requirement> = {
+  review: 'developer',
+  pause: 'developer_or_author',
+  resume: 'developer_or_author',
+  forget: 'developer_or_author',
+  help: 'anyone',
+  unknown: 'anyone',
+};
+
+export function refusalText(bot: string, command: string, need: Requirement, level: number): string {
+  const who = need === 'developer_or_author' ? "the Developer role or higher in this project, or being this MR's author" : 'the Developer role or higher in this project';
+  return `Sorry, \`@${bot} ${command}\` needs ${who}; your role here is: ${roleName(level)}. Nothing was changed. ` +
+    `\`@${bot} help\` lists what I can do.`;
+}
 
 export function parseCommand(body: string, botUsername: string): Command | undefined {
   const esc = botUsername.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -29,20 +49,29 @@ export function helpText(bot: string, unknown?: string): string {
     `- \`@${bot} forget\` (in a thread): drop this thread's memory; my next answer starts again from the review`,
     `- \`@${bot} help\`: this list`,
     '',
+    `\`review\` needs the Developer role or higher; \`pause\`, \`resume\` and \`forget\` need Developer or higher, or being the MR's author.`,
     `Anything else that mentions me, or any reply in a thread I am part of, is a question: I answer in that thread.`,
-    `Per-repository settings live in \`${REPO_CONFIG_PATH}\` on the target branch: \`instructions\`, \`include\` / \`exclude\` globs, \`review_drafts\`, \`severity_threshold\`, \`budget_per_review_usd\`, \`budget_per_thread_usd\`, \`language\`, \`auto_review\`.`,
+    `Per-repository settings live in \`${REPO_CONFIG_PATH}\` on the target branch: \`instructions\`, \`include\` / \`exclude\` globs, \`review_drafts\`, \`severity_threshold\`, \`budget_per_review_usd\`, \`budget_per_thread_usd\`, \`language\`, \`auto_review\`, \`questions\`, \`questions_per_user_per_day\`.`,
   ].join('\n');
 }
 
-export async function runCommand(d: Deps, ev: NoteAdded, cmd: Command): Promise<string> {
+/** Run a command for `author` (the note's author as the API gave it). Returns the command's name, or 'refused'. */
+export async function runCommand(d: Deps, ev: NoteAdded, cmd: Command, author: UserRef): Promise<string> {
   const { project, iid } = ev;
-  const say = (text: string) => d.gitlab.reply(project.id, iid, ev.discussionId, withMarker(text, { kind: cmd.name === 'help' || cmd.name === 'unknown' ? 'help' : 'reply', command: cmd.name }));
+  const say = (text: string, extra: Record<string, unknown> = {}) =>
+    d.gitlab.reply(project.id, iid, ev.discussionId, withMarker(text, { kind: cmd.name === 'help' || cmd.name === 'unknown' ? 'help' : 'reply', command: cmd.name, ...extra }));
+  const need = COMMAND_ACCESS[cmd.name];
+  if (!(await permitted(d, project.id, iid, author.id, need))) {
+    await say(refusalText(d.bot.username, cmd.name, need, await d.access.level(project.id, author.id)), { refused: 'access' });
+    d.log.info({ project: project.path, iid, command: cmd.name, user: author.username }, 'command refused: access level');
+    return 'refused';
+  }
   switch (cmd.name) {
     case 'review': {
       const mr = await d.gitlab.mergeRequest(project.id, iid);
       const event: ReviewRequested = {
         kind: 'review', reason: 'command', project, iid, title: mr.title, headSha: mr.sha, sourceBranch: mr.sourceBranch,
-        targetBranch: mr.targetBranch, draft: mr.draft, state: mr.state, actor: ev.author, url: mr.webUrl,
+        targetBranch: mr.targetBranch, draft: mr.draft, state: mr.state, actor: author, url: mr.webUrl,
       };
       if (!d.enqueue) throw new Error('no queue to enqueue a review');
       await d.enqueue({ kind: 'review', orderKey: mrLane(project.id, iid), dedupeKeys: [`cmd:${ev.noteId}`], data: event });
@@ -69,4 +98,12 @@ export async function runCommand(d: Deps, ev: NoteAdded, cmd: Command): Promise<
   }
   d.log.info({ project: project.path, iid, command: cmd.name }, 'command handled');
   return cmd.name;
+}
+
+/** The role first (cached); the MR is fetched only when being its author could still make the difference. */
+async function permitted(d: Deps, pid: number, iid: number, userId: number, need: Requirement): Promise<boolean> {
+  if (await d.access.canRunCommand(pid, userId, need === 'developer_or_author' ? 'developer' : need)) return true;
+  if (need !== 'developer_or_author') return false;
+  const mr = await d.gitlab.mergeRequest(pid, iid);
+  return d.access.canRunCommand(pid, userId, need, mr.author.id);
 }

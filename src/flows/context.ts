@@ -48,6 +48,7 @@ export function instanceDefaults(d: Deps) {
     reviewBudgetUsd: d.config.REVIEW_BUDGET_USD,
     threadBudgetUsd: d.config.THREAD_BUDGET_USD,
     language: d.config.REPLY_LANGUAGE,
+    questionsPerUserPerDay: d.config.QUESTIONS_PER_USER_PER_DAY,
   };
 }
 

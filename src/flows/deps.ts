@@ -2,6 +2,7 @@
 import type { Sessions } from '../claude/sessions.js';
 import type { Config } from '../config.js';
 import type { EnqueueResult, JobSpec } from '../jobs/queue.js';
+import type { Access } from '../gitlab/access.js';
 import type { GitLabClient } from '../gitlab/client.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
@@ -15,6 +16,8 @@ export interface BotUser {
 export interface Deps {
   config: Config;
   gitlab: GitLabClient;
+  /** commenters' roles, cached */
+  access: Access;
   store: Store;
   sessions: Sessions;
   workspaces: Workspaces;

@@ -11,11 +11,11 @@ import { threadPrompt } from '../review/thread.js';
 import { newThreadRecord, type MrRecord, type PendingReply, type ThreadRecord } from '../store/records.js';
 import type { TurnOptions } from '../claude/sessions.js';
 import { parseCommand, runCommand } from './commands.js';
-import { loadGuidance } from './context.js';
 import type { Deps } from './deps.js';
+import { gateQuestion } from './questions.js';
 import { reviewMr } from './review.js';
 
-export type ReplyOutcome = { skipped: string } | { command: string } | { answered: true; sessionId: string; forked: boolean; rebuilt: boolean };
+export type ReplyOutcome = { skipped: string } | { command: string; refused?: true } | { answered: true; sessionId: string; forked: boolean; rebuilt: boolean };
 
 /** Whether a note is for the bot: it mentions the bot, or it is in a thread the bot is part of and not addressed to someone else. */
 export function addressedToBot(ev: NoteAdded, disc: DiscussionInfo, botId: number): boolean {
@@ -38,14 +38,17 @@ export async function replyToNote(d: Deps, ev: NoteAdded, signal?: AbortSignal):
 
   const cmd = ev.mentionsBot ? parseCommand(ev.body, d.bot.username) : undefined;
   if (cmd) {
-    await runCommand(d, ev, cmd);
-    return { command: cmd.name };
+    // The author as the API shows the note, not as the payload claims.
+    const ran = await runCommand(d, ev, cmd, note.author);
+    return ran === 'refused' ? { command: cmd.name, refused: true } : { command: cmd.name };
   }
 
   // Answered by the model already, posting failed: post that answer, never pay for it twice.
   if (prior?.pendingReply?.noteId === ev.noteId) return postReply(d, ev, disc, prior.pendingReply, log);
 
   const mr = await d.gitlab.mergeRequest(project.id, iid);
+  const { refused, repoConfig, guidance } = await gateQuestion(d, ev, note.author, mr);
+  if (refused) return skip(log, refused);
   let rec = await waitForTrunk(d, project.id, iid, signal);
   rec = await onThisReplica(d, project, mr, rec, prior);
   // No trunk (the MR predates the bot, or its review failed): review first, then fork.
@@ -57,7 +60,6 @@ export async function replyToNote(d: Deps, ev: NoteAdded, signal?: AbortSignal):
   }
   const trunkId = rec!.trunkSessionId!;
   const cwd = rec!.workspace!;
-  const { repoConfig, guidance } = await loadGuidance(d, project, iid, mr.targetBranch);
   // The same system prompt and schema as the trunk's turns (thread rules are in the turn's prompt): cacheable.
   const turn = { systemPrompt: systemPrompt(guidance), jsonSchema: TURN_SCHEMA, maxBudgetUsd: repoConfig.threadBudgetUsd, signal, model: rec!.trunkModel };
 

@@ -2,7 +2,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Gitlab } from '@gitbeaker/rest';
 import { createRequester, GitLabError } from './requester.js';
-import type { DiffPosition, DiscussionInfo, FileDiff, MergeRequestInfo, NoteInfo } from './types.js';
+import type { DiffPosition, DiscussionInfo, FileDiff, MergeRequestInfo, NoteInfo, ProtectedBranchInfo } from './types.js';
 
 export interface GitLabClientOptions {
   url: string;
@@ -159,6 +159,26 @@ export class GitLabClient {
 
   async editNote(pid: number, iid: number, noteId: number, body: string): Promise<void> {
     await this.call(() => this.api.MergeRequestNotes.edit(pid, iid, noteId, { body: this.clean(body) } as Any));
+  }
+
+  /** The user's role in the project, inherited group roles included (GitLab shows the highest); 0 when not a member. */
+  async memberAccessLevel(pid: number, userId: number): Promise<number> {
+    try {
+      const m: Any = await this.call(() => this.api.ProjectMembers.show(pid, userId, { includeInherited: true }));
+      return Number(m.access_level) || 0;
+    } catch (e) {
+      if (e instanceof GitLabError && e.status === 404) return 0;
+      throw e;
+    }
+  }
+
+  /** Every protection rule of the project (names may be wildcards such as `release/*`). */
+  async protectedBranches(pid: number): Promise<ProtectedBranchInfo[]> {
+    const bs: Any[] = await this.call(() => this.api.ProtectedBranches.all(pid, { perPage: 100 } as Any) as Promise<Any>);
+    return bs.map((b) => ({
+      name: b.name,
+      push: (b.push_access_levels ?? []).map((r: Any) => ({ accessLevel: r.access_level ?? null, userId: r.user_id ?? null, groupId: r.group_id ?? null })),
+    }));
   }
 
   /** 👀 on a note; awarding twice is harmless (GitLab answers 404/409, ignored). */

@@ -63,3 +63,9 @@ export interface DiscussionInfo {
   individualNote: boolean;
   notes: NoteInfo[];
 }
+
+/** One protection from GET /projects/:id/protected_branches; a push rule names a role, a user or a group. */
+export interface ProtectedBranchInfo {
+  name: string;
+  push: { accessLevel: number | null; userId: number | null; groupId: number | null }[];
+}

@@ -6,6 +6,9 @@ import { z } from 'zod';
 import { SEVERITIES, type Severity } from './findings.js';
 
 export const REPO_CONFIG_PATH = '.gitlab/mr-reviewer.yml';
+/** who the bot answers in threads: everyone who can comment, project members (Guest+), or Developers+ */
+export const QUESTION_AUDIENCES = ['everyone', 'members', 'developers'] as const;
+export type QuestionAudience = (typeof QUESTION_AUDIENCES)[number];
 
 const schema = z
   .object({
@@ -18,6 +21,8 @@ const schema = z
     budget_per_thread_usd: z.number().positive().max(100).optional(),
     language: z.string().max(40).optional(),
     auto_review: z.boolean().optional(),
+    questions: z.enum(QUESTION_AUDIENCES).optional(),
+    questions_per_user_per_day: z.number().int().min(0).max(10_000).optional(),
   })
   .strict();
 
@@ -33,6 +38,9 @@ export interface RepoConfig {
   threadBudgetUsd: number;
   language?: string;
   autoReview: boolean;
+  questions: QuestionAudience;
+  /** 0 = no limit */
+  questionsPerUserPerDay: number;
 }
 
 export interface InstanceDefaults {
@@ -41,6 +49,7 @@ export interface InstanceDefaults {
   reviewBudgetUsd: number;
   threadBudgetUsd: number;
   language?: string;
+  questionsPerUserPerDay: number;
 }
 
 export function defaultRepoConfig(d: InstanceDefaults): RepoConfig {
@@ -53,6 +62,8 @@ export function defaultRepoConfig(d: InstanceDefaults): RepoConfig {
     threadBudgetUsd: d.threadBudgetUsd,
     language: d.language,
     autoReview: true,
+    questions: 'everyone',
+    questionsPerUserPerDay: d.questionsPerUserPerDay,
   };
 }
 
@@ -85,6 +96,8 @@ export function parseRepoConfig(text: string | undefined, d: InstanceDefaults): 
       threadBudgetUsd: f.budget_per_thread_usd ?? base.threadBudgetUsd,
       language: f.language ?? base.language,
       autoReview: f.auto_review ?? true,
+      questions: f.questions ?? base.questions,
+      questionsPerUserPerDay: f.questions_per_user_per_day ?? base.questionsPerUserPerDay,
     },
   };
 }

@@ -88,6 +88,14 @@ export interface PendingReply {
   rebuilt: boolean;
 }
 
+/** One user's questions on one MR in one UTC day (the per-user question budget). */
+export interface QuestionTally {
+  /** note ids answered (each counts once against the limit) */
+  answered: number[];
+  /** note ids refused for being over the limit; the first one got the reply */
+  refused: number[];
+}
+
 export interface FailureRecord {
   at: string;
   jobId: string;

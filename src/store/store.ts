@@ -3,13 +3,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Keyv, { type KeyvStoreAdapter } from 'keyv';
 import { SqliteKeyvStore } from './sqlite-adapter.js';
-import type { FailureRecord, MrRecord, ThreadRecord } from './records.js';
+import type { FailureRecord, MrRecord, QuestionTally, ThreadRecord } from './records.js';
 
 const mrKey = (pid: number, iid: number) => `mr:${pid}:${iid}`;
 const threadKey = (pid: number, iid: number, did: string) => `thread:${pid}:${iid}:${did}`;
 export type RecordLock = <T>(key: string, fn: () => Promise<T>) => Promise<T>;
 
 const FAILURE_TTL_MS = 14 * 24 * 3600_000;
+/** a day's tally outlives its UTC day by a margin, then expires */
+const TALLY_TTL_MS = 2 * 24 * 3600_000;
 
 export class Store {
   readonly kv: Keyv;
@@ -84,6 +86,30 @@ export class Store {
   /** One MR's threads, or (without arguments) every thread in one scan. */
   listThreads(pid?: number, iid?: number): Promise<ThreadRecord[]> {
     return this.scan<ThreadRecord>(pid === undefined ? 'thread:' : `thread:${pid}:${iid}:`);
+  }
+
+  /**
+   * Count a user's question on an MR against today's (UTC) limit. A note counts once, so a retried job is not charged
+   * twice. `firstRefusal` is true for the first note of the day over the limit: that one gets the polite reply.
+   */
+  takeQuestion(pid: number, iid: number, userId: number, noteId: number, limit: number): Promise<{ allowed: boolean; firstRefusal: boolean }> {
+    const key = `questions:${pid}:${iid}:${userId}:${new Date().toISOString().slice(0, 10)}`;
+    const critical = async () => {
+      const t: QuestionTally = (await this.kv.get<QuestionTally>(key)) ?? { answered: [], refused: [] };
+      let verdict: { allowed: boolean; firstRefusal: boolean };
+      if (t.answered.includes(noteId) || limit === 0) verdict = { allowed: true, firstRefusal: false };
+      else if (t.answered.length < limit) {
+        t.answered.push(noteId);
+        verdict = { allowed: true, firstRefusal: false };
+      } else {
+        if (!t.refused.includes(noteId)) t.refused.push(noteId);
+        verdict = { allowed: false, firstRefusal: t.refused[0] === noteId };
+        t.refused = t.refused.slice(0, 100);
+      }
+      await this.kv.set(key, t, TALLY_TTL_MS);
+      return verdict;
+    };
+    return this.serial(key, () => (this.lock ? this.lock(`record:${key}`, critical) : critical()));
   }
 
   async recordFailure(f: FailureRecord): Promise<void> {

@@ -21,6 +21,7 @@ import { buildMrHook, buildNoteHook, hookEventFlag, hookHeaders, type MrAction, 
 import { executeHook, signingHeaders, type HookLogEntry } from './gitlab-standin/hook-delivery.js';
 import { World, type DiscussionJson, type HookRec, type MrRec, type MrState, type NoteJson, type ProjectRec } from './gitlab-standin/model.js';
 import { matchRoute } from './gitlab-standin/rest.js';
+import type { MemberRec } from './gitlab-standin/access.js';
 
 export type { NoteJson, DiscussionJson, GitRequest, MrAction, HookLogEntry };
 export { LINE_CODE_ERROR } from './gitlab-standin/model.js';
@@ -32,6 +33,8 @@ export interface StandinMr {
   startSha: string; title: string; description: string; state: string; draft: boolean; webUrl: string;
 }
 export type ProjectArg = StandinProject | number | string;
+/** where a membership lives: a project, or a group (by full path) whose projects inherit it */
+export type MembershipArg = ProjectArg | { group: string };
 export interface RestLogEntry { method: string; path: string; query: string; status: number; body?: Params; /** Date.now() on arrival */ at: number }
 export interface FailReply { status?: number; times?: number; retryAfter?: number; delayMs?: number; body?: unknown }
 export interface NotePositionArg {
@@ -68,6 +71,10 @@ export interface GitlabStandin {
   addNote(project: ProjectArg, iid: number, authorId: number, body: string, opts?: { discussionId?: string; position?: NotePositionArg; thread?: boolean }): { note: NoteJson; discussion: DiscussionJson };
   editNote(project: ProjectArg, iid: number, noteId: number, body: string): NoteJson;
   resolveDiscussion(project: ProjectArg, iid: number, discussionId: string, resolved: boolean, byUserId: number): DiscussionJson;
+  /** a user's role (10 Guest … 50 Owner) in a project or group; null removes the membership. New projects have the bot as Maintainer, user 2 as Developer. */
+  setAccessLevel(where: MembershipArg, userId: number, level: number | null): void;
+  /** protect a branch (name or wildcard); push: roles (0 No one, 30 Developers + Maintainers, 40 Maintainers) and/or user ids */
+  protectBranch(project: ProjectArg, name: string, push?: { accessLevel?: number; userId?: number }[]): void;
   /** the next `times` (default 1) matching requests fail: status>0 answers it, 0 destroys the socket; delayMs alone = slow answer */
   fail(match: { method?: string; path: RegExp }, reply: FailReply): void;
   /** action null: the payload of the hook settings' "Test" button (MergeRequest#to_hook_data has no action) */
@@ -246,6 +253,7 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
     };
   };
   /** unwrap HttpErrors for test-side callers */
+  const member = (level: number): MemberRec => ({ level, createdAt: new Date().toISOString() });
   const unwrap = <T>(fn: () => T): T => {
     try { return fn(); } catch (e) {
       if (e instanceof HttpError) throw new Error(`gitlab-standin: ${e.status} ${JSON.stringify(e.body)}`);
@@ -286,7 +294,8 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
       await initBare(gitDir, defaultBranch);
       const rec: ProjectRec = {
         id, path: p, name: p.split('/').pop()!, defaultBranch, gitDir, createdAt: new Date().toISOString(),
-        nextIid: 1, mrs: new Map(), hooks: [], commits: new Map(),
+        nextIid: 1, mrs: new Map(), hooks: [], commits: new Map(), protectedBranches: [],
+        members: new Map([[bot.id, member(40)], [2, member(30)]]),
       };
       world.projects.set(id, rec);
       const sha = await makeCommit(rec, null, files, 'Initial commit');
@@ -381,6 +390,23 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
       const d = unwrap(() => world.discussion(mrRec(ref, iid), discussionId));
       world.setResolved(d.notes, resolved, byUserId);
       return world.discussionJson(d);
+    },
+
+    setAccessLevel(where, userId, level) {
+      let members: Map<number, MemberRec>;
+      if (typeof where === 'object' && 'group' in where) {
+        members = world.groupMembers.get(where.group) ?? new Map();
+        world.groupMembers.set(where.group, members);
+      } else members = proj(where).members;
+      if (level === null) members.delete(userId);
+      else members.set(userId, member(level));
+    },
+
+    protectBranch(ref, name, push = [{ accessLevel: 40 }]) {
+      const p = proj(ref);
+      const rule = (r: { accessLevel?: number; userId?: number }) => ({ id: world.nextId('protection'), ...r });
+      p.protectedBranches = p.protectedBranches.filter((b) => b.name !== name);
+      p.protectedBranches.push({ id: world.nextId('protection'), name, push: push.map(rule), merge: [rule({ accessLevel: 40 })], allowForcePush: false });
     },
 
     fail(match, reply) {

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { HttpError, toInt, type Params } from './body.js';
 import { diffLines, lineCode, type DiffJson } from './git.js';
+import type { MemberRec, ProtectedBranchRec } from './access.js';
 import { hookHealthJson } from './hook-delivery.js';
 
 export interface UserRec { id: number; username: string; name: string; bot: boolean; token?: string }
@@ -13,6 +14,8 @@ export interface HookRec { id: number; projectId: number; url: string; token?: s
 export interface ProjectRec {
   id: number; path: string; name: string; defaultBranch: string; gitDir: string; createdAt: string;
   nextIid: number; mrs: Map<number, MrRec>; hooks: HookRec[]; commits: Map<string, CommitRec>;
+  /** direct members by user id (group members are in World.groupMembers) */
+  members: Map<number, MemberRec>; protectedBranches: ProtectedBranchRec[];
 }
 export interface VersionRec { id: number; headSha: string; baseSha: string; startSha: string; createdAt: string; diffs: DiffJson[] }
 export type MrState = 'opened' | 'closed' | 'merged' | 'locked';
@@ -51,7 +54,9 @@ const iso = () => new Date().toISOString();
 export class World {
   users = new Map<number, UserRec>();
   projects = new Map<number, ProjectRec>();
-  private seq = { project: 1, mr: 100, version: 500, note: 1000, hook: 1, award: 1 };
+  /** group full path → members by user id; projects under a group inherit them */
+  groupMembers = new Map<string, Map<number, MemberRec>>();
+  private seq = { project: 1, mr: 100, version: 500, note: 1000, hook: 1, award: 1, protection: 1 };
 
   /** GitLab's clock for hook backoff (tests move it forward) */
   clock: () => number = Date.now;

@@ -1,6 +1,7 @@
 /** GitLab REST v4 routes (the subset the bot calls through @gitbeaker/rest 43.8.0). */
 import { HttpError, toBool, toInt, type Params } from './body.js';
 import { defaultHook, type MrRec, type UserRec, type World } from './model.js';
+import { protectedBranchJson, showMember, showProtectedBranch } from './access.js';
 
 export interface Ctx {
   world: World;
@@ -77,6 +78,11 @@ export const routes: [method: string, pattern: string, handler: Handler][] = [
     user_id: c.user.id, last_used_at: new Date().toISOString(), active: true, expires_at: '2099-12-31',
   })],
   ['GET', 'projects/:id', (c) => ok(c.world.projectJson(c.world.project(c.p.id)))],
+
+  // members and protected branches (./access.ts)
+  ['GET', 'projects/:id/members/all/:uid', (c) => ok(showMember(c.world, c.world.project(c.p.id), Number(c.p.uid)))],
+  ['GET', 'projects/:id/protected_branches', (c) => paginate(c, c.world.project(c.p.id).protectedBranches.map((b) => protectedBranchJson(c.world, b)))],
+  ['GET', 'projects/:id/protected_branches/:name', (c) => ok(showProtectedBranch(c.world, c.world.project(c.p.id), c.p.name))],
 
   // merge requests
   ['GET', 'projects/:id/merge_requests/:iid', (c) => ok(c.world.mrJson(mrOf(c)))],

@@ -1,0 +1,62 @@
+/**
+ * Members and protected branches, as GitLab has them:
+ * - `GET /projects/:id/members/all/:user_id` (API::Members, `find_all_members`): direct project members plus members
+ *   of every ancestor group; a user in several of them is shown once, with the highest access level. 404 otherwise.
+ * - `GET /projects/:id/protected_branches/:name` (API::ProtectedBranches): `find_by!(name:)`, so it finds a protection
+ *   by its exact name (which may be a wildcard such as `release/*`), never the branches a wildcard covers.
+ */
+import { HttpError } from './body.js';
+import type { ProjectRec, World } from './model.js';
+
+export const ACCESS_LEVELS = { noAccess: 0, minimal: 5, guest: 10, planner: 15, reporter: 20, developer: 30, maintainer: 40, owner: 50, admin: 60 } as const;
+
+/** One entry of push_access_levels / merge_access_levels: a role, or (Premium) one user. */
+export interface AccessRuleRec { id: number; accessLevel?: number; userId?: number }
+export interface ProtectedBranchRec { id: number; name: string; push: AccessRuleRec[]; merge: AccessRuleRec[]; allowForcePush: boolean }
+
+export interface MemberRec { level: number; createdAt: string }
+
+const ROLE_DESCRIPTION: Record<number, string> = { 0: 'No one', 30: 'Developers + Maintainers', 40: 'Maintainers', 60: 'Admins' };
+
+/** The namespaces a project inherits members from: `a/b/app` → `a/b`, `a`. */
+function ancestorGroups(projectPath: string): string[] {
+  const parts = projectPath.split('/').slice(0, -1);
+  return parts.map((_, i) => parts.slice(0, parts.length - i).join('/'));
+}
+
+/** Highest membership of the user in the project or its ancestor groups (undefined: not a member). */
+export function memberOf(world: World, p: ProjectRec, userId: number): MemberRec | undefined {
+  const found = [p.members.get(userId), ...ancestorGroups(p.path).map((g) => world.groupMembers.get(g)?.get(userId))].filter((m): m is MemberRec => !!m);
+  return found.sort((a, b) => b.level - a.level)[0];
+}
+
+export function memberJson(world: World, userId: number, m: MemberRec) {
+  return {
+    ...world.userBasic(userId), access_level: m.level, created_at: m.createdAt, created_by: null, expires_at: null,
+    group_saml_identity: null, membership_state: 'active', locked: false,
+  };
+}
+
+export function showMember(world: World, p: ProjectRec, userId: number) {
+  const m = memberOf(world, p, userId);
+  if (!m || !world.users.has(userId)) throw new HttpError(404, { message: '404 Not found' });
+  return memberJson(world, userId, m);
+}
+
+export function protectedBranchJson(world: World, b: ProtectedBranchRec) {
+  const rule = (r: AccessRuleRec) => ({
+    id: r.id, access_level: r.accessLevel ?? 40,
+    access_level_description: r.userId !== undefined ? world.user(r.userId).name : ROLE_DESCRIPTION[r.accessLevel ?? 40] ?? 'Maintainers',
+    deploy_key_id: null, user_id: r.userId ?? null, group_id: null,
+  });
+  return {
+    id: b.id, name: b.name, push_access_levels: b.push.map(rule), merge_access_levels: b.merge.map(rule),
+    unprotect_access_levels: [], allow_force_push: b.allowForcePush, code_owner_approval_required: false, inherited: false,
+  };
+}
+
+export function showProtectedBranch(world: World, p: ProjectRec, name: string) {
+  const b = p.protectedBranches.find((x) => x.name === name);
+  if (!b) throw new HttpError(404, { message: '404 Not found' });
+  return protectedBranchJson(world, b);
+}
