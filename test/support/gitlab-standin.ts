@@ -32,7 +32,17 @@ export interface StandinMr {
 }
 export type ProjectArg = StandinProject | number | string;
 export interface RestLogEntry { method: string; path: string; query: string; status: number; body?: Params; /** Date.now() on arrival */ at: number }
-export interface FailReply { status?: number; times?: number; retryAfter?: number; delayMs?: number; body?: unknown }
+/**
+ * `after: true`: GitLab does the work (the note is saved) and only then the answer fails: `status` > 0 answers it
+ * instead of the real reply, 0 drops the connection (what a client sees on a timeout or a proxy reset).
+ */
+export interface FailReply { status?: number; times?: number; retryAfter?: number; delayMs?: number; body?: unknown; after?: boolean }
+/** What quick actions and mentions in notes did to an MR (usernames where GitLab shows users). */
+export interface MrActivity {
+  state: string; draft: boolean; approvedBy: string[]; labels: string[]; assignees: string[]; reviewers: string[]; discussionLocked: boolean;
+  executed: { noteId: number; user: string; command: string; arg?: string }[];
+  notifications: { noteId: number; user: string; mention: string; kind: string }[];
+}
 export interface NotePositionArg {
   new_path: string; old_path?: string; new_line?: number | null; old_line?: number | null;
   base_sha?: string; start_sha?: string; head_sha?: string; line_range?: unknown;
@@ -63,9 +73,12 @@ export interface GitlabStandin {
   gitRequests: GitRequest[];
   /** a human writes a note: a reply (discussionId), a diff thread (position), a non-diff thread (thread), or a plain comment */
   addNote(project: ProjectArg, iid: number, authorId: number, body: string, opts?: { discussionId?: string; position?: NotePositionArg; thread?: boolean }): { note: NoteJson; discussion: DiscussionJson };
-  editNote(project: ProjectArg, iid: number, noteId: number, body: string): NoteJson;
+  /** a human edits a note; quick actions in the new body run like on GitLab (a note left with only commands is deleted: undefined) */
+  editNote(project: ProjectArg, iid: number, noteId: number, body: string): NoteJson | undefined;
+  /** what quick actions and mentions in notes did to the MR */
+  mrActivity(project: ProjectArg, iid: number): MrActivity;
   resolveDiscussion(project: ProjectArg, iid: number, discussionId: string, resolved: boolean, byUserId: number): DiscussionJson;
-  /** the next `times` (default 1) matching requests fail: status>0 answers it, 0 destroys the socket; delayMs alone = slow answer */
+  /** the next `times` (default 1) matching requests fail: status>0 answers it, 0 destroys the socket; delayMs alone = slow answer; `after`: only once the request took effect */
   fail(match: { method?: string; path: RegExp }, reply: FailReply): void;
   mrHook(project: ProjectArg, iid: number, action: MrAction, extra?: { oldrev?: string; changes?: object; user?: UserArg }): any;
   noteHook(project: ProjectArg, iid: number, note: NoteJson | number, discussion?: DiscussionJson, opts?: { action?: 'create' | 'update' }): any;
@@ -132,6 +145,14 @@ export async function startGitlabStandin(opts: { token?: string; bot?: { id: num
     entriesOf.set(res, [restEntry, gitEntry]);
 
     const f = takeFailure(method, rawPath, decodedPath);
+    if (f?.reply.after) {
+      // Let GitLab do the work, then lose the answer: the client cannot tell a saved note from a lost one.
+      const sink = Object.assign(Object.create(res) as http.ServerResponse, { writeHead: () => sink, end: () => sink });
+      if (isRest) await rest(req, sink, u, rawPath, buf, restEntry);
+      if (f.reply.delayMs) await sleep(f.reply.delayMs);
+      if (!f.reply.status) { restEntry.status = 0; req.socket.destroy(); return; }
+      return send(res, f.reply.status, f.reply.body ?? { message: `${f.reply.status} ${http.STATUS_CODES[f.reply.status] ?? 'Error'}` });
+    }
     if (f) {
       if (f.reply.delayMs) await sleep(f.reply.delayMs);
       if (f.reply.status === 0) { restEntry.status = gitEntry.status = 0; req.socket.destroy(); return; }
@@ -288,6 +309,7 @@ export async function startGitlabStandin(opts: { token?: string; bot?: { id: num
         id: world.nextId('mr'), iid: p.nextIid++, project: p, title, description: o.description ?? '', state: 'opened',
         sourceBranch: o.sourceBranch, targetBranch: o.targetBranch ?? p.defaultBranch, authorId: o.authorId ?? 2,
         createdAt: now, updatedAt: now, versions: [], discussions: [], mergedAt: null, mergedById: null, closedAt: null, closedById: null,
+        approvedBy: [], labels: [], assignees: [], reviewers: [], discussionLocked: false, executed: [], notifications: [],
       };
       await addVersion(m);
       p.mrs.set(m.iid, m);
@@ -339,9 +361,19 @@ export async function startGitlabStandin(opts: { token?: string; bot?: { id: num
     },
 
     editNote(ref, iid, noteId, body) {
-      const n = unwrap(() => world.note(mrRec(ref, iid), noteId));
-      Object.assign(n, { body, updatedAt: new Date().toISOString() });
-      return { ...world.noteJson(n), discussion_id: n.discussion.id };
+      const n = world.updateNoteBody(unwrap(() => world.note(mrRec(ref, iid), noteId)), body);
+      return n && { ...world.noteJson(n), discussion_id: n.discussion.id };
+    },
+
+    mrActivity(ref, iid) {
+      const m = mrRec(ref, iid);
+      const name = (id: number) => world.user(id).username;
+      return {
+        state: m.state, draft: world.isDraft(m.title), approvedBy: m.approvedBy.map(name), labels: [...m.labels],
+        assignees: m.assignees.map(name), reviewers: m.reviewers.map(name), discussionLocked: m.discussionLocked,
+        executed: m.executed.map((e) => ({ noteId: e.noteId, user: name(e.userId), command: e.command, ...(e.arg ? { arg: e.arg } : {}) })),
+        notifications: m.notifications.map((x) => ({ noteId: x.noteId, user: name(x.userId), mention: x.mention, kind: x.kind })),
+      };
     },
 
     resolveDiscussion(ref, iid, discussionId, resolved, byUserId) {
