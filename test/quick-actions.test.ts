@@ -55,7 +55,7 @@ describe('the stand-in runs quick actions as the note author', () => {
     const { iid } = await g.createMr(p, { sourceBranch: 'f', title: 'qa' });
     const r = await post(`${iid}/notes`, 'Looks fine.\n/approve\n/label ~security ~"needs work"\n/assign @alice\n\ncc @all');
     expect(r.status).toBe(201);
-    expect((await r.json()).body).toBe('Looks fine.\ncc @all');
+    expect(((await r.json()) as { body: string }).body).toBe('Looks fine.\ncc @all');
     const a = g.mrActivity(p, iid);
     expect(a).toMatchObject({ state: 'opened', approvedBy: ['review-bot'], labels: ['security', 'needs work'], assignees: ['alice'] });
     expect(a.executed.map((e) => [e.user, e.command])).toEqual([['review-bot', 'approve'], ['review-bot', 'label'], ['review-bot', 'assign']]);
@@ -65,7 +65,7 @@ describe('the stand-in runs quick actions as the note author', () => {
   it('saves no note for a body of only commands (202), and runs commands in replies and edits', async () => {
     const { iid } = await g.createMr(p, { sourceBranch: 'f', title: 'qa2' });
     const r = await post(`${iid}/discussions`, 'a thread');
-    const d = await r.json();
+    const d = (await r.json()) as { id: string };
     expect((await post(`${iid}/discussions/${d.id}/notes`, '/merge')).status).toBe(202);
     expect(g.mr(p, iid).state).toBe('merged');
     g.addNote(p, iid, 7, 'x');

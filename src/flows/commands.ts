@@ -36,7 +36,7 @@ export function helpText(bot: string, unknown?: string): string {
 
 export async function runCommand(d: Deps, ev: NoteAdded, cmd: Command): Promise<string> {
   const { project, iid } = ev;
-  const say = (text: string) => d.gitlab.reply(project.id, iid, ev.discussionId, withMarker(text, { kind: cmd.name === 'help' || cmd.name === 'unknown' ? 'help' : 'reply', command: cmd.name }));
+  const say = (text: string) => d.gitlab.reply(project.id, iid, ev.discussionId, withMarker(text, { kind: cmd.name === 'help' || cmd.name === 'unknown' ? 'help' : 'reply', command: cmd.name, re: ev.noteId }));
   switch (cmd.name) {
     case 'review': {
       const mr = await d.gitlab.mergeRequest(project.id, iid);

@@ -83,7 +83,7 @@ export async function replyToNote(d: Deps, ev: NoteAdded, signal?: AbortSignal):
   if (!result) ({ result, forkId } = await freshFork(d, { ev, cwd, trunkId, prior, disc, note, location, findingNote, turn, rebuild: rebuilt }));
 
   const out = parseReply(result.structured);
-  const posted = await d.gitlab.reply(project.id, iid, ev.discussionId, withMarker(out.reply, { kind: 'reply', verdict: out.verdict }));
+  const posted = await d.gitlab.reply(project.id, iid, ev.discussionId, withMarker(out.reply, { kind: 'reply', verdict: out.verdict, re: ev.noteId }));
   if (out.verdict === 'withdrawn' && findingNote) await withdraw(d, ev, disc, findingNote);
 
   const t = (await d.store.getThread(project.id, iid, ev.discussionId))!;
