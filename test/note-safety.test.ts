@@ -37,6 +37,14 @@ describe('safeNoteBody', () => {
     expect(readMarker(out)).toEqual(MARKER);
   });
 
+  it("keeps the bot's own HTML (<details>, <sub>) and watches the lines inside it", () => {
+    const own = '<details><summary>Not reviewed (1 files)</summary>\n\n- `a.bin`: binary\n\n</details>\n\n<sub>Reply here.</sub>';
+    expect(safe(own)).toBe(withMarker(own, MARKER));
+    // a lone tag cannot interrupt a paragraph: to GitLab the fence below is real; escaped, it is no fence to either
+    const out = safe('para\n<span>\n```\n/merge\n```\n\n```\n/close\n```\n/approve');
+    expect(extractCommands(out).commands).toEqual([]);
+  });
+
   it('closes a fence the model left open before the marker', () => {
     const out = safe('Look:\n~~~~js\nlet x = 1;\n/merge');
     expect(out).toMatch(/\/merge\n~~~~\n\n<!-- mr-reviewer/);
@@ -68,7 +76,7 @@ describe('safeNoteBody', () => {
   it('property: whatever the model writes, GitLab runs nothing, notifies no one, and reads the marker', () => {
     const piece = fc.constantFrom(
       '/merge', '/approve', '/close', '/label ~x', '/assign @bob', 'text', ' ', '  ', '   ', '    ', '\t', '\n', '\n\n', '\r',
-      '```', '````', '~~~', '```js', '- ', '1. ', '> ', '>>>', '<!--', '-->', '<div>', '</div>', '<pre>', '`', '@all', '@here',
+      '```', '````', '~~~', '```js', '- ', '1. ', '> ', '>>>', '<!--', '-->', '<div>', '</div>', '<pre>', '<span>', '<details>', '</pre>', '`', '@all', '@here',
       '@alice', '#', '|', 'x@y', '\\',
     );
     fc.assert(

@@ -7,8 +7,9 @@
 // matches. Fenced code stays verbatim; for that to be safe the bot's idea of "inside a fence" must be GitLab's:
 // - every fence line is moved to column 0, where no list or block quote can hold it (fences are never lazy
 //   continuation lines), so a fence the bot sees is a top-level fence to GitLab;
-// - HTML block starts, `>>>` block quotes and `<!--` are escaped, so no HTML block or comment can hide a fence line
-//   from GitLab (or hide text, or forge the bot's marker);
+// - `<!--` (anywhere), HTML blocks that end at a marker and `>>>` block quotes are escaped, and a fence line in an
+//   HTML block that ends at a blank line (the bot's own `<details>`) is escaped, so no HTML can hide a fence line
+//   from GitLab (nor hide text, nor forge the bot's marker);
 // - a fence the model left open is closed before the bot's marker.
 // Mentions: GitLab notifies `@name` found in rendered text; a zero-width space after `@` stops it in every context
 // (a backslash would not: `\@all` renders as `@all`). Secrets and token shapes are redacted (src/redact.ts).
@@ -19,7 +20,10 @@ const CUT = '\n\n_[… cut: the reply was longer than GitLab allows]_';
 const ZWSP = '\u200b';
 const MARKER_AT_END = /\n*<!--\s*mr-reviewer\s+\{[^\n]*\}\s*-->\s*$/;
 const FENCE = /^ {0,3}(`{3,}|~{3,})(.*)$/;
-const HTML_START = /^( {0,3})<(?=[!?]|\/?[A-Za-z][A-Za-z0-9-]*(?:[\s/>]|$))/;
+/** HTML blocks that end only at a marker (comments, `<?`, `<!X`, CDATA, pre/script/style/textarea): escaped */
+const HTML_UNTIL_MARKER = /^( {0,3})<(?=[!?]|(?:pre|script|style|textarea)(?:[\s>]|$))/i;
+/** HTML blocks that end at a blank line (`<details>`, a lone tag, …): kept, their lines watched */
+const HTML_BLOCK = /^ {0,3}<\/?[A-Za-z][A-Za-z0-9-]*(?:[\s/>]|$)/;
 const MENTION = /(?<![A-Za-z0-9_])@([A-Za-z0-9_][A-Za-z0-9_.\-/]*)/g;
 
 export interface NoteSafetyOptions {
@@ -56,6 +60,7 @@ function splitMarker(body: string): { text: string; marker: string } {
 export function neutralise(text: string, allow: ReadonlySet<string> = new Set()): { text: string; close: string } {
   const out: string[] = [];
   let fence: { ch: string; len: number } | undefined;
+  let html = false;
   for (const line of text.split('\n')) {
     const f = FENCE.exec(line);
     if (fence) {
@@ -64,11 +69,19 @@ export function neutralise(text: string, allow: ReadonlySet<string> = new Set())
       if (closes) fence = undefined;
       continue;
     }
+    if (html && line.trim() === '') html = false;
+    if (html) {
+      // Raw HTML (ends at a blank line). The bot may see a block GitLab does not (a lone tag cannot interrupt a
+      // paragraph): a fence line in it is escaped, so it is no fence to GitLab either.
+      out.push(outsideCode(line.replace(/^( {0,3})([`~]{3})/, '$1\\$2'), allow));
+      continue;
+    }
     if (f && !(f[1][0] === '`' && f[2].includes('`'))) {
       fence = { ch: f[1][0], len: f[1].length };
       out.push(line.trimStart());
       continue;
     }
+    html = HTML_BLOCK.test(line);
     out.push(outsideCode(line, allow));
   }
   return { text: out.join('\n'), close: fence ? fence.ch.repeat(fence.len) : '' };
@@ -78,7 +91,7 @@ function outsideCode(line: string, allow: ReadonlySet<string>): string {
   const l = line
     .replace(/^\//, '\\/')
     .replace(/^( {0,3})>>>/, '$1\\>>>')
-    .replace(HTML_START, '$1\\<')
+    .replace(HTML_UNTIL_MARKER, '$1\\<')
     .replace(/<!--/g, '<\\!--');
   // links are left whole: GitLab finds no mentions inside them, and a changed URL would break
   return l
