@@ -5,7 +5,10 @@
  *   or `Authorization: Bearer`; list endpoints paginate like GitLab (x-* and Link headers).
  * - Real git repositories over smart HTTP (`git http-backend`) at `/<path_with_namespace>.git/…`, HTTP Basic auth
  *   with the token as password (`oauth2:<token>`); each MR has `refs/merge-requests/<iid>/head`.
- * - A test-side API: build projects, commits and MRs, let humans write notes, inject failures, read what happened,
+ * - Quick actions in note bodies (create and edit) run as the note's author and are removed from the stored body, and
+ *   mentions are recorded as notifications, like GitLab (./gitlab-standin/quick-actions.ts); `mrActivity` shows them.
+ * - A test-side API: build projects, commits and MRs, let humans write notes, inject failures (also after the request
+ *   took effect), read what happened,
  *   and build/deliver webhook payloads.
  *
  * State is in memory; repositories live in a temp dir removed by `close()`.
