@@ -1,6 +1,7 @@
 // The GitLab layer against the stand-in: redaction, the note size cap, local retries with Retry-After.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GitLabClient } from '../src/gitlab/client.js';
+import { withMarker } from '../src/gitlab/markers.js';
 import { GitLabError } from '../src/gitlab/requester.js';
 import { makeRedactor } from '../src/redact.js';
 import { startGitlabStandin, type GitlabStandin } from './support/gitlab-standin.js';
@@ -45,5 +46,46 @@ describe('GitLabClient', () => {
     expect(err).toBeInstanceOf(GitLabError);
     expect(err.status).toBe(403);
     expect(err.transient).toBe(false);
+  });
+
+  describe('posts exactly once when GitLab saved the note and then failed', () => {
+    const count = (marker: string) => g.notes(project, iid).filter((n) => n.body.includes(marker)).length;
+    const posts = (path: RegExp) => g.log.filter((l) => l.method === 'POST' && path.test(l.path)).length;
+
+    it('a finding thread on a diff line (answer lost: 502)', async () => {
+      const mr = await client.mergeRequest(project.id, iid);
+      const position = { ...mr.diffRefs, position_type: 'text', old_path: 'a.txt', new_path: 'a.txt', new_line: 1, old_line: null };
+      g.fail({ method: 'POST', path: /merge_requests\/\d+\/discussions$/ }, { after: true, status: 502 });
+      const before = posts(/discussions$/);
+      const r = await client.createDiffDiscussion(project.id, iid, withMarker('finding ONCE-1', { kind: 'finding', fp: 'once1' }), position as never);
+      expect(posts(/discussions$/)).toBe(before + 1); // adopted, not posted again
+      expect(count('ONCE-1')).toBe(1);
+      expect(g.notes(project, iid).find((n) => n.body.includes('ONCE-1'))!.id).toBe(r.noteId);
+    });
+
+    it('the summary note (connection dropped after saving)', async () => {
+      g.fail({ method: 'POST', path: /merge_requests\/\d+\/notes$/ }, { after: true, status: 0 });
+      const r = await client.createNote(project.id, iid, withMarker('summary ONCE-2', { kind: 'summary', sha: 'abc' }));
+      expect(count('ONCE-2')).toBe(1);
+      expect(g.notes(project, iid).find((n) => n.body.includes('ONCE-2'))!.id).toBe(r.noteId);
+    });
+
+    it('a reply in a thread, told apart from an earlier reply by what it answers', async () => {
+      const { discussionId } = await client.createDiscussion(project.id, iid, withMarker('thread', { kind: 'finding', fp: 'once3' }));
+      await client.reply(project.id, iid, discussionId, withMarker('earlier ONCE-3a', { kind: 'reply', verdict: 'answered', re: 1 }));
+      g.fail({ method: 'POST', path: /discussions\/[0-9a-f]+\/notes$/ }, { after: true, status: 500 });
+      const r = await client.reply(project.id, iid, discussionId, withMarker('answer ONCE-3b', { kind: 'reply', verdict: 'answered', re: 2 }));
+      expect(count('ONCE-3a')).toBe(1);
+      expect(count('ONCE-3b')).toBe(1);
+      expect(g.notes(project, iid).find((n) => n.body.includes('ONCE-3b'))!.id).toBe(r.noteId);
+    });
+
+    it('still posts again when GitLab failed before saving', async () => {
+      g.fail({ method: 'POST', path: /merge_requests\/\d+\/notes$/ }, { status: 503, times: 2 });
+      const before = posts(/notes$/);
+      await client.createNote(project.id, iid, withMarker('plain ONCE-4', { kind: 'failure', fp: 'once4' }));
+      expect(posts(/notes$/)).toBe(before + 3);
+      expect(count('ONCE-4')).toBe(1);
+    });
   });
 });

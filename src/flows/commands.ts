@@ -59,7 +59,7 @@ export function helpText(bot: string, unknown?: string): string {
 export async function runCommand(d: Deps, ev: NoteAdded, cmd: Command, author: UserRef): Promise<string> {
   const { project, iid } = ev;
   const say = (text: string, extra: Record<string, unknown> = {}) =>
-    d.gitlab.reply(project.id, iid, ev.discussionId, withMarker(text, { kind: cmd.name === 'help' || cmd.name === 'unknown' ? 'help' : 'reply', command: cmd.name, ...extra }));
+    d.gitlab.reply(project.id, iid, ev.discussionId, withMarker(text, { kind: cmd.name === 'help' || cmd.name === 'unknown' ? 'help' : 'reply', command: cmd.name, re: ev.noteId, ...extra }));
   const need = COMMAND_ACCESS[cmd.name];
   if (!(await permitted(d, project.id, iid, author.id, need))) {
     await say(refusalText(d.bot.username, cmd.name, need, await d.access.level(project.id, author.id)), { refused: 'access' });

@@ -102,8 +102,8 @@ export async function replyToNote(d: Deps, ev: NoteAdded, signal?: AbortSignal):
 /** Post a finished answer once: a retry after a lost response finds the reply marked with the note it answers. */
 async function postReply(d: Deps, ev: NoteAdded, disc: DiscussionInfo, p: PendingReply, log: Deps['log'], findingNote = findingNoteOf(d, disc)): Promise<ReplyOutcome> {
   const { project, iid } = ev;
-  const already = disc.notes.find((n) => n.author.id === d.bot.id && readMarker(n.body)?.kind === 'reply' && readMarker(n.body)?.to === ev.noteId);
-  const noteId = already?.id ?? (await d.gitlab.reply(project.id, iid, ev.discussionId, withMarker(p.reply, { kind: 'reply', verdict: p.verdict, to: ev.noteId }))).noteId;
+  const already = disc.notes.find((n) => n.author.id === d.bot.id && readMarker(n.body)?.kind === 'reply' && readMarker(n.body)?.re === ev.noteId);
+  const noteId = already?.id ?? (await d.gitlab.reply(project.id, iid, ev.discussionId, withMarker(p.reply, { kind: 'reply', verdict: p.verdict, re: ev.noteId }))).noteId;
   if (p.verdict === 'withdrawn' && findingNote) await withdraw(d, ev, disc, findingNote);
   const t = (await d.store.getThread(project.id, iid, ev.discussionId))!;
   t.lastSeenNoteId = Math.max(noteId, ...disc.notes.map((n) => n.id));

@@ -1,6 +1,8 @@
 // The GitLab calls the flows need, over @gitbeaker/rest, with short local retries for what can heal.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Gitlab } from '@gitbeaker/rest';
+import { readMarker } from './markers.js';
+import { safeNoteBody } from './note-safety.js';
 import { createRequester, GitLabError } from './requester.js';
 import type { DiffPosition, DiscussionInfo, FileDiff, MergeRequestInfo, NoteInfo, ProtectedBranchInfo } from './types.js';
 
@@ -18,6 +20,11 @@ export interface GitLabClientOptions {
   redact?: (s: string) => string;
 }
 
+/** Per post: users the bot mentions on purpose (the bot's own name is always allowed). */
+export interface PostOptions {
+  mentions?: string[];
+}
+
 export interface ProjectInfo {
   id: number;
   path: string;
@@ -30,21 +37,16 @@ type Api = InstanceType<typeof Gitlab<false>>;
  
 type Any = any;
 
-const MAX_NOTE = 1_000_000;
-
 export class GitLabClient {
   readonly api: Api;
   private readonly o: Required<Omit<GitLabClientOptions, 'onRetry' | 'redact'>> & Pick<GitLabClientOptions, 'onRetry'>;
-  private readonly clean: (s: string) => string;
+  private readonly redact?: (s: string) => string;
+  /** the bot itself, once known: its name may be mentioned, its notes can be adopted */
+  private self?: { id: number; username: string };
 
   constructor(opts: GitLabClientOptions) {
     this.o = { timeoutMs: 30_000, attempts: 4, baseDelayMs: 500, maxLocalWaitMs: 60_000, ...opts };
-    const redact = opts.redact ?? ((s: string) => s);
-    // GitLab rejects notes over 1,000,000 characters: cut long ones and say so.
-    this.clean = (s) => {
-      const r = redact(s);
-      return r.length <= MAX_NOTE ? r : `${r.slice(0, MAX_NOTE - 200)}\n\n_[… cut: the reply was longer than GitLab allows]_`;
-    };
+    this.redact = opts.redact;
     this.api = new Gitlab({
       host: opts.url,
       token: opts.token,
@@ -52,13 +54,27 @@ export class GitLabClient {
     } as Any) as Api;
   }
 
-  /** Retry transient failures a few times here; then let the queue retry the job later. */
-  private async call<T>(fn: () => Promise<T>): Promise<T> {
+  /** The one choke point for every body the bot posts or edits: nothing in it runs, notifies or leaks. */
+  private clean(body: string, o: PostOptions = {}): string {
+    return safeNoteBody(body, { redact: this.redact, mentions: [...(o.mentions ?? []), ...(this.self ? [this.self.username] : [])] });
+  }
+
+  /**
+   * Retry transient failures a few times here; then let the queue retry the job later. `adopt`: for a POST that
+   * creates a note, GitLab may have saved it and still failed the answer (5xx, timeout, dropped connection): before
+   * posting again, look for the note it saved and return that instead.
+   */
+  private async call<T>(fn: () => Promise<T>, adopt?: () => Promise<T | undefined>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await fn();
       } catch (e) {
-        if (!(e instanceof GitLabError) || !e.transient || attempt >= this.o.attempts) throw e;
+        if (!(e instanceof GitLabError) || !e.transient) throw e;
+        if (adopt && (e.status === 0 || e.status >= 500)) {
+          const found = await this.call(adopt).catch(() => undefined);
+          if (found) return found;
+        }
+        if (attempt >= this.o.attempts) throw e;
         const backoff = this.o.baseDelayMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
         const wait = Math.max(e.retryAfterMs ?? 0, backoff);
         if (wait > this.o.maxLocalWaitMs) throw e;
@@ -70,6 +86,7 @@ export class GitLabClient {
 
   async currentUser(): Promise<{ id: number; username: string; name?: string }> {
     const u = await this.call(() => this.api.Users.showCurrentUser() as Promise<Any>);
+    this.self = { id: u.id, username: u.username };
     return { id: u.id, username: u.username, name: u.name };
   }
 
@@ -127,38 +144,74 @@ export class GitLabClient {
   }
 
   /** A thread on a diff line. Throws GitLabError 400 when GitLab cannot place the position. */
-  async createDiffDiscussion(pid: number, iid: number, body: string, position: DiffPosition): Promise<{ discussionId: string; noteId: number }> {
-    const d: Any = await this.call(() =>
-      this.api.MergeRequestDiscussions.create(pid, iid, this.clean(body), { position: position as Any }),
+  async createDiffDiscussion(pid: number, iid: number, body: string, position: DiffPosition, o?: PostOptions): Promise<{ discussionId: string; noteId: number }> {
+    const text = this.clean(body, o);
+    return this.call(
+      async () => firstNote(await this.api.MergeRequestDiscussions.create(pid, iid, text, { position: position as Any })),
+      () => this.adoptOnMr(pid, iid, text),
     );
-    return { discussionId: d.id, noteId: d.notes?.[0]?.id };
   }
 
-  async createDiscussion(pid: number, iid: number, body: string): Promise<{ discussionId: string; noteId: number }> {
-    const d: Any = await this.call(() => this.api.MergeRequestDiscussions.create(pid, iid, this.clean(body)));
-    return { discussionId: d.id, noteId: d.notes?.[0]?.id };
+  async createDiscussion(pid: number, iid: number, body: string, o?: PostOptions): Promise<{ discussionId: string; noteId: number }> {
+    const text = this.clean(body, o);
+    return this.call(async () => firstNote(await this.api.MergeRequestDiscussions.create(pid, iid, text)), () => this.adoptOnMr(pid, iid, text));
   }
 
-  async reply(pid: number, iid: number, did: string, body: string): Promise<{ noteId: number }> {
-    const n: Any = await this.call(() => this.api.MergeRequestDiscussions.addNote(pid, iid, did, this.clean(body) as Any));
+  async reply(pid: number, iid: number, did: string, body: string, o?: PostOptions): Promise<{ noteId: number }> {
+    const text = this.clean(body, o);
+    const n: Any = await this.call(
+      () => this.api.MergeRequestDiscussions.addNote(pid, iid, did, text as Any) as Promise<Any>,
+      async () => {
+        const found = await this.findOwn([await this.discussion(pid, iid, did)], text);
+        return found && { id: found.noteId };
+      },
+    );
     return { noteId: n.id };
   }
 
-  async editDiscussionNote(pid: number, iid: number, did: string, noteId: number, body: string): Promise<void> {
-    await this.call(() => this.api.MergeRequestDiscussions.editNote(pid, iid, did, noteId, { body: this.clean(body) } as Any));
+  async editDiscussionNote(pid: number, iid: number, did: string, noteId: number, body: string, o?: PostOptions): Promise<void> {
+    await this.call(() => this.api.MergeRequestDiscussions.editNote(pid, iid, did, noteId, { body: this.clean(body, o) } as Any));
   }
 
   async resolve(pid: number, iid: number, did: string, resolved = true): Promise<void> {
     await this.call(() => this.api.MergeRequestDiscussions.resolve(pid, iid, did, resolved));
   }
 
-  async createNote(pid: number, iid: number, body: string): Promise<{ noteId: number }> {
-    const n: Any = await this.call(() => this.api.MergeRequestNotes.create(pid, iid, this.clean(body)));
-    return { noteId: n.id };
+  async createNote(pid: number, iid: number, body: string, o?: PostOptions): Promise<{ noteId: number }> {
+    const text = this.clean(body, o);
+    return this.call(
+      async () => ({ noteId: ((await this.api.MergeRequestNotes.create(pid, iid, text)) as Any).id }),
+      async () => {
+        const found = await this.adoptOnMr(pid, iid, text);
+        return found && { noteId: found.noteId };
+      },
+    );
   }
 
-  async editNote(pid: number, iid: number, noteId: number, body: string): Promise<void> {
-    await this.call(() => this.api.MergeRequestNotes.edit(pid, iid, noteId, { body: this.clean(body) } as Any));
+  async editNote(pid: number, iid: number, noteId: number, body: string, o?: PostOptions): Promise<void> {
+    await this.call(() => this.api.MergeRequestNotes.edit(pid, iid, noteId, { body: this.clean(body, o) } as Any));
+  }
+
+  /** The bot's note on the MR that carries the same marker as `body` (see `call`). */
+  private async adoptOnMr(pid: number, iid: number, body: string): Promise<{ discussionId: string; noteId: number } | undefined> {
+    if (!readMarker(body)) return undefined;
+    return this.findOwn(await this.discussions(pid, iid), body);
+  }
+
+  /**
+   * Markers are unique per post (finding fp, summary, `re` of replies and answers), so the same marker written
+   * by the bot means the same post. Without a marker nothing can be told apart: nothing is adopted.
+   */
+  private async findOwn(ds: DiscussionInfo[], body: string): Promise<{ discussionId: string; noteId: number } | undefined> {
+    const want = JSON.stringify(readMarker(body) ?? null);
+    if (want === 'null') return undefined;
+    const self = this.self ?? (await this.currentUser());
+    for (const d of ds) {
+      for (const n of d.notes) {
+        if (n.author.id === self.id && JSON.stringify(readMarker(n.body) ?? null) === want) return { discussionId: d.id, noteId: n.id };
+      }
+    }
+    return undefined;
   }
 
   /** The user's role in the project, inherited group roles included (GitLab shows the highest); 0 when not a member. */
@@ -189,6 +242,10 @@ export class GitLabClient {
       if (!(e instanceof GitLabError) || e.transient) throw e;
     }
   }
+}
+
+function firstNote(d: Any): { discussionId: string; noteId: number } {
+  return { discussionId: d.id, noteId: d.notes?.[0]?.id };
 }
 
 function toNote(n: Any): NoteInfo {

@@ -7,6 +7,9 @@ export const MARKER_KINDS = ['summary', 'finding', 'reply', 'failure', 'config-e
 export interface Marker {
   kind: 'summary' | 'finding' | 'reply' | 'failure' | 'config-error' | 'fixed' | 'help';
   fp?: string;
+  /** what a reply, answer or failure note answers (a note id, a job id): with `fp` and `kind`, it makes every
+   * post's marker unique, so a post GitLab saved before failing can be found and adopted instead of repeated */
+  re?: number | string;
   [k: string]: unknown;
 }
 
@@ -66,8 +69,8 @@ function stripCodeAndQuotes(text: string): string {
       prevBlank = false;
       continue;
     }
-    const open = /^ {0,3}(`{3,}|~{3,})/.exec(line);
-    if (open) {
+    const open = /^ {0,3}(`{3,}|~{3,})(.*)$/.exec(line);
+    if (open && !(open[1][0] === '`' && open[2].includes('`'))) { // CommonMark: no backtick after a backtick fence
       fence = { ch: open[1][0], len: open[1].length };
       out.push('');
       prevBlank = false;

@@ -5,7 +5,10 @@
  *   or `Authorization: Bearer`; list endpoints paginate like GitLab (x-* and Link headers).
  * - Real git repositories over smart HTTP (`git http-backend`) at `/<path_with_namespace>.git/…`, HTTP Basic auth
  *   with the token as password (`oauth2:<token>`); each MR has `refs/merge-requests/<iid>/head`.
- * - A test-side API: build projects, commits and MRs, let humans write notes, inject failures, read what happened,
+ * - Quick actions in note bodies (create and edit) run as the note's author and are removed from the stored body, and
+ *   mentions are recorded as notifications, like GitLab (./gitlab-standin/quick-actions.ts); `mrActivity` shows them.
+ * - A test-side API: build projects, commits and MRs, let humans write notes, inject failures (also after the request
+ *   took effect), read what happened,
  *   and build/deliver webhook payloads.
  *
  * State is in memory; repositories live in a temp dir removed by `close()`.
@@ -36,7 +39,17 @@ export type ProjectArg = StandinProject | number | string;
 /** where a membership lives: a project, or a group (by full path) whose projects inherit it */
 export type MembershipArg = ProjectArg | { group: string };
 export interface RestLogEntry { method: string; path: string; query: string; status: number; body?: Params; /** Date.now() on arrival */ at: number }
-export interface FailReply { status?: number; times?: number; retryAfter?: number; delayMs?: number; body?: unknown }
+/**
+ * `after: true`: GitLab does the work (the note is saved) and only then the answer fails: `status` > 0 answers it
+ * instead of the real reply, 0 drops the connection (what a client sees on a timeout or a proxy reset).
+ */
+export interface FailReply { status?: number; times?: number; retryAfter?: number; delayMs?: number; body?: unknown; after?: boolean }
+/** What quick actions and mentions in notes did to an MR (usernames where GitLab shows users). */
+export interface MrActivity {
+  state: string; draft: boolean; approvedBy: string[]; labels: string[]; assignees: string[]; reviewers: string[]; discussionLocked: boolean;
+  executed: { noteId: number; user: string; command: string; arg?: string }[];
+  notifications: { noteId: number; user: string; mention: string; kind: string }[];
+}
 export interface NotePositionArg {
   new_path: string; old_path?: string; new_line?: number | null; old_line?: number | null;
   base_sha?: string; start_sha?: string; head_sha?: string; line_range?: unknown;
@@ -69,13 +82,16 @@ export interface GitlabStandin {
   gitRequests: GitRequest[];
   /** a human writes a note: a reply (discussionId), a diff thread (position), a non-diff thread (thread), or a plain comment */
   addNote(project: ProjectArg, iid: number, authorId: number, body: string, opts?: { discussionId?: string; position?: NotePositionArg; thread?: boolean }): { note: NoteJson; discussion: DiscussionJson };
-  editNote(project: ProjectArg, iid: number, noteId: number, body: string): NoteJson;
+  /** a human edits a note; quick actions in the new body run like on GitLab (a note left with only commands is deleted: undefined) */
+  editNote(project: ProjectArg, iid: number, noteId: number, body: string): NoteJson | undefined;
+  /** what quick actions and mentions in notes did to the MR */
+  mrActivity(project: ProjectArg, iid: number): MrActivity;
   resolveDiscussion(project: ProjectArg, iid: number, discussionId: string, resolved: boolean, byUserId: number): DiscussionJson;
   /** a user's role (10 Guest … 50 Owner) in a project or group; null removes the membership. New projects have the bot as Maintainer, user 2 as Developer. */
   setAccessLevel(where: MembershipArg, userId: number, level: number | null): void;
   /** protect a branch (name or wildcard); push: roles (0 No one, 30 Developers + Maintainers, 40 Maintainers) and/or user ids */
   protectBranch(project: ProjectArg, name: string, push?: { accessLevel?: number; userId?: number }[]): void;
-  /** the next `times` (default 1) matching requests fail: status>0 answers it, 0 destroys the socket; delayMs alone = slow answer */
+  /** the next `times` (default 1) matching requests fail: status>0 answers it, 0 destroys the socket; delayMs alone = slow answer; `after`: only once the request took effect */
   fail(match: { method?: string; path: RegExp }, reply: FailReply): void;
   /** action null: the payload of the hook settings' "Test" button (MergeRequest#to_hook_data has no action) */
   mrHook(project: ProjectArg, iid: number, action: MrAction | null, extra?: { oldrev?: string; changes?: object; user?: UserArg }): any;
@@ -161,6 +177,14 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
     entriesOf.set(res, [restEntry, gitEntry]);
 
     const f = takeFailure(method, rawPath, decodedPath);
+    if (f?.reply.after) {
+      // Let GitLab do the work, then lose the answer: the client cannot tell a saved note from a lost one.
+      const sink = Object.assign(Object.create(res) as http.ServerResponse, { writeHead: () => sink, end: () => sink });
+      if (isRest) await rest(req, sink, u, rawPath, buf, restEntry);
+      if (f.reply.delayMs) await sleep(f.reply.delayMs);
+      if (!f.reply.status) { restEntry.status = 0; req.socket.destroy(); return; }
+      return send(res, f.reply.status, f.reply.body ?? { message: `${f.reply.status} ${http.STATUS_CODES[f.reply.status] ?? 'Error'}` });
+    }
     if (f) {
       if (f.reply.delayMs) await sleep(f.reply.delayMs);
       if (f.reply.status === 0) { restEntry.status = gitEntry.status = 0; req.socket.destroy(); return; }
@@ -330,6 +354,7 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
         id: world.nextId('mr'), iid: p.nextIid++, project: p, title, description: o.description ?? '', state: 'opened',
         sourceBranch: o.sourceBranch, targetBranch: o.targetBranch ?? p.defaultBranch, authorId: o.authorId ?? 2,
         createdAt: now, updatedAt: now, versions: [], discussions: [], mergedAt: null, mergedById: null, closedAt: null, closedById: null,
+        approvedBy: [], labels: [], assignees: [], reviewers: [], discussionLocked: false, executed: [], notifications: [],
       };
       await addVersion(m);
       p.mrs.set(m.iid, m);
@@ -381,9 +406,19 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
     },
 
     editNote(ref, iid, noteId, body) {
-      const n = unwrap(() => world.note(mrRec(ref, iid), noteId));
-      Object.assign(n, { body, updatedAt: new Date().toISOString() });
-      return { ...world.noteJson(n), discussion_id: n.discussion.id };
+      const n = world.updateNoteBody(unwrap(() => world.note(mrRec(ref, iid), noteId)), body);
+      return n && { ...world.noteJson(n), discussion_id: n.discussion.id };
+    },
+
+    mrActivity(ref, iid) {
+      const m = mrRec(ref, iid);
+      const name = (id: number) => world.user(id).username;
+      return {
+        state: m.state, draft: world.isDraft(m.title), approvedBy: m.approvedBy.map(name), labels: [...m.labels],
+        assignees: m.assignees.map(name), reviewers: m.reviewers.map(name), discussionLocked: m.discussionLocked,
+        executed: m.executed.map((e) => ({ noteId: e.noteId, user: name(e.userId), command: e.command, ...(e.arg ? { arg: e.arg } : {}) })),
+        notifications: m.notifications.map((x) => ({ noteId: x.noteId, user: name(x.userId), mention: x.mention, kind: x.kind })),
+      };
     },
 
     resolveDiscussion(ref, iid, discussionId, resolved, byUserId) {

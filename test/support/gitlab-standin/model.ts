@@ -7,6 +7,7 @@ import { HttpError, toInt, type Params } from './body.js';
 import { diffLines, lineCode, type DiffJson } from './git.js';
 import type { MemberRec, ProtectedBranchRec } from './access.js';
 import { hookHealthJson } from './hook-delivery.js';
+import { applyCommands, extractCommands, extractMentions, type ExecutedCommand, type Notification } from './quick-actions.js';
 
 export interface UserRec { id: number; username: string; name: string; bot: boolean; token?: string }
 export interface CommitRec { id: string; message: string; title: string; timestamp: string; authorName: string; authorEmail: string }
@@ -24,6 +25,9 @@ export interface MrRec {
   sourceBranch: string; targetBranch: string; authorId: number; createdAt: string; updatedAt: string;
   versions: VersionRec[]; discussions: DiscussionRec[];
   mergedAt: string | null; mergedById: number | null; closedAt: string | null; closedById: number | null;
+  /** what quick actions in notes changed, and what they and mentions did */
+  approvedBy: number[]; labels: string[]; assignees: number[]; reviewers: number[]; discussionLocked: boolean;
+  executed: ExecutedCommand[]; notifications: Notification[];
 }
 export interface PositionRec {
   base_sha: string; start_sha: string; head_sha: string; old_path: string; new_path: string;
@@ -35,6 +39,8 @@ export interface NoteRec {
   id: number; type: NoteType; body: string; authorId: number; createdAt: string; updatedAt: string; system: boolean;
   position: PositionRec | null; resolved: boolean; resolvedById: number | null; resolvedAt: string | null;
   discussion: DiscussionRec; mr: MrRec; awards: AwardRec[];
+  /** the body was only quick actions: GitLab ran them and saved no note */
+  commandsOnly?: boolean;
 }
 export interface DiscussionRec { id: string; individualNote: boolean; notes: NoteRec[] }
 
@@ -141,8 +147,14 @@ export class World {
   }
 
   /** Create a note the way Notes::CreateService does: a new discussion, or a reply in an existing one. */
-  createNote(mr: MrRec, authorId: number, body: string, opts: { kind: 'note' | 'discussion'; position?: PositionRec | null; replyTo?: DiscussionRec; system?: boolean }): NoteRec {
+  createNote(mr: MrRec, authorId: number, rawBody: string, opts: { kind: 'note' | 'discussion'; position?: PositionRec | null; replyTo?: DiscussionRec; system?: boolean }): NoteRec {
     const now = iso();
+    const { content: body, commands } = opts.system ? { content: rawBody, commands: [] } : extractCommands(rawBody);
+    if (commands.length && body === '') {
+      const phantom = { id: 0, body: '', authorId, commandsOnly: true } as NoteRec;
+      applyCommands(mr, authorId, 0, commands, (n) => this.userIdByName(n));
+      return phantom;
+    }
     let d = opts.replyTo;
     let type: NoteType = opts.position ? 'DiffNote' : opts.kind === 'discussion' ? 'DiscussionNote' : null;
     let position = opts.position ?? null;
@@ -168,7 +180,39 @@ export class World {
     }
     d.notes.push(note);
     mr.updatedAt = now;
+    if (commands.length) applyCommands(mr, authorId, note.id, commands, (n) => this.userIdByName(n));
+    if (!note.system) this.notify(note, []);
     return note;
+  }
+
+  /** Notes::UpdateService: quick actions run on edits too; a note left with only commands is deleted. */
+  updateNoteBody(n: NoteRec, rawBody: string): NoteRec | undefined {
+    const before = extractMentions(n.body);
+    const { content, commands } = extractCommands(rawBody);
+    if (commands.length) applyCommands(n.mr, n.authorId, n.id, commands, (x) => this.userIdByName(x));
+    if (commands.length && content === '') {
+      n.discussion.notes = n.discussion.notes.filter((x) => x !== n);
+      if (!n.discussion.notes.length) n.mr.discussions = n.mr.discussions.filter((x) => x !== n.discussion);
+      return undefined;
+    }
+    Object.assign(n, { body: content, updatedAt: iso() });
+    this.notify(n, before);
+    return n;
+  }
+
+  /** New mentions notify (`@all`/`@here` everyone); recorded so tests can see who GitLab would have told. */
+  private notify(n: NoteRec, already: string[]): void {
+    for (const mention of extractMentions(n.body)) {
+      if (already.includes(mention)) continue;
+      const lower = mention.toLowerCase();
+      const kind = lower === 'all' || lower === 'here' ? lower : this.userIdByName(mention) !== undefined ? 'user' : 'group';
+      n.mr.notifications.push({ noteId: n.id, userId: n.authorId, mention, kind });
+    }
+  }
+
+  userIdByName(name: string): number | undefined {
+    for (const u of this.users.values()) if (u.username.toLowerCase() === name.toLowerCase()) return u.id;
+    return undefined;
   }
 
   resolvable(n: NoteRec): boolean { return !n.system && (n.type === 'DiffNote' || n.type === 'DiscussionNote'); }
@@ -242,12 +286,13 @@ export class World {
       merged_at: mr.mergedAt, closed_by: mr.closedById ? this.userBasic(mr.closedById) : null, closed_at: mr.closedAt,
       target_branch: mr.targetBranch, source_branch: mr.sourceBranch,
       user_notes_count: this.allNotes(mr).filter((n) => !n.system).length, upvotes: 0, downvotes: 0,
-      author: this.userBasic(mr.authorId), assignees: [], assignee: null, reviewers: [],
-      source_project_id: mr.project.id, target_project_id: mr.project.id, labels: [], draft, imported: false, imported_from: 'none',
+      author: this.userBasic(mr.authorId), assignees: mr.assignees.map((u) => this.userBasic(u)),
+      assignee: mr.assignees.length ? this.userBasic(mr.assignees[0]) : null, reviewers: mr.reviewers.map((u) => this.userBasic(u)),
+      source_project_id: mr.project.id, target_project_id: mr.project.id, labels: [...mr.labels], draft, imported: false, imported_from: 'none',
       work_in_progress: draft, milestone: null, merge_when_pipeline_succeeds: false,
       merge_status: mr.state === 'opened' ? 'can_be_merged' : 'unchecked',
       detailed_merge_status: mr.state !== 'opened' ? 'not_open' : draft ? 'draft_status' : discussionsResolved ? 'mergeable' : 'discussions_not_resolved',
-      merge_after: null, sha: v.headSha, merge_commit_sha: null, squash_commit_sha: null, discussion_locked: null,
+      merge_after: null, sha: v.headSha, merge_commit_sha: null, squash_commit_sha: null, discussion_locked: mr.discussionLocked || null,
       should_remove_source_branch: null, force_remove_source_branch: true, prepared_at: mr.createdAt, allow_collaboration: false,
       allow_maintainer_to_push: false, reference: `!${mr.iid}`,
       references: { short: `!${mr.iid}`, relative: `!${mr.iid}`, full: `${mr.project.path}!${mr.iid}` },

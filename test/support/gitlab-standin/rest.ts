@@ -47,6 +47,9 @@ function required(c: Ctx, ...names: string[]): void {
   if (missing.length) throw new HttpError(400, { error: `${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} missing` });
 }
 
+/** API::Notes: a body that was only quick actions saves no note; GitLab answers 202 with what changed. */
+const commandsOnly = (): Reply => ({ status: 202, json: { commands_changes: {}, summary: ['Commands applied'] } });
+
 const mrOf = (c: Ctx): MrRec => c.world.mr(c.world.project(c.p.id), c.p.iid);
 
 function editableNote(c: Ctx, mr: MrRec, noteId: string) {
@@ -113,6 +116,7 @@ export const routes: [method: string, pattern: string, handler: Handler][] = [
     const mr = mrOf(c);
     const position = c.params.position ? c.world.position(mr, c.params.position) : null;
     const note = c.world.createNote(mr, c.user.id, String(c.params.body), { kind: 'discussion', position });
+    if (note.commandsOnly) return commandsOnly();
     return ok(c.world.discussionJson(note.discussion), 201);
   }],
   ['GET', 'projects/:id/merge_requests/:iid/discussions/:did', (c) => ok(c.world.discussionJson(c.world.discussion(mrOf(c), c.p.did)))],
@@ -128,6 +132,7 @@ export const routes: [method: string, pattern: string, handler: Handler][] = [
     required(c, 'body');
     const mr = mrOf(c);
     const note = c.world.createNote(mr, c.user.id, String(c.params.body), { kind: 'discussion', replyTo: c.world.discussion(mr, c.p.did) });
+    if (note.commandsOnly) return commandsOnly();
     return ok(c.world.noteJson(note), 201);
   }],
   ['GET', 'projects/:id/merge_requests/:iid/discussions/:did/notes/:nid', (c) => ok(c.world.noteJson(c.world.note(mrOf(c), c.p.nid)))],
@@ -140,7 +145,7 @@ export const routes: [method: string, pattern: string, handler: Handler][] = [
     if (n.discussion !== d) throw new HttpError(404, { message: '404 Note Not Found' });
     if (c.params.body !== undefined) {
       editableNote(c, mr, c.p.nid);
-      Object.assign(n, { body: String(c.params.body), updatedAt: new Date().toISOString() });
+      if (!c.world.updateNoteBody(n, String(c.params.body))) return commandsOnly();
     } else {
       if (!c.world.resolvable(n)) throw new HttpError(400, { message: '400 Bad request - Note is not resolvable' });
       c.world.setResolved([n], toBool(c.params.resolved, 'resolved')!, c.user.id);
@@ -158,13 +163,14 @@ export const routes: [method: string, pattern: string, handler: Handler][] = [
   ['POST', 'projects/:id/merge_requests/:iid/notes', (c) => {
     required(c, 'body');
     const note = c.world.createNote(mrOf(c), c.user.id, String(c.params.body), { kind: 'note' });
+    if (note.commandsOnly) return commandsOnly();
     return ok(c.world.noteJson(note), 201);
   }],
   ['GET', 'projects/:id/merge_requests/:iid/notes/:nid', (c) => ok(c.world.noteJson(c.world.note(mrOf(c), c.p.nid)))],
   ['PUT', 'projects/:id/merge_requests/:iid/notes/:nid', (c) => {
     const mr = mrOf(c);
     const n = editableNote(c, mr, c.p.nid);
-    if (c.params.body !== undefined) Object.assign(n, { body: String(c.params.body), updatedAt: new Date().toISOString() });
+    if (c.params.body !== undefined && !c.world.updateNoteBody(n, String(c.params.body))) return commandsOnly();
     return ok(c.world.noteJson(n));
   }],
 
