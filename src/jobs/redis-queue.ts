@@ -64,8 +64,12 @@ redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 local attempt = redis.call('HINCRBY', KEYS[3], 'attempts', 1)
 return {1, attempt, redis.call('HGET', KEYS[3], 'spec'), redis.call('HGET', KEYS[3], 'createdAt')}`;
 
+// Also takes the lock back when it expired while Redis was unreachable and nobody else took the lane meanwhile:
+// the job is still running here, so its lane must not be claimed by a second run once Redis is back.
 const RENEW = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
 return 0`;
 
 // Give the lane back but keep the head (a retry, or a shutdown); a shutdown does not count the attempt.
@@ -106,6 +110,7 @@ export class RedisQueue implements Queue {
   private handler?: JobHandler;
   private running = new Map<string, Running>();
   private stopping = false;
+  private closed = false;
   private sweeper?: NodeJS.Timeout;
 
   constructor(private readonly o: RedisQueueOptions) {
@@ -164,7 +169,14 @@ export class RedisQueue implements Queue {
     });
     this.worker.on('error', (e) => this.o.onError?.(e, 'worker'));
     const sweepMs = this.o.sweepMs ?? 10_000;
-    this.sweeper = setInterval(() => void this.sweep().catch((e) => this.o.onError?.(e, 'sweep')), sweepMs);
+    let sweeping = false; // a sweep that waits out a Redis outage must not be joined by the next ones
+    this.sweeper = setInterval(() => {
+      if (sweeping) return;
+      sweeping = true;
+      void this.sweep()
+        .catch((e) => this.o.onError?.(e, 'sweep'))
+        .finally(() => (sweeping = false));
+    }, sweepMs);
     this.sweeper.unref();
   }
 
@@ -202,6 +214,7 @@ export class RedisQueue implements Queue {
 
   async close(): Promise<void> {
     this.stopping = true;
+    this.closed = true;
     if (this.sweeper) clearInterval(this.sweeper);
     await this.worker?.close(true).catch(() => undefined);
     this.workerConn?.disconnect();
@@ -210,12 +223,12 @@ export class RedisQueue implements Queue {
 
   private async process(bj: BullJob<BullData>, token?: string): Promise<void> {
     const id = bj.data.id;
-    const specRaw = await this.r.hget(this.key('spec', id), 'spec');
+    const specRaw = await this.untilRedis(() => this.r.hget(this.key('spec', id), 'spec'));
     if (!specRaw) return; // finished by an earlier run whose completion BullMQ never heard of
     const spec = JSON.parse(specRaw) as JobSpec;
     const keys = this.laneKeys(spec.orderKey, id);
     const runToken = randomUUID();
-    const claim = this.stopping ? [0] : await this.r.mrrClaim(keys[0]!, keys[1]!, keys[2]!, id, runToken, this.lockMs);
+    const claim = this.stopping ? [0] : await this.untilRedis(() => this.r.mrrClaim(keys[0]!, keys[1]!, keys[2]!, id, runToken, this.lockMs));
     if (claim[0] === -1) return;
     if (claim[0] === 0) {
       // Not this job's turn: look again shortly (the finishing head also promotes its successor).
@@ -247,13 +260,13 @@ export class RedisQueue implements Queue {
     const lockKey = this.key('lanelock', job.orderKey);
     const specKey = this.key('spec', job.id);
     if (aborted && this.stopping) {
-      await this.r.mrrRelease(lockKey, specKey, runToken, '1');
+      await this.untilRedis(() => this.r.mrrRelease(lockKey, specKey, runToken, '1'));
       await bj.moveToDelayed(Date.now(), token);
       throw new DelayedError();
     }
     const delay = this.o.policy.delayFor(err, job.attempt);
     if (delay !== null && job.attempt < this.o.policy.maxAttempts) {
-      await this.r.mrrRelease(lockKey, specKey, runToken, '0');
+      await this.untilRedis(() => this.r.mrrRelease(lockKey, specKey, runToken, '0'));
       this.o.events?.onRetry?.(job, err, delay);
       await bj.moveToDelayed(Date.now() + delay, token);
       throw new DelayedError();
@@ -270,9 +283,26 @@ export class RedisQueue implements Queue {
 
   private async finish(orderKey: string, id: string, runToken: string): Promise<number> {
     const k = this.laneKeys(orderKey, id);
-    const [removed, next] = await this.r.mrrFinish(k[0]!, k[1]!, k[2]!, k[3]!, k[4]!, id, runToken, orderKey);
-    if (next) await this.promote(next);
+    const [removed, next] = await this.untilRedis(() => this.r.mrrFinish(k[0]!, k[1]!, k[2]!, k[3]!, k[4]!, id, runToken, orderKey));
+    // Best effort: a head that stays delayed is picked up at its time anyway. It must not fail a finished job.
+    if (next) await this.promote(next).catch((e) => this.o.onError?.(e, 'promote'));
     return removed;
+  }
+
+  /**
+   * Redis outage: a lane or job-state command that fails is tried again until Redis answers (or the queue closes),
+   * never turned into a job failure. A job whose handler already finished keeps its result: its `finish` waits here.
+   */
+  private async untilRedis<T>(fn: () => Promise<T>): Promise<T> {
+    for (let wait = 200, tries = 0; ; wait = Math.min(wait * 2, 2_000), tries++) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (this.closed) throw e;
+        if (tries === 0) this.o.onError?.(e, 'redis command; retrying until redis answers');
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
   }
 
   /** The next head may be sleeping in the delayed set after bouncing off the lane: wake it now. */
