@@ -65,7 +65,7 @@ describe('Redis outage in scale-out mode', () => {
     const web = await replica('web');
     const worker = await replica('worker');
     const project = await gitlab.createProject('acme/outage', { 'README.md': '# outage\n', 'src/a.js': 'export const a = 1;\n' });
-    const mrs = [];
+    const mrs: Awaited<ReturnType<GitlabStandin["createMr"]>>[] = [];
     for (let i = 0; i < 3; i++) {
       await gitlab.commit(project, `o${i}`, { [`src/o${i}.js`]: `export const o${i} = ${i};\n` }, `add o${i}`);
       mrs.push(await gitlab.createMr(project, { sourceBranch: `o${i}`, title: `Add o${i}`, authorId: ALICE.id }));

@@ -9,6 +9,9 @@ export interface RedisServer {
   port: number;
   /** SIGKILL: the outage starts now */
   kill(): Promise<void>;
+  /** SIGSTOP / SIGCONT: a hung Redis (connections stay open, commands get no answer) */
+  pause(): void;
+  resume(): void;
   /** a new server on the same port (empty unless `dir` with appendonly was given) */
   restart(): Promise<void>;
   close(): Promise<void>;
@@ -52,5 +55,5 @@ export async function startRedisServer(o: { args?: string[] } = {}): Promise<Red
     await gone;
   };
   await up();
-  return { url, port, kill: down, restart: up, close: down };
+  return { url, port, kill: down, restart: up, close: down, pause: () => child?.kill('SIGSTOP'), resume: () => child?.kill('SIGCONT') };
 }
