@@ -18,10 +18,14 @@ import { createLogger, type Logger } from './logger.js';
 import { makeRedactor } from './redact.js';
 import { createApp } from './server/app.js';
 import { Metrics } from './server/metrics.js';
+import { GitLabError } from './gitlab/requester.js';
+import { Retention } from './store/retention.js';
 import { mountStatusPage } from './server/status-page.js';
 import { ProjectRateLimiter } from './server/rate-limit.js';
 import { createBackend } from './scale/backend.js';
 import { Workspaces } from './workspace/workspaces.js';
+
+const DAY_MS = 86_400_000;
 
 export interface Bot {
   deps: Deps;
@@ -99,6 +103,7 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
   const queue = backend.queue({
     concurrency: config.MAX_CONCURRENT_SESSIONS,
     policy: backoffPolicy({ baseMs: config.RETRY_BASE_MS, maxAttempts: config.JOB_ATTEMPTS }),
+    dedupeTtlMs: config.RETENTION_DELIVERY_DAYS * DAY_MS,
     events: {
       onRetry: (job, err, delayMs) => {
         metrics.jobRetry(job, err);
@@ -113,6 +118,29 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
   });
 
   metrics.trackQueue(queue);
+  const retention = new Retention({
+    store,
+    dataDir: config.dataDir,
+    claudeDir,
+    queue,
+    log,
+    removeWorktree: (pid, iid) => workspaces.remove(pid, iid),
+    mrState: (pid, iid) =>
+      gitlab.mergeRequest(pid, iid).then(
+        (m) => ({ state: m.state, closedAt: m.closedAt }),
+        (e) => {
+          if (e instanceof GitLabError && e.status === 404) return { state: 'gone' as const };
+          throw e;
+        },
+      ),
+    windows: {
+      closedMrMs: config.RETENTION_CLOSED_MR_DAYS * DAY_MS,
+      recordMs: config.RETENTION_RECORD_DAYS * DAY_MS,
+      orphanMs: config.RETENTION_ORPHAN_DAYS * DAY_MS,
+      failedJobMs: config.RETENTION_FAILED_JOB_DAYS * DAY_MS,
+    },
+  });
+  metrics.trackSizes(() => retention.sizes());
   let shuttingDown = false;
   const rateLimiter = new ProjectRateLimiter({ perMinute: config.PROJECT_RATE_LIMIT_PER_MIN });
   const app = createApp({
@@ -132,7 +160,7 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
         const m = await metrics.render();
         return c.body(m.body, 200, { 'Content-Type': m.contentType });
       });
-      mountStatusPage(a, { adminToken: config.ADMIN_TOKEN, store, queueStats: () => queue.stats() });
+      mountStatusPage(a, { adminToken: config.ADMIN_TOKEN, store, queueStats: () => queue.stats(), sizes: () => retention.sizes() });
     },
   });
 
@@ -159,6 +187,7 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
     deps.enqueue = (spec) => queue.enqueue(spec);
     // MR_REVIEWER_ROLE=web only takes webhooks; worker and all run jobs.
     if (config.MR_REVIEWER_ROLE !== 'web') queue.start(jobHandler(deps, opts.flows));
+    retention.start(config.RETENTION_SWEEP_MINUTES * 60_000);
   })();
 
   const stop = async () => {
@@ -166,6 +195,7 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
     shuttingDown = true;
     log.info({ deadlineMs: config.SHUTDOWN_DEADLINE_MS }, 'shutting down');
     await queue.stop(config.SHUTDOWN_DEADLINE_MS);
+    await retention.stop();
     await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
     await queue.close();
     await store.close();

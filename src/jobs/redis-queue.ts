@@ -221,6 +221,11 @@ export class RedisQueue implements Queue {
     await this.bull.close().catch(() => undefined);
   }
 
+  /** Dedupe keys expire by themselves (PX); failed BullMQ jobs past the window are cleaned here. */
+  async retain(o: { failedJobMs: number }): Promise<number> {
+    return (await this.bull.clean(o.failedJobMs, 10_000, 'failed')).length;
+  }
+
   private async process(bj: BullJob<BullData>, token?: string): Promise<void> {
     const id = bj.data.id;
     const specRaw = await this.untilRedis(() => this.r.hget(this.key('spec', id), 'spec'));

@@ -144,6 +144,10 @@ export class SpoolingQueue implements Queue {
     await this.o.inner.drained(Math.max(1, end - Date.now()));
   }
 
+  retain(o: { now: number; failedJobMs: number }): Promise<number> {
+    return this.o.inner.retain?.(o) ?? Promise.resolve(0);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);

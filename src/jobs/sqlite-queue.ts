@@ -197,6 +197,11 @@ export class SqliteQueue implements Queue {
     this.db.close();
   }
 
+  async retain(o: { now: number; failedJobMs: number }): Promise<number> {
+    if (!this.db.open) return 0;
+    return this.q.prune.run(o.now).changes + this.q.pruneFailed.run(o.now - o.failedJobMs).changes;
+  }
+
   private kick(): void {
     if (this.pumping) {
       this.repump = true;

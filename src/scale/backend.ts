@@ -19,6 +19,8 @@ export interface QueueSettings {
   concurrency: number;
   policy: RetryPolicy;
   events: QueueEvents;
+  /** how long delivery ids are remembered */
+  dedupeTtlMs?: number;
 }
 
 export interface Backend {

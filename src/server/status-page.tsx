@@ -7,6 +7,7 @@ import { getCookie, setCookie } from 'hono/cookie';
 import type { FC } from 'hono/jsx';
 import type { QueueStats } from '../jobs/queue.js';
 import type { FailureRecord, MrRecord, ThreadRecord } from '../store/records.js';
+import type { Sizes } from '../store/retention.js';
 import type { Store } from '../store/store.js';
 import { safeEqual } from './verify.js';
 
@@ -14,6 +15,8 @@ export interface StatusPageDeps {
   adminToken?: string;
   store: Pick<Store, 'listMrs' | 'listThreads' | 'listFailures'>;
   queueStats?: () => Promise<QueueStats>;
+  /** disk use and record counts at the last retention sweep */
+  sizes?: () => Sizes | undefined;
   /** MRs shown */
   limit?: number;
 }
@@ -67,6 +70,7 @@ interface View {
   mrs: MrView[];
   failures: FailureRecord[];
   stats?: QueueStats;
+  sizes?: Sizes;
   now: Date;
 }
 
@@ -85,7 +89,7 @@ async function load(d: StatusPageDeps): Promise<View> {
     threads: (byMr.get(`${mr.projectId}:${mr.iid}`) ?? []).sort((a, b) => a.createdAt.localeCompare(b.createdAt)),
   }));
   const failures = await d.store.listFailures(20);
-  return { mrs, failures, stats, now: new Date() };
+  return { mrs, failures, stats, sizes: d.sizes?.(), now: new Date() };
 }
 
 const usd = (n: number) => `$${n.toFixed(n < 1 ? 4 : 2)}`;
@@ -180,7 +184,16 @@ dt{color:#777}dd{margin:0}
 .err{color:#a00}table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #eee;padding:.2rem .4rem;text-align:left;vertical-align:top}
 `;
 
-const Page: FC<View> = ({ mrs, failures, stats, now }) => (
+const mb = (bytes: number) => `${(bytes / 1_048_576).toFixed(1)} MB`;
+
+const SizesLine: FC<{ s: Sizes }> = ({ s }) => (
+  <p data-role="sizes">
+    Disk: {mb(s.disk.work)} worktrees, {mb(s.disk.repos)} mirrors, {mb(s.disk.transcripts)} transcripts, {mb(s.disk.state)} state files.
+    Store: {s.records.mrs} MRs, {s.records.threads} threads, {s.records.failures} failures (measured at the last retention sweep).
+  </p>
+);
+
+const Page: FC<View> = ({ mrs, failures, stats, sizes, now }) => (
   <html lang="en">
     <head>
       <meta charset="utf-8" />
@@ -196,6 +209,7 @@ const Page: FC<View> = ({ mrs, failures, stats, now }) => (
           {stats.pending > 0 && `, oldest waiting ${Math.round(stats.oldestPendingAgeMs / 1000)}s`}.
         </p>
       )}
+      {sizes && <SizesLine s={sizes} />}
       <h2>Merge requests</h2>
       {mrs.length === 0 ? <p>No merge requests reviewed yet.</p> : mrs.map((v) => <MrCard v={v} now={now} />)}
       <h2>Recent failures</h2>
