@@ -30,6 +30,7 @@ const DAY_MS = 86_400_000;
 export interface Bot {
   deps: Deps;
   queue: Queue;
+  retention: Retention;
   port: number;
   /** resolves when the HTTP server is listening and the bot knows itself */
   ready: Promise<void>;
@@ -212,5 +213,5 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
       });
     }
   }
-  return { deps, queue, port, ready, stop };
+  return { deps, queue, retention, port, ready, stop };
 }
