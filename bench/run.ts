@@ -2,7 +2,7 @@
 // each other), printed as one Markdown table with the machine it ran on. Progress goes to stderr, the table to stdout.
 import { failedSection, machineInfo, renderTable, RUNS, type Section } from './support.js';
 
-const MEASUREMENTS: { id: string; title: string; load: () => Promise<{ run(): Promise<Section> }> }[] = [
+const MEASUREMENTS: { id: string; title: string; load: () => Promise<{ run(): Promise<Section> }>; optIn?: boolean }[] = [
   // Measurement 1 lives in webhook.ts (its own author); it exports run() like the others.
   { id: '1', title: 'Webhook intake', load: () => import('./webhook.js') },
   { id: '2', title: 'Review overhead', load: () => import('./review-overhead.js') },
@@ -11,10 +11,12 @@ const MEASUREMENTS: { id: string; title: string; load: () => Promise<{ run(): Pr
   { id: '5', title: 'Memory (peak)', load: () => import('./memory.js') },
   { id: '6', title: 'Store lookups', load: () => import('./store.js') },
   { id: '7', title: 'Context reuse', load: () => import('./context-reuse.js') },
+  // Minutes long: only when named (`npm run bench -- soak`).
+  { id: 'soak', title: 'Soak: retention cycles', load: () => import('./soak.js'), optIn: true },
 ];
 
 const only = process.argv.slice(2);
-const chosen = MEASUREMENTS.filter((m) => !only.length || only.includes(m.id));
+const chosen = MEASUREMENTS.filter((m) => (only.length ? only.includes(m.id) : !m.optIn));
 const t0 = performance.now();
 const sections: Section[] = [];
 for (const m of chosen) {

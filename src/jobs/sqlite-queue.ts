@@ -199,7 +199,10 @@ export class SqliteQueue implements Queue {
 
   async retain(o: { now: number; failedJobMs: number }): Promise<number> {
     if (!this.db.open) return 0;
-    return this.q.prune.run(o.now).changes + this.q.pruneFailed.run(o.now - o.failedJobMs).changes;
+    const removed = this.q.prune.run(o.now).changes + this.q.pruneFailed.run(o.now - o.failedJobMs).changes;
+    // The WAL keeps the largest size it ever had; deleted rows' pages are reused by the main file.
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    return removed;
   }
 
   private kick(): void {

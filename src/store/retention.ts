@@ -40,7 +40,7 @@ export interface MrState {
 }
 
 export interface RetentionDeps {
-  store: Pick<Store, 'listMrs' | 'listThreads' | 'deleteThread' | 'deleteMr' | 'updateMr' | 'countRecords'>;
+  store: Pick<Store, 'listMrs' | 'listThreads' | 'deleteThread' | 'deleteMr' | 'updateMr' | 'countRecords' | 'compact'>;
   dataDir: string;
   /** CLAUDE_CONFIG_DIR: transcripts live in `projects/` */
   claudeDir: string;
@@ -132,6 +132,7 @@ export class Retention {
     r.orphanWorktrees = await this.sweepWorktrees(live.worktrees, now);
     r.orphanTranscripts = this.sweepTranscripts(live.sessions, now);
     r.queueRemoved = (await this.d.queue?.retain?.({ now, failedJobMs: this.windows.failedJobMs })) ?? 0;
+    this.d.store.compact();
     this.last = { disk: this.measureDisk(), records: await this.d.store.countRecords(), at: now };
     if (r.purgedMrs + r.deletedRecords + r.orphanWorktrees + r.orphanTranscripts + r.queueRemoved > 0) this.d.log?.info({ ...r }, 'retention sweep');
     return r;

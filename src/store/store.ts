@@ -102,6 +102,12 @@ export class Store {
     return n;
   }
 
+  /** Retention: shrink the embedded store's write-ahead log (nothing to do on Redis). */
+  compact(): void {
+    const adapter = this.kv.opts.store as { checkpoint?: () => void };
+    adapter.checkpoint?.();
+  }
+
   async recordFailure(f: FailureRecord): Promise<void> {
     await this.kv.set(`failure:${f.at}:${f.jobId}`, f, FAILURE_TTL_MS);
   }
