@@ -65,11 +65,15 @@ local attempt = redis.call('HINCRBY', KEYS[3], 'attempts', 1)
 return {1, attempt, redis.call('HGET', KEYS[3], 'spec'), redis.call('HGET', KEYS[3], 'createdAt')}`;
 
 // Also takes the lock back when it expired while Redis was unreachable and nobody else took the lane meanwhile:
-// the job is still running here, so its lane must not be claimed by a second run once Redis is back.
+// the job is still running here, so its lane must not be claimed by a second run once Redis is back. Only while the
+// job is its lane's unfinished head: a renewal that reaches Redis after FINISH must not lock the lane again.
 const RENEW = `
 local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+if not holder and redis.call('EXISTS', KEYS[2]) == 1 and redis.call('LINDEX', KEYS[3], 0) == ARGV[3] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
 return 0`;
 
 // Give the lane back but keep the head (a retry, or a shutdown); a shutdown does not count the attempt.
@@ -119,7 +123,7 @@ export class RedisQueue implements Queue {
     this.r = o.redis as Scripted;
     this.r.defineCommand('mrrEnqueue', { lua: ENQUEUE });
     this.r.defineCommand('mrrClaim', { numberOfKeys: 3, lua: CLAIM });
-    this.r.defineCommand('mrrRenew', { numberOfKeys: 1, lua: RENEW });
+    this.r.defineCommand('mrrRenew', { numberOfKeys: 3, lua: RENEW });
     this.r.defineCommand('mrrRelease', { numberOfKeys: 2, lua: RELEASE });
     this.r.defineCommand('mrrFinish', { numberOfKeys: 5, lua: FINISH });
     this.bull = new BullQueue<BullData>(this.name, {
@@ -243,7 +247,7 @@ export class RedisQueue implements Queue {
     const job: Job = { ...spec, id, attempt: claim[1]!, createdAt: Number(claim[3]) };
     const abort = new AbortController();
     const renew = setInterval(() => {
-      this.r.mrrRenew(keys[1]!, runToken, this.lockMs).catch((e) => this.o.onError?.(e, 'renew'));
+      this.r.mrrRenew(keys[1]!, keys[2]!, keys[0]!, runToken, this.lockMs, id).catch((e) => this.o.onError?.(e, 'renew'));
     }, Math.max(200, Math.floor(this.lockMs / 3)));
     let release!: () => void;
     this.running.set(id, { abort, done: new Promise<void>((r) => (release = r)) });
