@@ -4,7 +4,7 @@
 import { parseBenchArgs, USAGE } from './args.js';
 import type { Section } from './support.js';
 
-const MEASUREMENTS: { id: string; title: string; load: () => Promise<{ run(): Promise<Section> }> }[] = [
+const MEASUREMENTS: { id: string; title: string; load: () => Promise<{ run(): Promise<Section> }>; optIn?: boolean }[] = [
   // Measurement 1 lives in webhook.ts (its own author); it exports run() like the others.
   { id: '1', title: 'Webhook intake', load: () => import('./webhook.js') },
   { id: '2', title: 'Review overhead', load: () => import('./review-overhead.js') },
@@ -13,6 +13,8 @@ const MEASUREMENTS: { id: string; title: string; load: () => Promise<{ run(): Pr
   { id: '5', title: 'Memory (peak)', load: () => import('./memory.js') },
   { id: '6', title: 'Store lookups', load: () => import('./store.js') },
   { id: '7', title: 'Context reuse', load: () => import('./context-reuse.js') },
+  // Minutes long: only when named (`npm run bench -- soak`).
+  { id: 'soak', title: 'Soak: retention cycles', load: () => import('./soak.js'), optIn: true },
 ];
 
 let args;
@@ -30,7 +32,7 @@ if (args.help) {
 if (args.quick) process.env.BENCH_QUICK = '1';
 const { failedSection, machineInfo, renderTable, RUNS, QUICK } = await import('./support.js');
 const only = args.ids;
-const chosen = MEASUREMENTS.filter((m) => !only.length || only.includes(m.id));
+const chosen = MEASUREMENTS.filter((m) => (only.length ? only.includes(m.id) : !m.optIn));
 const t0 = performance.now();
 const sections: Section[] = [];
 for (const m of chosen) {

@@ -63,6 +63,15 @@ const schema = z.object({
   /** Redis mode: how long a dead replica can hold a job's lane or a session lock (renewed while alive) */
   JOB_LOCK_MS: int(1_000, 600_000).default(30_000),
   MR_REVIEWER_ROLE: z.enum(['all', 'web', 'worker']).default('all'),
+  /** retention (store/retention.ts), in days: a closed/merged MR's worktree, transcripts and threads after it closed and went quiet */
+  RETENTION_CLOSED_MR_DAYS: num(0.00001, 3650).default(30),
+  /** a closed/merged MR's record (findings, withdrawn fingerprints) after it went quiet */
+  RETENTION_RECORD_DAYS: num(0.00001, 3650).default(180),
+  /** worktrees and transcripts no record refers to; failed jobs; delivery ids (the dedupe window) */
+  RETENTION_ORPHAN_DAYS: num(0.00001, 3650).default(7),
+  RETENTION_FAILED_JOB_DAYS: num(0.00001, 3650).default(30),
+  RETENTION_DELIVERY_DAYS: num(0.00001, 3650).default(7),
+  RETENTION_SWEEP_MINUTES: num(0.001, 10_080).default(60),
 });
 
 export type Env = z.infer<typeof schema>;

@@ -20,15 +20,20 @@ import { makeRedactor } from './redact.js';
 import { createAdminApp } from './server/admin.js';
 import { createApp } from './server/app.js';
 import { Metrics } from './server/metrics.js';
+import { GitLabError } from './gitlab/requester.js';
+import { Retention } from './store/retention.js';
 import { mountStatusPage } from './server/status-page.js';
 import { ProjectRateLimiter } from './server/rate-limit.js';
 import { GitLabStatus, mountReadiness } from './server/readiness.js';
 import { createBackend } from './scale/backend.js';
 import { Workspaces } from './workspace/workspaces.js';
 
+const DAY_MS = 86_400_000;
+
 export interface Bot {
   deps: Deps;
   queue: Queue;
+  retention: Retention;
   port: number;
   /** the status page, /metrics and /readyz when ADMIN_PORT is set */
   adminPort?: number;
@@ -107,6 +112,7 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
   const queue: Queue = backend.queue({
     concurrency: config.MAX_CONCURRENT_SESSIONS,
     policy: backoffPolicy({ baseMs: config.RETRY_BASE_MS, maxDelayMs: config.RETRY_MAX_DELAY_MS, horizonMs: config.RETRY_HORIZON_MS, maxAttempts: config.JOB_ATTEMPTS }),
+    dedupeTtlMs: config.RETENTION_DELIVERY_DAYS * DAY_MS,
     events: {
       onRetry: (job, err, delayMs) => {
         metrics.jobRetry(job, err);
@@ -123,6 +129,29 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
   metrics.trackQueue(queue);
   const gitlabStatus = new GitLabStatus(config.GITLAB_URL);
   metrics.trackGitLab(() => gitlabStatus.isUp);
+  const retention = new Retention({
+    store,
+    dataDir: config.dataDir,
+    claudeDir,
+    queue,
+    log,
+    removeWorktree: (pid, iid) => workspaces.remove(pid, iid),
+    mrState: (pid, iid) =>
+      gitlab.mergeRequest(pid, iid).then(
+        (m) => ({ state: m.state, closedAt: m.closedAt }),
+        (e) => {
+          if (e instanceof GitLabError && e.status === 404) return { state: 'gone' as const };
+          throw e;
+        },
+      ),
+    windows: {
+      closedMrMs: config.RETENTION_CLOSED_MR_DAYS * DAY_MS,
+      recordMs: config.RETENTION_RECORD_DAYS * DAY_MS,
+      orphanMs: config.RETENTION_ORPHAN_DAYS * DAY_MS,
+      failedJobMs: config.RETENTION_FAILED_JOB_DAYS * DAY_MS,
+    },
+  });
+  metrics.trackSizes(() => retention.sizes());
   let shuttingDown = false;
   const stopping = new AbortController();
   const rateLimiter = new ProjectRateLimiter({ perMinute: config.PROJECT_RATE_LIMIT_PER_MIN });
@@ -147,7 +176,7 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
         return c.body(m.body, 200, { 'Content-Type': m.contentType });
       });
       mountReadiness(a, { gitlab: gitlabStatus, dataDir: config.dataDir, redisPing: backend.ping, isShuttingDown: () => shuttingDown });
-      mountStatusPage(a, { adminToken: config.ADMIN_TOKEN, store, queueStats: () => queue.stats(), notice: () => gitlabStatus.problem });
+      mountStatusPage(a, { adminToken: config.ADMIN_TOKEN, store, queueStats: () => queue.stats(), notice: () => gitlabStatus.problem, sizes: () => retention.sizes() });
     },
   });
 
@@ -171,6 +200,7 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
     deps.enqueue = (spec) => queue.enqueue(spec);
     // MR_REVIEWER_ROLE=web only takes webhooks; worker and all run jobs.
     if (config.MR_REVIEWER_ROLE !== 'web') queue.start(jobHandler(deps, opts.flows));
+    retention.start(config.RETENTION_SWEEP_MINUTES * 60_000);
   })();
 
   // Webhooks are still taken and persisted while running jobs drain (GitLab never redelivers one we refuse);
@@ -181,6 +211,7 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
     stopping.abort();
     log.info({ deadlineMs: config.SHUTDOWN_DEADLINE_MS }, 'shutting down: no new jobs; webhooks still accepted');
     await queue.stop(config.SHUTDOWN_DEADLINE_MS);
+    await retention.stop();
     await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
     await new Promise<void>((r) => (adminServer ? adminServer.close(() => r()) : r()));
     await queue.close();
@@ -198,5 +229,5 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
       });
     }
   }
-  return { deps, queue, port, adminPort, ready, stop };
+  return { deps, queue, retention, port, adminPort, ready, stop };
 }

@@ -2,6 +2,8 @@
 // and a lane whose holder is killed. Each test has its own key prefix and deletes its keys.
 import { execa } from 'execa';
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -9,6 +11,7 @@ import { RedisLocks } from '../src/claude/redis-locks.js';
 import { RedisQueue } from '../src/jobs/redis-queue.js';
 import type { Job, JobHandler, JobSpec } from '../src/jobs/queue.js';
 import { backoffPolicy, PermanentError } from '../src/jobs/retry.js';
+import { startRedisServer } from './support/redis-server.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -255,3 +258,56 @@ async function waitUntil(fn: () => boolean, ms = 10_000): Promise<void> {
     await sleep(20);
   }
 }
+
+describe('RedisQueue during a Redis outage', () => {
+  it('a job whose work finished while Redis was down is finished once it is back: not failed, not run again', async () => {
+    // A private Redis with an append-only file synced on every write, so its restart keeps the queue's state.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mrr-aof-'));
+    const server = await startRedisServer({ args: ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir] });
+    // ioredis gives a queued command up with MaxRetriesPerRequestError after this many reconnects (20 by default,
+    // ~10 s and more; 1 here so that the test is short).
+    const redis = new Redis(server.url, { maxRetriesPerRequest: 1 });
+    redis.on('error', () => undefined);
+    const dead: Job[] = [];
+    const done: Job[] = [];
+    const errors: string[] = [];
+    const q = new RedisQueue({
+      redis,
+      prefix: 'outage',
+      concurrency: 1,
+      policy: backoffPolicy({ baseMs: 20, maxAttempts: 3 }),
+      lockMs: 3_000,
+      laneWaitMs: 50,
+      sweepMs: 500,
+      events: { onDead: (j) => void dead.push(j), onDone: (j) => void done.push(j) },
+      onError: (_e, where) => errors.push(where),
+    });
+    cleanups.push(async () => {
+      await q.close();
+      redis.disconnect();
+      await server.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+    const runs: number[] = [];
+    let outageOver!: () => void;
+    const redisDown = new Promise<void>((r) => (outageOver = r));
+    q.start(async (job) => {
+      runs.push(job.attempt);
+      if (runs.length === 1) await redisDown; // the CLI's answer arrives while Redis is down
+    });
+    await q.enqueue(spec('mr:1', 1, ['delivery:1']));
+    await waitUntil(() => runs.length === 1);
+    await server.kill();
+    await waitUntil(() => redis.status !== 'ready');
+    await sleep(2_000);
+    outageOver();
+    // The finish met the outage (retried by the queue; without that, the job would now be dead).
+    await waitUntil(() => dead.length > 0 || errors.some((w) => w.startsWith('redis command')), 20_000);
+    await server.restart();
+    await waitUntil(() => done.length === 1, 30_000);
+    await q.drained(20_000);
+    expect(runs).toEqual([1]);
+    expect(dead).toEqual([]);
+    expect((await q.stats()).failed).toBe(0);
+  }, 60_000);
+});

@@ -109,6 +109,7 @@ export class GitLabClient {
       title: m.title ?? '',
       description: m.description ?? '',
       state: m.state,
+      closedAt: m.merged_at ?? m.closed_at ?? undefined,
       draft: !!(m.draft ?? m.work_in_progress),
       sourceBranch: m.source_branch,
       targetBranch: m.target_branch,

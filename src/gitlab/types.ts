@@ -37,6 +37,8 @@ export interface MergeRequestInfo {
   title: string;
   description: string;
   state: 'opened' | 'closed' | 'merged' | 'locked';
+  /** merged_at or closed_at (retention counts from it) */
+  closedAt?: string;
   draft: boolean;
   sourceBranch: string;
   targetBranch: string;

@@ -64,6 +64,8 @@ export interface Queue {
   /** resolves when nothing is pending or running (tests, demo) */
   drained(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
+  /** retention (store/retention.ts): drop failed jobs older than failedJobMs and expired delivery ids; how many went */
+  retain?(o: { now: number; failedJobMs: number }): Promise<number>;
 }
 
 /** Polls until a queue has nothing pending or running, here or in its store (shared by the implementations). */

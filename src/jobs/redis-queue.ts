@@ -64,8 +64,16 @@ redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 local attempt = redis.call('HINCRBY', KEYS[3], 'attempts', 1)
 return {1, attempt, redis.call('HGET', KEYS[3], 'spec'), redis.call('HGET', KEYS[3], 'createdAt')}`;
 
+// Also takes the lock back when it expired while Redis was unreachable and nobody else took the lane meanwhile:
+// the job is still running here, so its lane must not be claimed by a second run once Redis is back. Only while the
+// job is its lane's unfinished head: a renewal that reaches Redis after FINISH must not lock the lane again.
 const RENEW = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if not holder and redis.call('EXISTS', KEYS[2]) == 1 and redis.call('LINDEX', KEYS[3], 0) == ARGV[3] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
 return 0`;
 
 // Give the lane back but keep the head (a retry, or a shutdown); a shutdown does not count the attempt.
@@ -114,6 +122,7 @@ export class RedisQueue implements Queue {
   private handler?: JobHandler;
   private running = new Map<string, Running>();
   private stopping = false;
+  private closed = false;
   private sweeper?: NodeJS.Timeout;
 
   constructor(private readonly o: RedisQueueOptions) {
@@ -122,7 +131,7 @@ export class RedisQueue implements Queue {
     this.r = o.redis as Scripted;
     this.r.defineCommand('mrrEnqueue', { lua: ENQUEUE });
     this.r.defineCommand('mrrClaim', { numberOfKeys: 3, lua: CLAIM });
-    this.r.defineCommand('mrrRenew', { numberOfKeys: 1, lua: RENEW });
+    this.r.defineCommand('mrrRenew', { numberOfKeys: 3, lua: RENEW });
     this.r.defineCommand('mrrRelease', { numberOfKeys: 2, lua: RELEASE });
     this.r.defineCommand('mrrFinish', { numberOfKeys: 5, lua: FINISH });
     this.r.defineCommand('mrrForget', { lua: FORGET });
@@ -174,7 +183,14 @@ export class RedisQueue implements Queue {
     });
     this.worker.on('error', (e) => this.o.onError?.(e, 'worker'));
     const sweepMs = this.o.sweepMs ?? 10_000;
-    this.sweeper = setInterval(() => void this.sweep().catch((e) => this.o.onError?.(e, 'sweep')), sweepMs);
+    let sweeping = false; // a sweep that waits out a Redis outage must not be joined by the next ones
+    this.sweeper = setInterval(() => {
+      if (sweeping) return;
+      sweeping = true;
+      void this.sweep()
+        .catch((e) => this.o.onError?.(e, 'sweep'))
+        .finally(() => (sweeping = false));
+    }, sweepMs);
     this.sweeper.unref();
   }
 
@@ -212,20 +228,26 @@ export class RedisQueue implements Queue {
 
   async close(): Promise<void> {
     this.stopping = true;
+    this.closed = true;
     if (this.sweeper) clearInterval(this.sweeper);
     await this.worker?.close(true).catch(() => undefined);
     this.workerConn?.disconnect();
     await this.bull.close().catch(() => undefined);
   }
 
+  /** Dedupe keys expire by themselves (PX); failed BullMQ jobs past the window are cleaned here. */
+  async retain(o: { failedJobMs: number }): Promise<number> {
+    return (await this.bull.clean(o.failedJobMs, 10_000, 'failed')).length;
+  }
+
   private async process(bj: BullJob<BullData>, token?: string): Promise<void> {
     const id = bj.data.id;
-    const specRaw = await this.r.hget(this.key('spec', id), 'spec');
+    const specRaw = await this.untilRedis(() => this.r.hget(this.key('spec', id), 'spec'));
     if (!specRaw) return; // finished by an earlier run whose completion BullMQ never heard of
     const spec = JSON.parse(specRaw) as JobSpec;
     const keys = this.laneKeys(spec.orderKey, id);
     const runToken = randomUUID();
-    const claim = this.stopping ? [0] : await this.r.mrrClaim(keys[0]!, keys[1]!, keys[2]!, id, runToken, this.lockMs);
+    const claim = this.stopping ? [0] : await this.untilRedis(() => this.r.mrrClaim(keys[0]!, keys[1]!, keys[2]!, id, runToken, this.lockMs));
     if (claim[0] === -1) return;
     if (claim[0] === 0) {
       // Not this job's turn: look again shortly (the finishing head also promotes its successor).
@@ -235,7 +257,7 @@ export class RedisQueue implements Queue {
     const job: Job = { ...spec, id, attempt: claim[1]!, createdAt: Number(claim[3]) };
     const abort = new AbortController();
     const renew = setInterval(() => {
-      this.r.mrrRenew(keys[1]!, runToken, this.lockMs).catch((e) => this.o.onError?.(e, 'renew'));
+      this.r.mrrRenew(keys[1]!, keys[2]!, keys[0]!, runToken, this.lockMs, id).catch((e) => this.o.onError?.(e, 'renew'));
     }, Math.max(200, Math.floor(this.lockMs / 3)));
     let release!: () => void;
     this.running.set(id, { abort, done: new Promise<void>((r) => (release = r)) });
@@ -257,13 +279,13 @@ export class RedisQueue implements Queue {
     const lockKey = this.key('lanelock', job.orderKey);
     const specKey = this.key('spec', job.id);
     if (aborted && this.stopping) {
-      await this.r.mrrRelease(lockKey, specKey, runToken, '1');
+      await this.untilRedis(() => this.r.mrrRelease(lockKey, specKey, runToken, '1'));
       await bj.moveToDelayed(Date.now(), token);
       throw new DelayedError();
     }
     const delay = this.o.policy.delayFor(err, job.attempt, Date.now() - job.createdAt);
     if (delay !== null && job.attempt < this.o.policy.maxAttempts) {
-      await this.r.mrrRelease(lockKey, specKey, runToken, '0');
+      await this.untilRedis(() => this.r.mrrRelease(lockKey, specKey, runToken, '0'));
       this.o.events?.onRetry?.(job, err, delay);
       await bj.moveToDelayed(Date.now() + delay, token);
       throw new DelayedError();
@@ -287,9 +309,26 @@ export class RedisQueue implements Queue {
 
   private async finish(orderKey: string, id: string, runToken: string): Promise<number> {
     const k = this.laneKeys(orderKey, id);
-    const [removed, next] = await this.r.mrrFinish(k[0]!, k[1]!, k[2]!, k[3]!, k[4]!, id, runToken, orderKey);
-    if (next) await this.promote(next);
+    const [removed, next] = await this.untilRedis(() => this.r.mrrFinish(k[0]!, k[1]!, k[2]!, k[3]!, k[4]!, id, runToken, orderKey));
+    // Best effort: a head that stays delayed is picked up at its time anyway. It must not fail a finished job.
+    if (next) await this.promote(next).catch((e) => this.o.onError?.(e, 'promote'));
     return removed;
+  }
+
+  /**
+   * Redis outage: a lane or job-state command that fails is tried again until Redis answers (or the queue closes),
+   * never turned into a job failure. A job whose handler already finished keeps its result: its `finish` waits here.
+   */
+  private async untilRedis<T>(fn: () => Promise<T>): Promise<T> {
+    for (let wait = 200, tries = 0; ; wait = Math.min(wait * 2, 2_000), tries++) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (this.closed) throw e;
+        if (tries === 0) this.o.onError?.(e, 'redis command; retrying until redis answers');
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
   }
 
   /** The next head may be sleeping in the delayed set after bouncing off the lane: wake it now. */

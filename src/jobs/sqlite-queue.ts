@@ -266,6 +266,14 @@ export class SqliteQueue implements Queue {
     this.db.close();
   }
 
+  async retain(o: { now: number; failedJobMs: number }): Promise<number> {
+    if (!this.db.open) return 0;
+    const removed = this.q.prune.run(o.now).changes + this.q.pruneFailed.run(o.now - o.failedJobMs).changes;
+    // The WAL keeps the largest size it ever had; deleted rows' pages are reused by the main file.
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    return removed;
+  }
+
   private kick(): void {
     if (this.pumping) {
       this.repump = true;

@@ -9,6 +9,7 @@ import { RedisLocks } from '../claude/redis-locks.js';
 import type { Config } from '../config.js';
 import type { Queue, QueueEvents, RetryPolicy } from '../jobs/queue.js';
 import { RedisQueue } from '../jobs/redis-queue.js';
+import { SpoolingQueue } from '../jobs/spool.js';
 import { SqliteQueue } from '../jobs/sqlite-queue.js';
 import type { Logger } from '../logger.js';
 import { redisStore } from '../store/redis.js';
@@ -18,6 +19,8 @@ export interface QueueSettings {
   concurrency: number;
   policy: RetryPolicy;
   events: QueueEvents;
+  /** how long delivery ids are remembered */
+  dedupeTtlMs?: number;
 }
 
 export interface Backend {
@@ -32,6 +35,8 @@ export interface Backend {
   queue(s: QueueSettings): Queue;
   /** after the queue and the store are closed */
   close(): Promise<void>;
+  /** Redis mode: whether the shared Redis connection is up now (for /readyz) */
+  redisReady?(): boolean;
 }
 
 export function createBackend(config: Config, o: { log: Logger; claudeDir: string }): Backend {
@@ -73,13 +78,22 @@ export function createBackend(config: Config, o: { log: Logger; claudeDir: strin
     locks,
     ping: () => redis.ping(),
     sessionHooks: new PortableSessions({ redis, prefix, configDir: o.claudeDir, log: o.log }),
+    redisReady: () => redis.status === 'ready',
+    // Deliveries that cannot reach Redis are spooled under DATA_DIR and forwarded when it is back (jobs/spool.ts).
     queue: (s) =>
-      new RedisQueue({
-        redis,
-        prefix,
-        ...s,
-        lockMs: config.JOB_LOCK_MS,
-        onError: (e, where) => o.log.warn({ where, err: e instanceof Error ? e.message : String(e) }, 'job queue: redis error'),
+      new SpoolingQueue({
+        file: path.join(config.dataDir, 'spool.sqlite'),
+        connected: () => redis.status === 'ready',
+        inner: new RedisQueue({
+          redis,
+          prefix,
+          ...s,
+          lockMs: config.JOB_LOCK_MS,
+          onError: (e, where) => o.log.warn({ where, err: e instanceof Error ? e.message : String(e) }, 'job queue: redis error'),
+        }),
+        onSpooled: (spec, reason) => o.log.warn({ kind: spec.kind, orderKey: spec.orderKey, reason }, 'redis unreachable: delivery spooled locally'),
+        onForwarded: (spec, r) => o.log.info({ kind: spec.kind, orderKey: spec.orderKey, job: r.id, duplicate: r.duplicate }, 'spooled delivery forwarded to redis'),
+        onError: (e, where) => o.log.warn({ where, err: e instanceof Error ? e.message : String(e) }, 'job spool: redis error'),
       }),
     close: async () => {
       await redis.quit().catch(() => redis.disconnect());

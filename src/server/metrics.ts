@@ -9,6 +9,7 @@ import { KNOWN_EVENTS } from '../events/classify.js';
 import { GitLabError } from '../gitlab/requester.js';
 import type { Job, Queue } from '../jobs/queue.js';
 import { isTransient } from '../jobs/retry.js';
+import type { Sizes } from '../store/retention.js';
 
 /** What a CLI call was for. Sessions derives it from the mode; a flow may say more (e.g. 'fix_check'). */
 export type CliKind = 'trunk_review' | 'fork' | 'resume' | 'fix_check' | (string & {});
@@ -102,6 +103,28 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         this.set(up() ? 1 : 0);
+      },
+    });
+  }
+
+  /** What retention measured at its last sweep (never the disk or Redis at scrape time). */
+  trackSizes(sizes: () => Sizes | undefined): void {
+    new Gauge({
+      name: 'mr_reviewer_data_dir_bytes',
+      help: 'Disk use under DATA_DIR by part (work, repos, transcripts, state), at the last retention sweep',
+      labelNames: ['part'],
+      registers: [this.registry],
+      collect() {
+        for (const [part, bytes] of Object.entries(sizes()?.disk ?? {})) this.set({ part }, bytes);
+      },
+    });
+    new Gauge({
+      name: 'mr_reviewer_store_records',
+      help: 'Records in the store by kind (mrs, threads, failures), at the last retention sweep',
+      labelNames: ['kind'],
+      registers: [this.registry],
+      collect() {
+        for (const [kind, n] of Object.entries(sizes()?.records ?? {})) this.set({ kind }, n);
       },
     });
   }

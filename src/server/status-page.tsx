@@ -12,6 +12,7 @@ import { getCookie, setCookie } from 'hono/cookie';
 import type { FC } from 'hono/jsx';
 import type { QueueStats } from '../jobs/queue.js';
 import type { FailureRecord, MrRecord, ThreadRecord } from '../store/records.js';
+import type { Sizes } from '../store/retention.js';
 import type { Store } from '../store/store.js';
 import { safeEqual } from './verify.js';
 
@@ -21,6 +22,8 @@ export interface StatusPageDeps {
   queueStats?: () => Promise<QueueStats>;
   /** a start-up problem to show first (e.g. "waiting for GitLab since …: <cause>") */
   notice?: () => string | undefined;
+  /** disk use and record counts at the last retention sweep */
+  sizes?: () => Sizes | undefined;
   /** MRs per page */
   limit?: number;
 }
@@ -78,6 +81,7 @@ interface View {
   failures: FailureRecord[];
   stats?: QueueStats;
   notice?: string;
+  sizes?: Sizes;
   now: Date;
   page: number;
   hasMore: boolean;
@@ -103,7 +107,7 @@ async function load(d: StatusPageDeps, page: number): Promise<View> {
     threads: (byMr.get(`${mr.projectId}:${mr.iid}`) ?? []).sort((a, b) => a.createdAt.localeCompare(b.createdAt)),
   }));
   const failures = await d.store.listFailures(20);
-  return { mrs, failures, stats, notice: d.notice?.(), now: new Date(), page, hasMore };
+  return { mrs, failures, stats, notice: d.notice?.(), sizes: d.sizes?.(), now: new Date(), page, hasMore };
 }
 
 /** A link target only if it is an absolute http(s) URL: a `javascript:` or `data:` URL in a payload stays text. */
@@ -211,6 +215,15 @@ dt{color:#777}dd{margin:0}
 nav a{margin-right:1rem}
 `;
 
+const mb = (bytes: number) => `${(bytes / 1_048_576).toFixed(1)} MB`;
+
+const SizesLine: FC<{ s: Sizes }> = ({ s }) => (
+  <p data-role="sizes">
+    Disk: {mb(s.disk.work)} worktrees, {mb(s.disk.repos)} mirrors, {mb(s.disk.transcripts)} transcripts, {mb(s.disk.state)} state files.
+    Store: {s.records.mrs} MRs, {s.records.threads} threads, {s.records.failures} failures (measured at the last retention sweep).
+  </p>
+);
+
 /** No script, nothing from elsewhere, no forms or framing; the one inline stylesheet is allowed by its hash. */
 const CSP = [
   "default-src 'none'",
@@ -220,7 +233,7 @@ const CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-const Page: FC<View> = ({ mrs, failures, stats, notice, now, page, hasMore }) => (
+const Page: FC<View> = ({ mrs, failures, stats, notice, sizes, now, page, hasMore }) => (
   <html lang="en">
     <head>
       <meta charset="utf-8" />
@@ -237,6 +250,7 @@ const Page: FC<View> = ({ mrs, failures, stats, notice, now, page, hasMore }) =>
           {stats.pending > 0 && `, oldest waiting ${Math.round(stats.oldestPendingAgeMs / 1000)}s`}.
         </p>
       )}
+      {sizes && <SizesLine s={sizes} />}
       <h2>Merge requests</h2>
       {mrs.length === 0 ? <p>{page > 1 ? 'No more merge requests.' : 'No merge requests reviewed yet.'}</p> : mrs.map((v) => <MrCard v={v} now={now} />)}
       {(page > 1 || hasMore) && (

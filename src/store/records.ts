@@ -38,6 +38,8 @@ export interface MrRecord {
   lastError?: string;
   /** a finished CLI review not yet fully posted (survives a crash or a GitLab outage between the two) */
   pendingPost?: PendingPost;
+  /** set when retention removed the closed MR's worktree, transcripts and thread records (store/retention.ts) */
+  purgedAt?: string;
   createdAt: string;
   updatedAt: string;
 }

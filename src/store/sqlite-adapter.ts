@@ -75,6 +75,11 @@ export class SqliteKeyvStore extends EventEmitter implements KeyvStoreAdapter {
     }
   }
 
+  /** Retention: give the WAL's space back (it keeps the largest size it ever had otherwise). */
+  checkpoint(): void {
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
   async disconnect(): Promise<void> {
     this.db.close();
   }

@@ -112,6 +112,29 @@ export class Store {
     return this.serial(key, () => (this.lock ? this.lock(`record:${key}`, critical) : critical()));
   }
 
+  async deleteMr(pid: number, iid: number): Promise<void> {
+    await this.kv.delete(mrKey(pid, iid));
+  }
+
+  /** Records by kind, in one scan (which also drops expired entries: keyv deletes what it finds expired). */
+  async countRecords(): Promise<{ mrs: number; threads: number; failures: number }> {
+    const n = { mrs: 0, threads: 0, failures: 0 };
+    if (!this.kv.iterator) return n;
+    for await (const [key] of this.kv.iterator(this.kv.namespace)) {
+      if (typeof key !== 'string') continue;
+      if (key.startsWith('mr:')) n.mrs++;
+      else if (key.startsWith('thread:')) n.threads++;
+      else if (key.startsWith('failure:')) n.failures++;
+    }
+    return n;
+  }
+
+  /** Retention: shrink the embedded store's write-ahead log (nothing to do on Redis). */
+  compact(): void {
+    const adapter = this.kv.opts.store as { checkpoint?: () => void };
+    adapter.checkpoint?.();
+  }
+
   async recordFailure(f: FailureRecord): Promise<void> {
     await this.kv.set(`failure:${f.at}:${f.jobId}`, f, FAILURE_TTL_MS);
   }

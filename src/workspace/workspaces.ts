@@ -113,6 +113,17 @@ export class Workspaces {
     await this.git(['clean', '-ffdxq'], { cwd: wt });
   }
 
+  /** Retention: the MR's worktree and its ref in the mirror go (the mirror's objects are shared with open MRs). */
+  async remove(projectId: number, iid: number): Promise<void> {
+    const mirror = this.mirrorPath(projectId);
+    await this.locks.exclusive(`repo:${projectId}`, async () => {
+      fs.rmSync(this.worktreePath(projectId, iid), { recursive: true, force: true });
+      if (!fs.existsSync(path.join(mirror, 'HEAD'))) return;
+      await this.git(['-C', mirror, 'worktree', 'prune']);
+      await this.git(['-C', mirror, 'update-ref', '-d', `refs/mr/${iid}`]).catch(() => undefined);
+    });
+  }
+
   async has(projectId: number, rev: string): Promise<boolean> {
     try {
       await this.git(['-C', this.mirrorPath(projectId), 'cat-file', '-e', `${rev}^{commit}`]);
