@@ -12,6 +12,7 @@ import { jobHandler, type FlowTable } from './flows/handle.js';
 import type { Deps } from './flows/deps.js';
 import { failureNotifier } from './flows/failure.js';
 import { GitLabClient } from './gitlab/client.js';
+import { Projects } from './gitlab/projects.js';
 import { backoffPolicy, reasonOf } from './jobs/retry.js';
 import type { Queue } from './jobs/queue.js';
 import { createLogger, type Logger } from './logger.js';
@@ -80,7 +81,8 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
     slots: { run: (fn) => limit(fn) },
     observe: metrics.observeCli,
   });
-  const workspaces = new Workspaces({ root: config.dataDir, token: config.GITLAB_TOKEN });
+  const projects = new Projects({ gitlab, allowed: config.ALLOWED_PROJECTS });
+  const workspaces = new Workspaces({ root: config.dataDir, token: config.GITLAB_TOKEN, gitlabUrl: config.GITLAB_URL, remote: (id) => projects.cloneUrl(id) });
   let bot: BotIdentity | undefined;
   const deps: Deps = {
     config,
@@ -88,6 +90,7 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
     store,
     sessions,
     workspaces,
+    projects,
     log,
     get bot() {
       if (!bot) throw new Error('bot identity not known yet');

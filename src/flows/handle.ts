@@ -21,8 +21,17 @@ export const defaultFlows: FlowTable = {
 
 export function jobHandler(d: Deps, flows: FlowTable = defaultFlows) {
   return (job: Job, ctx: JobContext): Promise<void> => withJobLogContext(async () => {
-    const ev = job.data as BotEvent;
-    const log = d.log.child({ job: job.id, kind: job.kind, attempt: job.attempt, project: ev.project.path, iid: ev.iid });
+    const claimed = job.data as BotEvent;
+    const access = await d.projects.access(claimed.project.id);
+    if (!access.ok) {
+      // Not a failure: no note (the bot may not even see the MR), no retry. One line, and the job is done.
+      d.log.warn({ job: job.id, kind: job.kind, projectId: claimed.project.id, reason: access.reason }, 'hook ignored: project not usable');
+      return;
+    }
+    // From here on the project is the API's: its path labels records and logs, its id keys everything.
+    const { id, path, webUrl } = access.project;
+    const ev = { ...claimed, project: { id, path, webUrl } } as BotEvent;
+    const log = d.log.child({ job: job.id, kind: job.kind, attempt: job.attempt, project: path, iid: ev.iid });
     const jd: Deps = { ...d, log };
     log.info('job started');
     switch (ev.kind) {
