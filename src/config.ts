@@ -46,6 +46,8 @@ const schema = z.object({
   /** webhooks admitted per project per minute (token bucket, burst = rate); 0 = no limit */
   PROJECT_RATE_LIMIT_PER_MIN: int(0, 1_000_000).default(120),
   JOB_ATTEMPTS: int(1, 20).default(5),
+  /** a git fetch holds its project's lock: after this long it is killed and the job retried later */
+  GIT_FETCH_TIMEOUT_MS: int(1_000, 3_600_000).default(120_000),
   RETRY_BASE_MS: int(10, 600_000).default(2_000),
   SHUTDOWN_DEADLINE_MS: int(0, 3_600_000).default(30_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

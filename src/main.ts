@@ -82,7 +82,7 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
     observe: metrics.observeCli,
   });
   const projects = new Projects({ gitlab, allowed: config.ALLOWED_PROJECTS });
-  const workspaces = new Workspaces({ root: config.dataDir, token: config.GITLAB_TOKEN, gitlabUrl: config.GITLAB_URL, remote: (id) => projects.cloneUrl(id) });
+  const workspaces = new Workspaces({ root: config.dataDir, token: config.GITLAB_TOKEN, gitlabUrl: config.GITLAB_URL, remote: (id) => projects.cloneUrl(id), fetchTimeoutMs: config.GIT_FETCH_TIMEOUT_MS });
   let bot: BotIdentity | undefined;
   const deps: Deps = {
     config,

@@ -96,7 +96,7 @@ export class GitLabClient {
       sourceBranch: m.source_branch,
       targetBranch: m.target_branch,
       sha: m.sha,
-      diffRefs: m.diff_refs,
+      diffRefs: m.diff_refs ?? null,
       webUrl: m.web_url,
       author: { id: m.author?.id, username: m.author?.username },
     };
@@ -113,6 +113,7 @@ export class GitLabClient {
       deleted_file: !!f.deleted_file,
       too_large: !!f.too_large,
       collapsed: !!f.collapsed,
+      generated_file: !!f.generated_file,
     }));
   }
 

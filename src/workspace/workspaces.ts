@@ -189,6 +189,13 @@ export class Workspaces {
     return out;
   }
 
+  /** Every path that differs between two commits (renames as delete + add), or undefined if either is missing. */
+  async changedPaths(projectId: number, from: string, to: string): Promise<string[] | undefined> {
+    if (!(await this.has(projectId, from)) || !(await this.has(projectId, to))) return undefined;
+    const out = await this.git(['-C', this.mirrorPath(projectId), 'diff', '--name-only', '-z', '--no-renames', '--end-of-options', from, to, '--']);
+    return out.split('\0').filter(Boolean);
+  }
+
   /** The diff between two commits (what a push changed). */
   async diff(projectId: number, from: string, to: string, maxBytes = 400_000): Promise<string> {
     if (!isCommitId(from) || !isCommitId(to)) throw new GitError('invalid commit id for a diff', false);
