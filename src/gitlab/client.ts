@@ -129,8 +129,10 @@ export class GitLabClient {
 
   /** A thread on a diff line. Throws GitLabError 400 when GitLab cannot place the position. */
   async createDiffDiscussion(pid: number, iid: number, body: string, position: DiffPosition): Promise<{ discussionId: string; noteId: number }> {
+    // Not gitbeaker's `position` option: it flattens it through a query string split on `&`, which cuts a path like
+    // `a&b.js` short. The same form fields, built here, go through FormData with raw values (positions take raw paths).
     const d: Any = await this.call(() =>
-      this.api.MergeRequestDiscussions.create(pid, iid, this.clean(body), { position: position as Any }),
+      this.api.MergeRequestDiscussions.create(pid, iid, this.clean(body), { ...positionFields(position), isForm: true } as Any),
     );
     return { discussionId: d.id, noteId: d.notes?.[0]?.id };
   }
@@ -170,6 +172,16 @@ export class GitLabClient {
       if (!(e instanceof GitLabError) || e.transient) throw e;
     }
   }
+}
+
+/** `position[base_sha]`, `position[old_path]`, …: GitLab's form fields for a diff position, values untouched. */
+export function positionFields(p: DiffPosition): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(p)) {
+    if (v === undefined || v === null) continue;
+    out[`position[${k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}]`] = String(v);
+  }
+  return out;
 }
 
 function toNote(n: Any): NoteInfo {
