@@ -18,7 +18,7 @@ export function checkRemote(url: string, gitlabUrl: string): string {
     throw new UntrustedRemote(`clone URL ${JSON.stringify(url.slice(0, 200))} is not a URL`);
   }
   const basePath = base.pathname.replace(/\/+$/, '');
-  const under = u.protocol === base.protocol && u.hostname === base.hostname && u.port === base.port && u.pathname.startsWith(`${basePath}/`);
+  const under = u.protocol === base.protocol && u.hostname === base.hostname && u.port === base.port && u.pathname.startsWith(`${basePath}/`) && u.pathname.length > basePath.length + 1;
   if (!under || u.username || u.password || u.search || u.hash) {
     throw new UntrustedRemote(`clone URL ${u.protocol}//${u.host}${u.pathname.slice(0, 200)} is not under GITLAB_URL (${base.origin}${basePath}); refusing to fetch from it`);
   }

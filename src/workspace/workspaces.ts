@@ -66,17 +66,30 @@ export class Workspaces {
   }
 
   private async git(args: string[], opts: { cwd?: string; auth?: boolean; timeoutMs?: number } = {}): Promise<string> {
-    const r = await execa('git', args, {
+    const timeoutMs = opts.timeoutMs ?? this.o.timeoutMs ?? 10 * 60_000;
+    // Its own process group, killed whole on timeout: `git fetch` runs git-remote-http, which holds the pipes open,
+    // so killing git alone would leave the call (and the project's lock) waiting on a stalled server.
+    const child = execa('git', args, {
       cwd: opts.cwd,
       env: { ...(opts.auth ? this.gitEnv() : {}), GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' },
       reject: false,
-      timeout: opts.timeoutMs ?? this.o.timeoutMs ?? 10 * 60_000,
+      detached: true,
       stripFinalNewline: true,
     });
-    if (r.timedOut) throw new GitError(`git ${subcommand(args)} timed out after ${opts.timeoutMs ?? this.o.timeoutMs ?? 10 * 60_000} ms`, true);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }, timeoutMs);
+    const r = await child.finally(() => clearTimeout(timer));
+    if (timedOut) throw new GitError(`git ${subcommand(args)} timed out after ${timeoutMs} ms`, true);
     if (r.exitCode !== 0) {
       const msg = this.scrub(String(r.stderr || r.stdout || '').trim().split('\n').slice(-3).join(' '));
-      const transient = r.timedOut || /could not resolve|timed out|connection|early EOF|5\d\d|RPC failed|unable to access/i.test(msg) && !/40[134]/.test(msg);
+      const transient = /could not resolve|timed out|connection|early EOF|5\d\d|RPC failed|unable to access/i.test(msg) && !/40[134]/.test(msg);
       throw new GitError(`git ${subcommand(args)} failed: ${msg || `exit ${r.exitCode}`}`, transient);
     }
     return String(r.stdout);
