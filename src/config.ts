@@ -49,6 +49,8 @@ const schema = z.object({
   PROJECT_RATE_LIMIT_PER_MIN: int(0, 1_000_000).default(120),
   /** an optional cap on a job's attempts; 0 = none, the horizon decides */
   JOB_ATTEMPTS: int(0, 100_000).default(0),
+  /** a git fetch holds its project's lock: after this long it is killed and the job retried later */
+  GIT_FETCH_TIMEOUT_MS: int(1_000, 3_600_000).default(120_000),
   RETRY_BASE_MS: int(10, 600_000).default(2_000),
   /** the longest wait between two attempts of a job */
   RETRY_MAX_DELAY_MS: int(10, 24 * 3_600_000).default(600_000),

@@ -13,6 +13,7 @@ import { failureNotifier } from './flows/failure.js';
 import { GitLabClient } from './gitlab/client.js';
 import { Access } from './gitlab/access.js';
 import { waitForIdentity } from './gitlab/identity.js';
+import { Projects } from './gitlab/projects.js';
 import { backoffPolicy, reasonOf } from './jobs/retry.js';
 import type { Queue } from './jobs/queue.js';
 import { createLogger, type Logger } from './logger.js';
@@ -92,7 +93,8 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
     slots: { run: (fn) => limit(fn) },
     observe: metrics.observeCli,
   });
-  const workspaces = new Workspaces({ root: config.dataDir, token: config.GITLAB_TOKEN });
+  const projects = new Projects({ gitlab, allowed: config.ALLOWED_PROJECTS });
+  const workspaces = new Workspaces({ root: config.dataDir, token: config.GITLAB_TOKEN, gitlabUrl: config.GITLAB_URL, remote: (id) => projects.cloneUrl(id), fetchTimeoutMs: config.GIT_FETCH_TIMEOUT_MS });
   let bot: BotIdentity | undefined;
   const deps: Deps = {
     config,
@@ -101,6 +103,7 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
     store,
     sessions,
     workspaces,
+    projects,
     log,
     get bot() {
       if (!bot) throw new Error('bot identity not known yet');

@@ -210,6 +210,24 @@ describe('renderDiff', () => {
     expect(r.text).toContain('## File: src/d.ts (renamed from src/c.ts)\n(content unchanged)');
   });
 
+  it('names each way GitLab leaves a file out: too large, collapsed, generated, overflow', () => {
+    const left = [
+      file({ new_path: 'src/huge.ts', diff: '', too_large: true }),
+      file({ new_path: 'src/wide.ts', diff: '', collapsed: true }),
+      file({ new_path: 'src/api.pb.js', diff: '', collapsed: true, generated_file: true }),
+      file({ new_path: 'src/cut.ts', diff: '', overflow: true }),
+      file({ new_path: 'src/ok.ts', diff: '@@ -1 +1 @@\n-a\n+b\n' }),
+    ];
+    const r = renderDiff(left, { maxChars: 100_000 });
+    expect(r.included).toEqual(['src/ok.ts']);
+    expect(r.omitted).toEqual([
+      { path: 'src/huge.ts', reason: 'too large (GitLab did not render it)' },
+      { path: 'src/wide.ts', reason: 'collapsed by GitLab (its diff is over the collapse limit)' },
+      { path: 'src/api.pb.js', reason: 'generated (GitLab marks it so and left its diff out)' },
+      { path: 'src/cut.ts', reason: 'left out by GitLab (the MR is over its diff limits)' },
+    ]);
+  });
+
   it('orders source, tests, docs and reports skipped files', () => {
     const r = renderDiff(files, { maxChars: 100_000 });
     expect(r.included).toEqual([

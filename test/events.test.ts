@@ -130,7 +130,6 @@ describe('Merge Request Hook', () => {
       project: {
         id: 1,
         path: 'gitlabhq/gitlab-test',
-        httpUrl: 'http://example.com/gitlabhq/gitlab-test.git',
         webUrl: 'http://example.com/gitlabhq/gitlab-test',
       },
       iid: 1,
@@ -163,12 +162,20 @@ describe('Merge Request Hook', () => {
     expect((event(classify(MR, old, BOT)) as ReviewRequested).draft).toBe(true);
   });
 
-  it('falls back to project.http_url when git_http_url is missing', () => {
+  it('carries no clone URL from the payload, and needs none (git asks the API)', () => {
     const p = mrOpen((p) => {
-      delete p.project.git_http_url;
-      p.project.http_url = 'https://gitlab.example/g/app.git';
+      p.project.git_http_url = '--upload-pack=touch /tmp/pwned';
+      p.project.http_url = 'https://evil.example/g/app.git';
+      delete p.project.web_url;
     });
-    expect((event(classify(MR, p, BOT)) as ReviewRequested).project.httpUrl).toBe('https://gitlab.example/g/app.git');
+    const e = event(classify(MR, p, BOT)) as ReviewRequested;
+    expect(e.project).toEqual({ id: 1, path: 'gitlabhq/gitlab-test' });
+    expect(JSON.stringify(e)).not.toMatch(/upload-pack|evil\.example/);
+    const none = mrOpen((p) => {
+      delete p.project.git_http_url;
+      delete p.project.http_url;
+    });
+    expect((event(classify(MR, none, BOT)) as ReviewRequested).project.id).toBe(1);
   });
 
   describe('update', () => {
@@ -306,7 +313,6 @@ describe('Note Hook', () => {
       project: {
         id: 5,
         path: 'gitlab-org/gitlab-test',
-        httpUrl: 'http://example.com/gitlab-org/gitlab-test.git',
         webUrl: 'http://example.com/gitlab-org/gitlab-test',
       },
       iid: 1,
@@ -512,15 +518,6 @@ describe('malformed payloads → one-line PayloadError', () => {
     expect(payloadError(MR, mrOpen((p) => delete p.user))).toBe(
       'invalid Merge Request Hook payload: user: expected object, got undefined',
     );
-    expect(
-      payloadError(
-        MR,
-        mrOpen((p) => {
-          delete p.project.git_http_url;
-          delete p.project.http_url;
-        }),
-      ),
-    ).toBe('invalid Merge Request Hook payload: project.git_http_url: expected git_http_url or http_url');
     expect(payloadError(NOTE, mrNote((p) => (p.object_attributes.note = 5)))).toBe(
       'invalid Note Hook payload: object_attributes.note: expected string, got number',
     );

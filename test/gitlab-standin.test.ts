@@ -8,6 +8,7 @@ import path from 'node:path';
 import { Gitlab, GitbeakerRequestError, GitbeakerRetryError, GitbeakerTimeoutError } from '@gitbeaker/rest';
 import { startGitlabStandin, type GitlabStandin, type StandinMr, type StandinProject } from './support/gitlab-standin.js';
 import { gitEnv, run } from './support/gitlab-standin/git.js';
+import { GitLabClient } from '../src/gitlab/client.js';
 
 const LINE_CODE_MSG = '400 Bad request - Note {:line_code=>["can\'t be blank", "must be a valid line code"]}';
 const lines = (n: number, f: (i: number) => string) => Array.from({ length: n }, (_, i) => f(i + 1)).join('\n') + '\n';
@@ -570,5 +571,86 @@ describe('webhook delivery like WebHookService (no redelivery, auto-disabling)',
     const sig = createHmac('sha256', key).update(`idem-1.${h['webhook-timestamp']}.${bodies[0]}`).digest('base64');
     expect(h['webhook-signature']).toBe(`v1,${sig}`);
     await removeHooks();
+  });
+});
+
+describe('real GitLab shapes (issue 13 §1, §6)', () => {
+  const ODD = 'src/a&b #1 100% é.js';
+  let q: StandinProject;
+  let m: StandinMr;
+  const bot = (method: string, route: string) => fetch(`${s.url}/api/v4/${route}`, { method, headers: { 'private-token': s.token } });
+  beforeAll(async () => {
+    q = await s.createProject('shapes/app', { 'README.md': '# app\n', 'big.txt': 'x\n' });
+    await s.commit(q, 'odd', {
+      [ODD]: 'export const x = 1;\nexport const y = 2;\n',
+      'big.txt': lines(50, (i) => `big ${i}`),
+      'wide.txt': 'wide\n',
+      'gen/api.pb.js': 'generated\n',
+      'z-last.txt': 'last\n',
+    }, 'odd paths');
+    m = await s.createMr(q, { sourceBranch: 'odd', title: 'Odd paths' });
+  });
+
+  it('lists paths with &, #, %, spaces and non-ASCII raw, and places a position on them (raw path in the form)', async () => {
+    const diffs: any[] = await api.MergeRequests.allDiffs(q.id, m.iid);
+    const odd = diffs.find((d) => d.new_path === ODD);
+    expect(odd).toMatchObject({ old_path: ODD, new_file: true, collapsed: false, too_large: false, generated_file: false });
+    expect(odd.diff).toContain('+export const y = 2;');
+    const v = s.mr(q, m.iid);
+    const position = { baseSha: v.baseSha, startSha: v.startSha, headSha: v.headSha, positionType: 'text' as const, oldPath: ODD, newPath: ODD, newLine: 2 };
+    // gitbeaker's own `position` option flattens through a query string split on `&`: GitLab gets `src/a` and refuses.
+    const cut = await failure(api.MergeRequestDiscussions.create(q.id, m.iid, 'cut', { position: position as any }));
+    expect(cut.message).toBe(LINE_CODE_MSG);
+    expect(s.log.at(-1)!.body!.position.new_path).toBe('src/a');
+    // The bot's client sends the same form fields with raw values.
+    const bot = new GitLabClient({ url: s.url, token: s.token, attempts: 1 });
+    const made = await bot.createDiffDiscussion(q.id, m.iid, 'on an odd path', position);
+    const d = s.discussions(q, m.iid).find((x) => x.id === made.discussionId)!;
+    expect(d.notes[0]!.position).toMatchObject({ new_path: ODD, old_path: ODD, new_line: 2 });
+  });
+
+  it('answers diff_refs null (and no diff files) for the first fetches after a version, then the version', async () => {
+    s.delayDiffRefs(q, m.iid, 2);
+    const first: any = await api.MergeRequests.show(q.id, m.iid);
+    expect(first.diff_refs).toBeNull();
+    expect(first.sha).toBe(s.mr(q, m.iid).headSha);
+    expect(await api.MergeRequests.allDiffs(q.id, m.iid)).toEqual([]);
+    expect(((await api.MergeRequests.show(q.id, m.iid)) as any).diff_refs).toBeNull();
+    const third: any = await api.MergeRequests.show(q.id, m.iid);
+    expect(third.diff_refs).toEqual({ base_sha: s.mr(q, m.iid).baseSha, head_sha: s.mr(q, m.iid).headSha, start_sha: s.mr(q, m.iid).startSha });
+    expect((await api.MergeRequests.allDiffs(q.id, m.iid)).length).toBeGreaterThan(0);
+  });
+
+  it('marks files it leaves out: too_large, collapsed and generated with an empty diff; overflow cuts the list', async () => {
+    s.markDiff(q, m.iid, 'big.txt', 'too_large');
+    s.markDiff(q, m.iid, 'wide.txt', 'collapsed');
+    s.markDiff(q, m.iid, 'gen/api.pb.js', 'generated');
+    const diffs: any[] = await api.MergeRequests.allDiffs(q.id, m.iid);
+    const by = (p: string) => diffs.find((d) => d.new_path === p);
+    expect(by('big.txt')).toMatchObject({ diff: '', too_large: true, collapsed: false, generated_file: false });
+    expect(by('wide.txt')).toMatchObject({ diff: '', too_large: false, collapsed: true });
+    expect(by('gen/api.pb.js')).toMatchObject({ diff: '', collapsed: true, generated_file: true });
+    const all = diffs.length;
+    s.overflowDiff(q, m.iid, all - 1);
+    const cut: any[] = await api.MergeRequests.allDiffs(q.id, m.iid);
+    expect(cut).toHaveLength(all - 1);
+    const changes: any = await (await bot('GET', `projects/${q.id}/merge_requests/${m.iid}/changes`)).json();
+    expect(changes.overflow).toBe(true);
+    expect(changes.changes_count).toBe(`${all - 1}+`);
+  });
+
+  it('hides a project from a user who lost access: 404 in the API and over git', async () => {
+    const hidden = await s.createProject('shapes/private', { 'README.md': 'x\n' });
+    expect((await bot('GET', `projects/${hidden.id}`)).status).toBe(200);
+    s.revokeAccess(hidden, s.bot.id);
+    const r = await bot('GET', `projects/${hidden.id}`);
+    expect(r.status).toBe(404);
+    expect(await r.json()).toEqual({ message: '404 Project Not Found' });
+    expect((await bot('GET', `projects/${hidden.id}/hooks`)).status).toBe(404);
+    const basic = Buffer.from(`oauth2:${s.token}`).toString('base64');
+    const g = await fetch(`${hidden.httpUrl}/info/refs?service=git-upload-pack`, { headers: { authorization: `Basic ${basic}` } });
+    expect(g.status).toBe(404);
+    // others keep their access
+    expect((await bot('GET', `projects/${q.id}`)).status).toBe(200);
   });
 });

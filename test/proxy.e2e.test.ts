@@ -45,6 +45,9 @@ describe('proxies', () => {
     expect(proxy.requests).toContainEqual(expect.stringMatching(new RegExp(`^GET http://${gitlab.host}/acme/proxied\\.git/info/refs\\?service=git-upload-pack$`)));
     // undici tunnels the bot's API calls (CONNECT to GitLab's host); git sends absolute-form requests.
     expect(proxy.requests).toContain(`CONNECT ${gitlab.host}`);
+    // The inline finding went out as a form post through the proxy, position intact.
+    const note = h.gitlab.notes(project, mr.iid).find((n) => readMarker(n.body)?.kind === 'finding');
+    expect(note).toMatchObject({ type: 'DiffNote', position: { new_path: 'src/math.js', new_line: 6 } });
   });
 
   it('doctor probes the model through the CLI (which uses the proxy) and passes', async () => {

@@ -25,7 +25,7 @@ export async function reviewCommand(o: { project: string; iid: number }): Promis
     await bot.ready;
     const d = bot.deps;
     const p = await d.gitlab.project(/^\d+$/.test(o.project) ? Number(o.project) : o.project);
-    const project = { id: p.id, path: p.path, httpUrl: p.httpUrl, webUrl: p.webUrl };
+    const project = { id: p.id, path: p.path, webUrl: p.webUrl };
     console.error(`reviewing ${p.path}!${o.iid} …`);
     const outcome = await reviewMr(d, { project, iid: o.iid, reason: 'command' });
     if ('skipped' in outcome) {

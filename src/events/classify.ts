@@ -330,8 +330,6 @@ function projectRef(p: MergeRequestHook['project']): ProjectRef {
   return {
     id: p.id,
     path: p.path_with_namespace,
-    // the schema guarantees one of the two
-    httpUrl: (p.git_http_url || p.http_url)!,
     ...(p.web_url ? { webUrl: p.web_url } : {}),
   };
 }

@@ -19,19 +19,13 @@ export const userSchema = z.looseObject({
   name: nullableString,
 });
 
-export const projectSchema = z
-  .looseObject({
-    id,
-    path_with_namespace: z.string(),
-    git_http_url: nullableString,
-    http_url: nullableString,
-    web_url: nullableString,
-  })
-  .superRefine((p, ctx) => {
-    if (!p.git_http_url && !p.http_url) {
-      ctx.addIssue({ code: 'custom', path: ['git_http_url'], message: 'expected git_http_url or http_url' });
-    }
-  });
+// Only the id is used to look the project up in the API; its URLs are not read at all (anyone with the hook's
+// secret can write them), and path_with_namespace only labels log lines until the API answers.
+export const projectSchema = z.looseObject({
+  id,
+  path_with_namespace: z.string(),
+  web_url: nullableString,
+});
 
 /** `last_commit` of an MR; null when the MR has no diff head (e.g. deleted source branch). */
 export const lastCommitSchema = z.looseObject({

@@ -1,11 +1,13 @@
 // Domain events: what the bot cares about, decoupled from GitLab's payload shapes.
 
+/**
+ * A project as a payload names it. Only `id` is trusted, as a key to look it up in the API; the job handler swaps
+ * in the API's id and path before a flow runs. There is deliberately no clone URL here: git gets it from the API.
+ */
 export interface ProjectRef {
   id: number;
   /** path_with_namespace, e.g. "group/app" */
   path: string;
-  /** http(s) clone URL (http_url_to_repo / git_http_url) */
-  httpUrl: string;
   webUrl?: string;
 }
 

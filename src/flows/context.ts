@@ -5,10 +5,11 @@ import type { DiscussionInfo, FileDiff, MergeRequestInfo } from '../gitlab/types
 import { parseRepoConfig, REPO_CONFIG_PATH, type RepoConfig } from '../review/repo-config.js';
 import type { RepoGuidance } from '../review/prompts.js';
 import type { Deps } from './deps.js';
+import { readyMergeRequest, type ReadyMr } from './ready-mr.js';
 
 export interface MrContext {
   project: ProjectRef;
-  mr: MergeRequestInfo;
+  mr: ReadyMr;
   diffs: FileDiff[];
   cwd: string;
   repoConfig: RepoConfig;
@@ -19,13 +20,26 @@ const GUIDANCE_FILES = ['CLAUDE.md', 'REVIEW.md', '.claude/CLAUDE.md'];
 
 /** `known`: the MR as the caller already fetched it (saves a GitLab round trip). */
 export async function loadMrContext(d: Deps, project: ProjectRef, iid: number, known?: MergeRequestInfo): Promise<MrContext> {
-  const mr = known ?? (await d.gitlab.mergeRequest(project.id, iid));
+  const mr = await readyMergeRequest(d.gitlab, project.id, iid, known);
   const [diffs, cwd] = await Promise.all([
     d.gitlab.diffs(project.id, iid),
     d.workspaces.prepare(project, iid, mr.sha, mr.targetBranch),
   ]);
   const { repoConfig, guidance } = await loadGuidance(d, project, iid, mr.targetBranch);
-  return { project, mr, diffs, cwd, repoConfig, guidance };
+  return { project, mr, diffs: [...diffs, ...(await leftOut(d, project.id, mr, diffs))], cwd, repoConfig, guidance };
+}
+
+/**
+ * Files git says the MR changes but GitLab's diff does not list (an MR over GitLab's file or line limits is cut
+ * short, `overflow`): added as empty entries marked `overflow`, so they are reported as not reviewed, never dropped.
+ */
+async function leftOut(d: Deps, pid: number, mr: ReadyMr, diffs: FileDiff[]): Promise<FileDiff[]> {
+  const changed = await d.workspaces.changedPaths(pid, mr.diffRefs.base_sha, mr.diffRefs.head_sha);
+  if (!changed) return [];
+  const listed = new Set(diffs.flatMap((f) => [f.old_path, f.new_path]));
+  const missing = changed.filter((p) => !listed.has(p));
+  if (missing.length) d.log.warn({ iid: mr.iid, files: missing.length }, 'GitLab left files out of the MR diff; they are listed as not reviewed');
+  return missing.map((p) => ({ old_path: p, new_path: p, diff: '', new_file: false, renamed_file: false, deleted_file: false, overflow: true }));
 }
 
 /** The target branch's rules: repo config and CLAUDE.md-style guidance, read from the mirror (trusted). */

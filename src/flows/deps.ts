@@ -4,6 +4,7 @@ import type { Config } from '../config.js';
 import type { EnqueueResult, JobSpec } from '../jobs/queue.js';
 import type { Access } from '../gitlab/access.js';
 import type { GitLabClient } from '../gitlab/client.js';
+import type { Projects } from '../gitlab/projects.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
 import type { Workspaces } from '../workspace/workspaces.js';
@@ -21,6 +22,8 @@ export interface Deps {
   store: Store;
   sessions: Sessions;
   workspaces: Workspaces;
+  /** the API's view of a project, cached briefly: the gate every job passes */
+  projects: Projects;
   bot: BotUser;
   log: Logger;
   /** queue a follow-up job (e.g. the `review` command) */

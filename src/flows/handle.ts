@@ -23,11 +23,20 @@ export const defaultFlows: FlowTable = {
 export function jobHandler(d: Deps, flows: FlowTable = defaultFlows) {
   return (job: Job, ctx: JobContext): Promise<void> => withJobLogContext(async () => {
     const notice = job.kind === 'notify' ? (job.data as FailureNotice) : undefined;
-    const ev = notice?.event ?? (job.data as BotEvent);
-    const log = d.log.child({ job: job.id, kind: job.kind, attempt: job.attempt, project: ev.project.path, iid: ev.iid });
+    const claimed = notice?.event ?? (job.data as BotEvent);
+    const access = await d.projects.access(claimed.project.id);
+    if (!access.ok) {
+      // Not a failure: no note (the bot may not even see the MR), no retry. One line, and the job is done.
+      d.log.warn({ job: job.id, kind: job.kind, projectId: claimed.project.id, reason: access.reason }, 'hook ignored: project not usable');
+      return;
+    }
+    // From here on the project is the API's: its path labels records and logs, its id keys everything.
+    const { id, path, webUrl } = access.project;
+    const ev = { ...claimed, project: { id, path, webUrl } } as BotEvent;
+    const log = d.log.child({ job: job.id, kind: job.kind, attempt: job.attempt, project: path, iid: ev.iid });
     const jd: Deps = { ...d, log };
     log.info('job started');
-    if (notice) await postFailureNote(jd, notice);
+    if (notice) await postFailureNote(jd, { ...notice, event: ev });
     else switch (ev.kind) {
       case 'review':
         await flows.review(jd, ev, ctx);

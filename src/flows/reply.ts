@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ClaudeError, type ClaudeResult } from '../claude/result.js';
 import type { NoteAdded } from '../events/types.js';
 import { readMarker, withMarker } from '../gitlab/markers.js';
+import { GitLabError } from '../gitlab/requester.js';
 import type { DiscussionInfo, MergeRequestInfo, NoteInfo } from '../gitlab/types.js';
 import { systemPrompt } from '../review/prompts.js';
 import { parseTurn, replyOutputSchema, TURN_SCHEMA } from '../review/outputs.js';
@@ -14,6 +15,7 @@ import { parseCommand, runCommand } from './commands.js';
 import type { Deps } from './deps.js';
 import { gateQuestion } from './questions.js';
 import { reviewMr } from './review.js';
+import { noteFromApi } from './trusted-note.js';
 
 export type ReplyOutcome = { skipped: string } | { command: string; refused?: true } | { answered: true; sessionId: string; forked: boolean; rebuilt: boolean };
 
@@ -24,12 +26,19 @@ export function addressedToBot(ev: NoteAdded, disc: DiscussionInfo, botId: numbe
   return botInThread && ev.mentionsOthers.length === 0;
 }
 
-export async function replyToNote(d: Deps, ev: NoteAdded, signal?: AbortSignal): Promise<ReplyOutcome> {
-  const { project, iid } = ev;
-  const log = d.log.child({ project: project.path, iid, discussion: ev.discussionId, note: ev.noteId });
-  const disc = await d.gitlab.discussion(project.id, iid, ev.discussionId);
-  const note = disc.notes.find((n) => n.id === ev.noteId);
-  if (!note) return skip(log, 'note no longer exists');
+export async function replyToNote(d: Deps, claimed: NoteAdded, signal?: AbortSignal): Promise<ReplyOutcome> {
+  const { project, iid } = claimed;
+  const log = d.log.child({ project: project.path, iid, discussion: claimed.discussionId, note: claimed.noteId });
+  const disc = await d.gitlab.discussion(project.id, iid, claimed.discussionId).catch((e) => {
+    if (e instanceof GitLabError && e.status === 404) return undefined; // gone, or never was: nothing to answer
+    throw e;
+  });
+  if (!disc) return skip(log, 'no such discussion on this MR');
+  // Author, body and mentions as GitLab has them; a hook that disagrees is ignored.
+  const trusted = noteFromApi(claimed, disc, d.bot);
+  if ('skip' in trusted) return skip(log, trusted.skip);
+  const ev = trusted.ev;
+  const note = disc.notes.find((n) => n.id === ev.noteId)!;
   if (!addressedToBot(ev, disc, d.bot.id)) return skip(log, 'not addressed to the bot');
   const prior = await d.store.getThread(project.id, iid, ev.discussionId);
   if (prior?.answered?.includes(ev.noteId)) return skip(log, 'already answered');

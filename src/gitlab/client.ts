@@ -114,7 +114,7 @@ export class GitLabClient {
       sourceBranch: m.source_branch,
       targetBranch: m.target_branch,
       sha: m.sha,
-      diffRefs: m.diff_refs,
+      diffRefs: m.diff_refs ?? null,
       webUrl: m.web_url,
       author: { id: m.author?.id, username: m.author?.username },
     };
@@ -131,6 +131,7 @@ export class GitLabClient {
       deleted_file: !!f.deleted_file,
       too_large: !!f.too_large,
       collapsed: !!f.collapsed,
+      generated_file: !!f.generated_file,
     }));
   }
 
@@ -147,8 +148,10 @@ export class GitLabClient {
   /** A thread on a diff line. Throws GitLabError 400 when GitLab cannot place the position. */
   async createDiffDiscussion(pid: number, iid: number, body: string, position: DiffPosition, o?: PostOptions): Promise<{ discussionId: string; noteId: number }> {
     const text = this.clean(body, o);
+    // Not gitbeaker's `position` option: it flattens it through a query string split on `&`, which cuts a path like
+    // `a&b.js` short. The same form fields, built here, go through FormData with raw values (positions take raw paths).
     return this.call(
-      async () => firstNote(await this.api.MergeRequestDiscussions.create(pid, iid, text, { position: position as Any })),
+      async () => firstNote(await this.api.MergeRequestDiscussions.create(pid, iid, text, { ...positionFields(position), isForm: true } as Any)),
       () => this.adoptOnMr(pid, iid, text),
     );
   }
@@ -247,6 +250,16 @@ export class GitLabClient {
 
 function firstNote(d: Any): { discussionId: string; noteId: number } {
   return { discussionId: d.id, noteId: d.notes?.[0]?.id };
+}
+
+/** `position[base_sha]`, `position[old_path]`, …: GitLab's form fields for a diff position, values untouched. */
+export function positionFields(p: DiffPosition): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(p)) {
+    if (v === undefined || v === null) continue;
+    out[`position[${k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}]`] = String(v);
+  }
+  return out;
 }
 
 function toNote(n: Any): NoteInfo {

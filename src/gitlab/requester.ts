@@ -2,7 +2,7 @@
 // timeout. This one makes a single attempt with a timeout and throws a GitLabError that says whether
 // and when to retry; client.ts retries with backoff and the queue retries whole jobs.
 import { createRequesterFn } from '@gitbeaker/requester-utils';
-import { EnvHttpProxyAgent, fetch as undiciFetch } from 'undici';
+import { EnvHttpProxyAgent, FormData as UndiciFormData, fetch as undiciFetch } from 'undici';
 
 export class GitLabError extends Error {
   override name = 'GitLabError';
@@ -69,7 +69,15 @@ const PROXY_VARS = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'];
 function proxiedFetch(env: NodeJS.ProcessEnv = process.env): typeof fetch {
   if (!PROXY_VARS.some((k) => env[k])) return fetch;
   const dispatcher = new EnvHttpProxyAgent();
-  return ((url: URL, init: RequestInit) => undiciFetch(url, { ...(init as object), dispatcher })) as unknown as typeof fetch;
+  return ((url: URL, init: RequestInit) => undiciFetch(url, { ...(init as object), body: undiciBody(init.body), dispatcher })) as unknown as typeof fetch;
+}
+
+/** undici's fetch does not take Node's own FormData (gitbeaker's form posts): copy the fields into undici's. */
+function undiciBody(body: RequestInit['body']) {
+  if (!(body instanceof FormData)) return body as never;
+  const form = new UndiciFormData();
+  for (const [k, v] of body) form.append(k, v as string);
+  return form;
 }
 
 export function createRequester(timeoutMs: number) {

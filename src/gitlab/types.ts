@@ -14,9 +14,13 @@ export interface FileDiff {
   new_file: boolean;
   renamed_file: boolean;
   deleted_file: boolean;
-  /** GitLab sets these for diffs it would not render */
+  /** GitLab sets these for diffs it would not render (`diff` is then '') */
   too_large?: boolean;
   collapsed?: boolean;
+  /** GitLab's own verdict (gitattributes `gitlab-generated`, known patterns) */
+  generated_file?: boolean;
+  /** not from GitLab: the file changed in git but GitLab left it out of the MR's diff (over its limits) */
+  overflow?: boolean;
 }
 
 /** The position object for POST .../discussions (camelCase: gitbeaker decamelises it). */
@@ -43,7 +47,8 @@ export interface MergeRequestInfo {
   sourceBranch: string;
   targetBranch: string;
   sha: string;
-  diffRefs: DiffRefs;
+  /** null right after the MR is created or pushed to, while GitLab computes the new version */
+  diffRefs: DiffRefs | null;
   webUrl: string;
   author: { id: number; username: string };
 }

@@ -15,6 +15,9 @@ export const REASON_VENDORED = 'vendored';
 export const REASON_GENERATED = 'generated';
 export const REASON_BINARY = 'binary';
 export const REASON_TOO_LARGE = 'too large (GitLab did not render it)';
+export const REASON_COLLAPSED = 'collapsed by GitLab (its diff is over the collapse limit)';
+export const REASON_GENERATED_BY_GITLAB = 'generated (GitLab marks it so and left its diff out)';
+export const REASON_OVERFLOW = 'left out by GitLab (the MR is over its diff limits)';
 
 const LOCK_FILES = new Set([
   'package-lock.json',
@@ -122,11 +125,13 @@ function renderFile(f: FileDiff): { block: string } | { reason: string } {
     const removed = parseHunks(f.diff).reduce((n, h) => n + h.lines.filter((l) => l.type === 'del').length, 0);
     return { block: `${header}\n(file deleted${removed ? `, ${removed} lines removed` : ''}; content not shown)` };
   }
+  if (f.overflow) return { reason: REASON_OVERFLOW };
   if (f.too_large) return { reason: REASON_TOO_LARGE };
   if (isBinaryDiff(f.diff)) return { reason: REASON_BINARY };
   const hunks = parseHunks(f.diff);
   if (hunks.length === 0) {
-    if (f.collapsed) return { reason: REASON_TOO_LARGE };
+    if (f.generated_file) return { reason: REASON_GENERATED_BY_GITLAB };
+    if (f.collapsed) return { reason: REASON_COLLAPSED };
     if (f.diff.trim() !== '') return { reason: REASON_BINARY }; // something, but no text hunks
     if (f.renamed_file) return { block: `${header}\n(content unchanged)` };
     if (f.new_file) return { block: `${header}\n(empty file)` };

@@ -4,11 +4,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { LocalLocks } from '../claude/locks.js';
+import { checkRemote, isCommitId } from './remote.js';
 
 export interface WorkspaceOptions {
   root: string;
   token: string;
+  /** GITLAB_URL: the only place git may connect to, and the only one that gets the token */
+  gitlabUrl: string;
+  /** the project's clone URL as the API gives it (never from a payload); checked against gitlabUrl */
+  remote: (projectId: number) => Promise<string>;
+  /** local git commands */
   timeoutMs?: number;
+  /** a fetch holds its project's lock: bounded so a stalled server cannot keep the project locked (default 2 min) */
+  fetchTimeoutMs?: number;
 }
 
 export class GitError extends Error {
@@ -32,32 +40,57 @@ export class Workspaces {
     return path.join(this.o.root, 'work', `${projectId}-${iid}`);
   }
 
-  /** The token goes in an HTTP header through GIT_CONFIG_* variables: never in a URL, a config file or argv. */
+  /**
+   * The token goes in an HTTP header through GIT_CONFIG_* variables (never in a URL, a config file or argv), scoped
+   * to GITLAB_URL (`http.<url>.extraHeader`), so no other host ever receives it; redirects are not followed, only
+   * GITLAB_URL's scheme is allowed, and a transfer that stalls for 30 s is dropped.
+   */
   private gitEnv(): Record<string, string> {
     const basic = Buffer.from(`oauth2:${this.o.token}`).toString('base64');
+    const base = `${this.o.gitlabUrl.replace(/\/+$/, '')}/`;
+    const config: [string, string][] = [
+      [`http.${base}.extraHeader`, `Authorization: Basic ${basic}`],
+      ['http.followRedirects', 'false'],
+      ['http.lowSpeedLimit', '1'],
+      ['http.lowSpeedTime', '30'],
+    ];
     return {
       GIT_TERMINAL_PROMPT: '0',
       GIT_ASKPASS: 'true',
       GCM_INTERACTIVE: 'never',
       GIT_CONFIG_NOSYSTEM: '1',
-      GIT_CONFIG_COUNT: '1',
-      GIT_CONFIG_KEY_0: 'http.extraHeader',
-      GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}`,
+      GIT_ALLOW_PROTOCOL: new URL(base).protocol.replace(':', ''),
+      GIT_CONFIG_COUNT: String(config.length),
+      ...Object.fromEntries(config.flatMap(([k, v], i) => [[`GIT_CONFIG_KEY_${i}`, k], [`GIT_CONFIG_VALUE_${i}`, v]])),
     };
   }
 
-  private async git(args: string[], opts: { cwd?: string; auth?: boolean } = {}): Promise<string> {
-    const r = await execa('git', args, {
+  private async git(args: string[], opts: { cwd?: string; auth?: boolean; timeoutMs?: number } = {}): Promise<string> {
+    const timeoutMs = opts.timeoutMs ?? this.o.timeoutMs ?? 10 * 60_000;
+    // Its own process group, killed whole on timeout: `git fetch` runs git-remote-http, which holds the pipes open,
+    // so killing git alone would leave the call (and the project's lock) waiting on a stalled server.
+    const child = execa('git', args, {
       cwd: opts.cwd,
       env: { ...(opts.auth ? this.gitEnv() : {}), GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' },
       reject: false,
-      timeout: this.o.timeoutMs ?? 10 * 60_000,
+      detached: true,
       stripFinalNewline: true,
     });
-    if (r.exitCode !== 0 || r.timedOut) {
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }, timeoutMs);
+    const r = await child.finally(() => clearTimeout(timer));
+    if (timedOut) throw new GitError(`git ${subcommand(args)} timed out after ${timeoutMs} ms`, true);
+    if (r.exitCode !== 0) {
       const msg = this.scrub(String(r.stderr || r.stdout || '').trim().split('\n').slice(-3).join(' '));
-      const transient = r.timedOut || /could not resolve|timed out|connection|early EOF|5\d\d|RPC failed|unable to access/i.test(msg) && !/40[134]/.test(msg);
-      throw new GitError(`git ${args[0]} failed: ${msg || `exit ${r.exitCode}`}`, transient);
+      const transient = /could not resolve|timed out|connection|early EOF|5\d\d|RPC failed|unable to access/i.test(msg) && !/40[134]/.test(msg);
+      throw new GitError(`git ${subcommand(args)} failed: ${msg || `exit ${r.exitCode}`}`, transient);
     }
     return String(r.stdout);
   }
@@ -66,28 +99,41 @@ export class Workspaces {
     return s.split(this.o.token).join('[redacted]');
   }
 
-  /** Fetch the MR head and target branch into the project's mirror, incrementally. */
-  async fetch(project: { id: number; httpUrl: string }, iid: number, targetBranch: string): Promise<void> {
+  /**
+   * Fetch the MR head and target branch into the project's mirror, incrementally. The lock is per project, so a
+   * slow fetch holds up only its own project, and for at most fetchTimeoutMs.
+   */
+  async fetch(project: { id: number }, iid: number, targetBranch: string): Promise<void> {
+    if (!Number.isSafeInteger(iid) || iid < 1) throw new GitError(`invalid MR iid ${iid}`, false);
+    const url = checkRemote(await this.o.remote(project.id), this.o.gitlabUrl);
+    await this.checkBranch(targetBranch);
     const mirror = this.mirrorPath(project.id);
     await this.locks.exclusive(`repo:${project.id}`, async () => {
       if (!fs.existsSync(path.join(mirror, 'HEAD'))) {
         fs.mkdirSync(mirror, { recursive: true });
-        await this.git(['init', '--bare', '--quiet', mirror]);
+        await this.git(['init', '--bare', '--quiet', '--', mirror]);
         await this.git(['-C', mirror, 'config', 'core.symlinks', 'false']);
       }
       await this.git(
         [
-          '-C', mirror, 'fetch', '--quiet', '--no-tags', '--force', project.httpUrl,
+          '-C', mirror, 'fetch', '--quiet', '--no-tags', '--force', '--', url,
           `+refs/merge-requests/${iid}/head:refs/mr/${iid}`,
           `+refs/heads/${targetBranch}:refs/heads/${targetBranch}`,
         ],
-        { auth: true },
+        { auth: true, timeoutMs: this.o.fetchTimeoutMs ?? 120_000 },
       );
     });
   }
 
+  /** A branch name git itself accepts (so it is neither an option nor a refspec with its own colon). */
+  private async checkBranch(name: string): Promise<void> {
+    const r = await execa('git', ['check-ref-format', `refs/heads/${name}`], { reject: false, env: { LC_ALL: 'C' } });
+    if (r.exitCode !== 0 || name.startsWith('-') || name.includes(':')) throw new GitError(`invalid branch name ${JSON.stringify(name.slice(0, 100))}`, false);
+  }
+
   /** Check the MR out at `sha` in its stable worktree; returns the worktree's real path. */
-  async prepare(project: { id: number; httpUrl: string }, iid: number, sha: string, targetBranch: string): Promise<string> {
+  async prepare(project: { id: number }, iid: number, sha: string, targetBranch: string): Promise<string> {
+    if (!isCommitId(sha)) throw new GitError(`invalid commit id ${JSON.stringify(sha.slice(0, 80))}`, false);
     await this.fetch(project, iid, targetBranch);
     const mirror = this.mirrorPath(project.id);
     const wt = this.worktreePath(project.id, iid);
@@ -105,10 +151,12 @@ export class Workspaces {
       fs.rmSync(wt, { recursive: true, force: true });
       fs.mkdirSync(path.dirname(wt), { recursive: true });
       await this.git(['-C', mirror, 'worktree', 'prune']);
-      await this.git(['-C', mirror, '-c', 'core.symlinks=false', 'worktree', 'add', '--force', '--detach', '--quiet', wt, commit]);
+      await this.git(['-C', mirror, '-c', 'core.symlinks=false', 'worktree', 'add', '--force', '--detach', '--quiet', '--', wt, commit]);
       return;
     }
-    await this.git(['-c', 'core.symlinks=false', 'checkout', '--force', '--detach', '--quiet', commit], { cwd: wt });
+    // A trailing `--` makes `commit` a revision, never a path (checkout takes no --end-of-options before git 2.43);
+    // it is a checked commit id or refs/mr/<n>, so it cannot read as an option either.
+    await this.git(['-c', 'core.symlinks=false', 'checkout', '--force', '--detach', '--quiet', commit, '--'], { cwd: wt });
     // The tools are read-only, so this is only insurance against anything left behind.
     await this.git(['clean', '-ffdxq'], { cwd: wt });
   }
@@ -125,8 +173,9 @@ export class Workspaces {
   }
 
   async has(projectId: number, rev: string): Promise<boolean> {
+    if (!isCommitId(rev)) return false;
     try {
-      await this.git(['-C', this.mirrorPath(projectId), 'cat-file', '-e', `${rev}^{commit}`]);
+      await this.git(['-C', this.mirrorPath(projectId), 'cat-file', '-e', '--end-of-options', `${rev}^{commit}`]);
       return true;
     } catch {
       return false;
@@ -164,9 +213,27 @@ export class Workspaces {
     return out;
   }
 
+  /** Every path that differs between two commits (renames as delete + add), or undefined if either is missing. */
+  async changedPaths(projectId: number, from: string, to: string): Promise<string[] | undefined> {
+    if (!(await this.has(projectId, from)) || !(await this.has(projectId, to))) return undefined;
+    const out = await this.git(['-C', this.mirrorPath(projectId), 'diff', '--name-only', '-z', '--no-renames', '--end-of-options', from, to, '--']);
+    return out.split('\0').filter(Boolean);
+  }
+
   /** The diff between two commits (what a push changed). */
   async diff(projectId: number, from: string, to: string, maxBytes = 400_000): Promise<string> {
-    const out = await this.git(['-C', this.mirrorPath(projectId), 'diff', '--no-color', '--no-ext-diff', '-M', from, to]);
+    if (!isCommitId(from) || !isCommitId(to)) throw new GitError('invalid commit id for a diff', false);
+    // quotePath off: non-ASCII paths stay as GitLab spells them, so findings on them still match.
+    const out = await this.git(['-C', this.mirrorPath(projectId), '-c', 'core.quotePath=false', 'diff', '--no-color', '--no-ext-diff', '-M', '--end-of-options', from, to, '--']);
     return out.length > maxBytes ? `${out.slice(0, maxBytes)}\n[... interdiff cut at ${maxBytes} bytes ...]` : out;
   }
+}
+
+/** `fetch` in `git -C <dir> -c k=v fetch …`: for messages. */
+function subcommand(args: string[]): string {
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '-C' || args[i] === '-c') i++;
+    else return args[i]!;
+  }
+  return 'git';
 }

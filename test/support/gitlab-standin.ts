@@ -91,6 +91,14 @@ export interface GitlabStandin {
   setAccessLevel(where: MembershipArg, userId: number, level: number | null): void;
   /** protect a branch (name or wildcard); push: roles (0 No one, 30 Developers + Maintainers, 40 Maintainers) and/or user ids */
   protectBranch(project: ProjectArg, name: string, push?: { accessLevel?: number; userId?: number }[]): void;
+  /** the next `fetches` GETs of the MR answer `diff_refs: null` (and /diffs `[]`): GitLab still computing the new version */
+  delayDiffRefs(project: ProjectArg, iid: number, fetches: number): void;
+  /** GitLab leaves this file's diff out of the latest version: `diff: ''` with too_large, collapsed, or generated_file (+collapsed) */
+  markDiff(project: ProjectArg, iid: number, path: string, mark: 'too_large' | 'collapsed' | 'generated'): void;
+  /** the latest version is over GitLab's file limits: only the first `keep` files are stored (`overflow` on /changes) */
+  overflowDiff(project: ProjectArg, iid: number, keep: number): void;
+  /** the user loses access to a private project: 404 in the API and over git, as GitLab answers non-members */
+  revokeAccess(project: ProjectArg, userId: number): void;
   /** the next `times` (default 1) matching requests fail: status>0 answers it, 0 destroys the socket; delayMs alone = slow answer; `after`: only once the request took effect */
   fail(match: { method?: string; path: RegExp }, reply: FailReply): void;
   /** action null: the payload of the hook settings' "Test" button (MergeRequest#to_hook_data has no action) */
@@ -208,6 +216,7 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
     const segments = rawPath.slice('/api/v4/'.length).split('/').map((s) => { try { return decodeURIComponent(s); } catch { return s; } });
     const route = matchRoute(req.method ?? 'GET', segments);
     if (!route) return send(res, 404, { error: '404 Not Found' });
+    if (route.p.id !== undefined && world.findProject(route.p.id)?.hiddenFrom?.has(user.id)) return send(res, 404, { message: '404 Project Not Found' });
     try {
       const body = await parseBody(String(req.headers['content-type'] ?? ''), buf).catch(() => { throw new HttpError(400, { message: '400 Bad request - invalid body' }); });
       const query: Params = {};
@@ -226,10 +235,11 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
   async function gitHttp(req: http.IncomingMessage, res: http.ServerResponse, u: URL, repoPath: string, rest: string, buf: Buffer, entry: GitRequest) {
     const basic = /^Basic\s+(.+)$/i.exec(String(req.headers.authorization ?? ''))?.[1];
     const [user, ...pw] = basic ? Buffer.from(basic, 'base64').toString('utf8').split(':') : [];
-    if (!basic || !world.userByToken(pw.join(':'))) {
+    const gitUser = world.userByToken(pw.join(':'));
+    if (!basic || !gitUser) {
       return send(res, 401, 'HTTP Basic: Access denied. If a password was provided for Git authentication, the password was incorrect or you\'re required to use a token instead of a password.\n', { 'www-authenticate': 'Basic realm="GitLab"' });
     }
-    if (!world.findProject(repoPath)) return send(res, 404, 'The project you were looking for could not be found or you don\'t have permission to view it.\n');
+    if (!world.findProject(repoPath) || world.findProject(repoPath)!.hiddenFrom?.has(gitUser.id)) return send(res, 404, 'The project you were looking for could not be found or you don\'t have permission to view it.\n');
     if (/git-receive-pack/.test(rest + u.search)) return send(res, 403, 'You are not allowed to push code to this project.\n');
     await serveGit(req, res, buf, { root: reposDir, pathInfo: `/${repoPath}.git${rest}`, query: u.search.slice(1), user: user || 'oauth2' }, entry);
   }
@@ -442,6 +452,28 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
       const rule = (r: { accessLevel?: number; userId?: number }) => ({ id: world.nextId('protection'), ...r });
       p.protectedBranches = p.protectedBranches.filter((b) => b.name !== name);
       p.protectedBranches.push({ id: world.nextId('protection'), name, push: push.map(rule), merge: [rule({ accessLevel: 40 })], allowForcePush: false });
+    },
+
+    delayDiffRefs(ref, iid, fetches) {
+      mrRec(ref, iid).diffPendingFetches = fetches;
+    },
+
+    markDiff(ref, iid, filePath, mark) {
+      const f = world.latest(mrRec(ref, iid)).diffs.find((x) => x.new_path === filePath || x.old_path === filePath);
+      if (!f) throw new Error(`gitlab-standin: ${filePath} is not in the diff`);
+      // Gitlab::Git::Diff#too_large! / #collapse! empty the diff; generated files are collapsed the same way.
+      Object.assign(f, { diff: '', too_large: mark === 'too_large', collapsed: mark !== 'too_large', generated_file: mark === 'generated' });
+    },
+
+    overflowDiff(ref, iid, keep) {
+      const v = world.latest(mrRec(ref, iid));
+      v.diffs = v.diffs.slice(0, keep);
+      v.overflow = { limit: keep };
+    },
+
+    revokeAccess(ref, userId) {
+      const p = proj(ref);
+      (p.hiddenFrom ??= new Set()).add(userId);
     },
 
     fail(match, reply) {

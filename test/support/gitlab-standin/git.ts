@@ -117,6 +117,10 @@ export interface DiffJson {
   renamed_file: boolean;
   deleted_file: boolean;
   generated_file: boolean;
+  /** over GitLab's collapse limits (or a generated file): `diff` is '' */
+  collapsed: boolean;
+  /** over GitLab's single-file limits: `diff` is '' */
+  too_large: boolean;
 }
 
 /** `git diff base..head` with rename detection, cut into GitLab's per-file entries (the `diff` starts at the first `@@`). */
@@ -135,6 +139,7 @@ export async function computeDiffs(gitDir: string, base: string, head: string): 
     entries.push({
       old_path: oldPath, new_path: newPath, a_mode: aMode === '000000' ? '0' : aMode, b_mode: bMode === '000000' ? '0' : bMode,
       new_file: s === 'A', renamed_file: s === 'R', deleted_file: s === 'D', generated_file: false,
+      collapsed: false, too_large: false,
     });
   }
   const chunks = patch.split(/^(?=diff --git )/m).filter((c) => c.startsWith('diff --git '));

@@ -17,13 +17,18 @@ export interface ProjectRec {
   nextIid: number; mrs: Map<number, MrRec>; hooks: HookRec[]; commits: Map<string, CommitRec>;
   /** direct members by user id (group members are in World.groupMembers) */
   members: Map<number, MemberRec>; protectedBranches: ProtectedBranchRec[];
+  /** users who are not members of this private project: it is 404 to them, in the API and over git */
+  hiddenFrom?: Set<number>;
 }
-export interface VersionRec { id: number; headSha: string; baseSha: string; startSha: string; createdAt: string; diffs: DiffJson[] }
+/** `overflow`: GitLab stored only the first files of a diff over its limits (`diffs` holds those). */
+export interface VersionRec { id: number; headSha: string; baseSha: string; startSha: string; createdAt: string; diffs: DiffJson[]; overflow?: { limit: number } }
 export type MrState = 'opened' | 'closed' | 'merged' | 'locked';
 export interface MrRec {
   id: number; iid: number; project: ProjectRec; title: string; description: string; state: MrState;
   sourceBranch: string; targetBranch: string; authorId: number; createdAt: string; updatedAt: string;
   versions: VersionRec[]; discussions: DiscussionRec[];
+  /** GET …/merge_requests/:iid answers this many more times with `diff_refs: null` (GitLab still computing the version) */
+  diffPendingFetches?: number;
   mergedAt: string | null; mergedById: number | null; closedAt: string | null; closedById: number | null;
   /** what quick actions in notes changed, and what they and mentions did */
   approvedBy: number[]; labels: string[]; assignees: number[]; reviewers: number[]; discussionLocked: boolean;
@@ -119,6 +124,9 @@ export class World {
   }
 
   latest(mr: MrRec): VersionRec { return mr.versions[mr.versions.length - 1]; }
+
+  /** The new version is not ready yet: no diff_refs, no diff files (MergeRequests::CreatePipelineService and friends run async). */
+  diffPending(mr: MrRec): boolean { return (mr.diffPendingFetches ?? 0) > 0; }
 
   isDraft(title: string): boolean { return /^\s*(\[draft\]|\(draft\)|draft:|draft\s-\s|\[wip\]|wip:)/i.test(title); }
 
@@ -300,9 +308,9 @@ export class World {
       time_stats: { time_estimate: 0, total_time_spent: 0, human_time_estimate: null, human_total_time_spent: null },
       squash: false, squash_on_merge: false, task_completion_status: { count: 0, completed_count: 0 }, has_conflicts: false,
       blocking_discussions_resolved: discussionsResolved, approvals_before_merge: null, subscribed: false,
-      changes_count: String(v.diffs.length), latest_build_started_at: null, latest_build_finished_at: null,
+      changes_count: this.diffPending(mr) ? null : v.overflow ? `${v.overflow.limit}+` : String(v.diffs.length), latest_build_started_at: null, latest_build_finished_at: null,
       first_deployed_to_production_at: null, pipeline: null, head_pipeline: null,
-      diff_refs: { base_sha: v.baseSha, head_sha: v.headSha, start_sha: v.startSha },
+      diff_refs: this.diffPending(mr) ? null : { base_sha: v.baseSha, head_sha: v.headSha, start_sha: v.startSha },
       merge_error: null, first_contribution: false, user: { can_merge: true },
     };
   }

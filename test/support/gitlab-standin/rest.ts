@@ -88,11 +88,20 @@ export const routes: [method: string, pattern: string, handler: Handler][] = [
   ['GET', 'projects/:id/protected_branches/:name', (c) => ok(showProtectedBranch(c.world, c.world.project(c.p.id), c.p.name))],
 
   // merge requests
-  ['GET', 'projects/:id/merge_requests/:iid', (c) => ok(c.world.mrJson(mrOf(c)))],
-  ['GET', 'projects/:id/merge_requests/:iid/diffs', (c) => paginate(c, c.world.latest(mrOf(c)).diffs)],
+  ['GET', 'projects/:id/merge_requests/:iid', (c) => {
+    const mr = mrOf(c);
+    const json = c.world.mrJson(mr);
+    if (c.world.diffPending(mr)) mr.diffPendingFetches!--;
+    return ok(json);
+  }],
+  ['GET', 'projects/:id/merge_requests/:iid/diffs', (c) => {
+    const mr = mrOf(c);
+    return paginate(c, c.world.diffPending(mr) ? [] : c.world.latest(mr).diffs);
+  }],
   ['GET', 'projects/:id/merge_requests/:iid/changes', (c) => {
     const mr = mrOf(c);
-    return ok({ ...c.world.mrJson(mr), changes: c.world.latest(mr).diffs, overflow: false });
+    const v = c.world.latest(mr);
+    return ok({ ...c.world.mrJson(mr), changes: c.world.diffPending(mr) ? [] : v.diffs, overflow: !!v.overflow });
   }],
   ['GET', 'projects/:id/merge_requests/:iid/versions', (c) => {
     const mr = mrOf(c);
