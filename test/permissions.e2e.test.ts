@@ -61,11 +61,12 @@ describe('who may ask the bot for what', () => {
         expect(readMarker(replies[0]!.body)).toMatchObject({ kind: 'reply', command: cmd, refused: 'access' });
       }
     }
-    // a forged payload author does not lend a Developer's role: the note's author comes from the API
+    // a forged payload author does not lend a Developer's role: the note's author comes from the API, and a hook whose
+    // claimed author disagrees with it is dropped without an answer
     const forged = await say(project, mr.iid, STRANGER.id, `@${BOT.username} review`, {
       forge: (p) => { p.user = { ...p.user, id: DEV.id, username: DEV.username }; p.object_attributes.author_id = DEV.id; },
     });
-    expect(forged.replies[0]!.body).toContain('needs the Developer role');
+    expect(forged.replies).toHaveLength(0);
 
     expect(h.model.requests.length).toBe(requests); // no model request
     const after = (await h.bot.deps.store.getMr(project.id, mr.iid))!;

@@ -1,6 +1,6 @@
 // Settings for a command: loaded once, or every problem printed and the process ends with code 2.
 import { ConfigError, loadConfig, type Config } from '../config.js';
-import { DataDirLockedError, lockDataDir } from '../store/data-dir-lock.js';
+import { DataDirLockedError, DataDirLockUnwritable, lockDataDir } from '../store/data-dir-lock.js';
 
 export function configOrExit(env: NodeJS.ProcessEnv = process.env): Config {
   try {
@@ -19,6 +19,10 @@ export function lockOrExit(config: Config): void {
   try {
     lockDataDir(config.dataDir);
   } catch (e) {
+    if (e instanceof DataDirLockUnwritable) {
+      console.error(`mr-reviewer: warning: ${e.message}`);
+      return;
+    }
     if (!(e instanceof DataDirLockedError)) throw e;
     console.error(`mr-reviewer: ${e.message}`);
     process.exit(1);

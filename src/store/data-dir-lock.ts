@@ -25,6 +25,16 @@ function alive(pid: number): boolean {
   }
 }
 
+const FULL = new Set(['ENOSPC', 'EDQUOT']);
+
+/** The lock file cannot be written (disk full): the caller starts without the one-process guard and says so. */
+export class DataDirLockUnwritable extends Error {
+  override name = 'DataDirLockUnwritable';
+  constructor(readonly file: string, cause: Error) {
+    super(`cannot write ${file} (${(cause as NodeJS.ErrnoException).code}): starting without the one-process-per-DATA_DIR guard`);
+  }
+}
+
 function owner(file: string): number | undefined {
   try {
     const pid = Number(fs.readFileSync(file, 'utf8').trim());
@@ -40,7 +50,16 @@ export function lockDataDir(dataDir: string, pid = process.pid): () => void {
   const file = path.join(dataDir, LOCK_FILE);
   // Written aside, then hard-linked into place: link fails when the name exists, and a reader never sees half a pid.
   const tmp = `${file}.${pid}`;
-  fs.writeFileSync(tmp, `${pid}\n`);
+  try {
+    fs.writeFileSync(tmp, `${pid}\n`);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    const held = owner(file);
+    if (held !== undefined && held !== pid && alive(held)) throw new DataDirLockedError(file, held);
+    // A full disk must not stop the bot (it starts degraded and catches up when space returns); say so instead.
+    if (FULL.has((e as NodeJS.ErrnoException).code ?? '')) throw new DataDirLockUnwritable(file, e as Error);
+    throw e;
+  }
   try {
     for (;;) {
       try {
