@@ -181,7 +181,7 @@ function protoMethods(obj: object): string[] {
 }
 
 /** GitLab calls that write what a reader sees: the end of the last one is "the last posted comment". */
-export const POSTS = /^gitlab\.(createNote|editNote|createDiscussion|createDiffDiscussion|reply|editDiscussionNote|resolve)$/;
+export const POSTS = /^gitlab\.(createNote|editNote|createDiscussion|createDiffDiscussion|reply|resolve)$/;
 
 export interface BenchHarness extends Harness {
   timeline: Timeline;

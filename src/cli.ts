@@ -10,7 +10,7 @@ const USAGE = `usage: mr-reviewer <command>
                                             create or update the project's webhook (MR + comment events, secret)
   review <project path|id> <iid>            review one merge request now and print the summary
 
-Settings come from the environment (see README "Configuration").`;
+Settings come from the environment (see docs/configuration.md).`;
 
 const [cmd = 'serve', ...rest] = process.argv.slice(2);
 

@@ -2,70 +2,23 @@
 // CLI against the model stand-in, real git against the GitLab stand-in. "Accepted means done once."
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { readMarker } from '../src/gitlab/markers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { OUTCOME_HEADER } from '../src/server/app.js';
-import { queueIdle, queueRows, startBotProcess, type BotProcess } from './support/bot-process.js';
-import { startGitlabStandin, type GitlabStandin, type StandinProject } from './support/gitlab-standin.js';
-import { ALICE, BOT, finding, reviewOutput, TOKEN, waitFor } from './support/harness.js';
-import { CLAUDE_BIN, startModelStandin, type ModelStandin } from './support/model-standin.js';
+import { queueIdle, queueRows } from './support/bot-process.js';
+import type { GitlabStandin, StandinProject } from './support/gitlab-standin.js';
+import { BOT, reviewOutput, waitFor } from './support/harness.js';
+import { childBots, DIV, FIRST } from './support/child-bots.js';
+import { CLAUDE_BIN, type ModelStandin } from './support/model-standin.js';
 
+const cb = childBots({ prefix: 'mrr-durable', env: { JOB_ATTEMPTS: '4' } });
+const { startBot, dataDir, mrWithBugs, posted } = cb;
 let gitlab: GitlabStandin;
 let model: ModelStandin;
-const bots: BotProcess[] = [];
-const dirs: string[] = [];
-
-beforeAll(async () => {
-  model = await startModelStandin();
-  gitlab = await startGitlabStandin({ token: TOKEN, bot: BOT });
-  gitlab.addUser(ALICE);
+beforeAll(() => {
+  gitlab = cb.gitlab();
+  model = cb.model();
 });
-beforeEach(() => model.reset());
-afterEach(async () => {
-  for (const b of bots.splice(0)) await b.kill9();
-});
-afterAll(async () => {
-  await model?.close();
-  await gitlab?.close();
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
-
-function dataDir(): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'mrr-durable-'));
-  dirs.push(d);
-  return d;
-}
-
-async function startBot(dir: string, env: Record<string, string> = {}): Promise<BotProcess> {
-  const b = await startBotProcess({ gitlab, model, dataDir: dir, env: { JOB_ATTEMPTS: '4', ...env } });
-  bots.push(b);
-  return b;
-}
-
-const DIV = finding({ file: 'src/math.js', start_line: 6, anchor_text: '  return a / b;', title: 'Division by zero' });
-const FIRST = finding({ file: 'src/list.js', start_line: 2, anchor_text: '  return xs[0].value;', title: 'Crashes on empty list' });
-
-async function mrWithBugs(projectPath: string) {
-  const project = await gitlab.createProject(projectPath, {
-    'README.md': '# app\n',
-    'src/math.js': 'export function add(a, b) {\n  return a + b;\n}\n',
-  });
-  await gitlab.commit(project, 'feature', {
-    'src/math.js': 'export function add(a, b) {\n  return a + b;\n}\n\nexport function div(a, b) {\n  return a / b;\n}\n',
-    'src/list.js': 'export function first(xs) {\n  return xs[0].value;\n}\n',
-  });
-  const mr = await gitlab.createMr(project, { sourceBranch: 'feature', title: 'Add helpers', authorId: ALICE.id });
-  return { project, mr };
-}
-
-/** The bot's marked notes on an MR, by kind. */
-function posted(project: StandinProject, iid: number) {
-  const notes = gitlab.discussions(project, iid).flatMap((d) => d.notes).filter((n) => n.author.id === BOT.id);
-  const of = (kind: string) => notes.filter((n) => readMarker(n.body)?.kind === kind);
-  return { summaries: of('summary'), findings: of('finding'), failures: of('failure'), all: notes };
-}
 
 /** The summary is there and the queue has nothing left to do. */
 async function reviewDone(project: StandinProject, iid: number, dir: string) {

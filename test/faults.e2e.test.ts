@@ -5,69 +5,26 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMarker } from '../src/gitlab/markers.js';
 import { OUTCOME_HEADER } from '../src/server/app.js';
-import { queueIdle, startBotProcess, type BotProcess } from './support/bot-process.js';
-import { startGitlabStandin, type GitlabStandin, type StandinProject } from './support/gitlab-standin.js';
-import { ALICE, BOT, finding, reviewOutput, TOKEN, waitFor } from './support/harness.js';
-import { startModelStandin, type ModelStandin } from './support/model-standin.js';
+import { queueIdle, type BotProcess } from './support/bot-process.js';
+import type { GitlabStandin } from './support/gitlab-standin.js';
+import { ALICE, BOT, reviewOutput, waitFor } from './support/harness.js';
+import { childBots, DIV, FIRST } from './support/child-bots.js';
+import type { ModelStandin } from './support/model-standin.js';
 
-let gitlab: GitlabStandin;
-let model: ModelStandin;
-const bots: BotProcess[] = [];
-const dirs: string[] = [];
 /** The old policy gave up after this many job attempts. */
 const OLD_ATTEMPTS = 5;
-
-beforeAll(async () => {
-  model = await startModelStandin();
-  gitlab = await startGitlabStandin({ token: TOKEN, bot: BOT });
-  gitlab.addUser(ALICE);
-});
-beforeEach(() => model.reset());
-afterEach(async () => {
-  for (const b of bots.splice(0)) await b.kill9();
-});
-afterAll(async () => {
-  await model?.close();
-  await gitlab?.close();
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
-
 // Short clocks: the same policy as production (no attempt cap, a horizon), in test time.
-const SHORT = { RETRY_BASE_MS: '50', RETRY_MAX_DELAY_MS: '500', RETRY_HORIZON_MS: '300000' };
-
-async function startBot(dir: string, env: Record<string, string> = {}): Promise<BotProcess> {
-  const b = await startBotProcess({ gitlab, model, dataDir: dir, env: { ...SHORT, ...env } });
-  bots.push(b);
-  return b;
-}
-
-function dataDir(): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'mrr-faults-'));
-  dirs.push(d);
-  return d;
-}
-
-const DIV = finding({ file: 'src/math.js', start_line: 6, anchor_text: '  return a / b;', title: 'Division by zero' });
-const FIRST = finding({ file: 'src/list.js', start_line: 2, anchor_text: '  return xs[0].value;', title: 'Crashes on empty list' });
-
-async function mrWithBugs(projectPath: string) {
-  const project = await gitlab.createProject(projectPath, { 'README.md': '# app\n', 'src/math.js': 'export function add(a, b) {\n  return a + b;\n}\n' });
-  await gitlab.commit(project, 'feature', {
-    'src/math.js': 'export function add(a, b) {\n  return a + b;\n}\n\nexport function div(a, b) {\n  return a / b;\n}\n',
-    'src/list.js': 'export function first(xs) {\n  return xs[0].value;\n}\n',
-  });
-  const mr = await gitlab.createMr(project, { sourceBranch: 'feature', title: 'Add helpers', authorId: ALICE.id });
-  return { project, mr };
-}
-
-function posted(project: StandinProject, iid: number) {
-  const notes = gitlab.discussions(project, iid).flatMap((d) => d.notes).filter((n) => n.author.id === BOT.id);
-  const of = (kind: string) => notes.filter((n) => readMarker(n.body)?.kind === kind);
-  return { summaries: of('summary'), findings: of('finding'), failures: of('failure') };
-}
+const cb = childBots({ prefix: 'mrr-faults', env: { RETRY_BASE_MS: '50', RETRY_MAX_DELAY_MS: '500', RETRY_HORIZON_MS: '300000' } });
+const { startBot, dataDir, mrWithBugs, posted, bots } = cb;
+let gitlab: GitlabStandin;
+let model: ModelStandin;
+beforeAll(() => {
+  gitlab = cb.gitlab();
+  model = cb.model();
+});
 
 /** Model requests that got an answer (not an error). */
 const answered = () => model.requests.filter((r) => r.reply && !('error' in r.reply)).length;

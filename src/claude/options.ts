@@ -1,4 +1,4 @@
-// Building the CLI's argument list and its environment. Both are security boundaries (see README "Security model").
+// Building the CLI's argument list and its environment. Both are security boundaries (see docs/security.md).
 import { createRequire } from 'node:module';
 import path from 'node:path';
 

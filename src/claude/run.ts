@@ -13,12 +13,11 @@ export interface RunRequest {
   signal?: AbortSignal;
 }
 
-/** Counts running CLI children (for metrics and for tests that check the concurrency limit). */
-export const running = { count: 0, peak: 0 };
+/** Counts running CLI children (the `cli_processes_running` gauge). */
+export const running = { count: 0 };
 
 export async function runClaude(r: RunRequest): Promise<ClaudeResult> {
   running.count++;
-  running.peak = Math.max(running.peak, running.count);
   try {
     const p = await execa(r.bin, r.args, {
       cwd: r.cwd,

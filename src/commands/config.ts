@@ -8,7 +8,7 @@ export function configOrExit(env: NodeJS.ProcessEnv = process.env): Config {
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     for (const p of e.problems) console.error(p);
-    console.error('mr-reviewer: fix the settings above and start again (see README "Configuration").');
+    console.error('mr-reviewer: fix the settings above and start again (see docs/configuration.md).');
     process.exit(2);
   }
 }

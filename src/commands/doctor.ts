@@ -204,7 +204,7 @@ export async function doctorCommand(o: DoctorOptions): Promise<number> {
     config = loadConfig();
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
-    console.log(formatChecks(e.problems.map((p) => fail('settings', p.replace(/^config: /, ''), 'set it in the environment (see README "Configuration")'))));
+    console.log(formatChecks(e.problems.map((p) => fail('settings', p.replace(/^config: /, ''), 'set it in the environment (see docs/configuration.md)'))));
     return 1;
   }
   const checks = await runChecks(config, o);

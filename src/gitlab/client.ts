@@ -173,10 +173,6 @@ export class GitLabClient {
     return { noteId: n.id };
   }
 
-  async editDiscussionNote(pid: number, iid: number, did: string, noteId: number, body: string, o?: PostOptions): Promise<void> {
-    await this.call(() => this.api.MergeRequestDiscussions.editNote(pid, iid, did, noteId, { body: this.clean(body, o) } as Any));
-  }
-
   async resolve(pid: number, iid: number, did: string, resolved = true): Promise<void> {
     await this.call(() => this.api.MergeRequestDiscussions.resolve(pid, iid, did, resolved));
   }

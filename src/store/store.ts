@@ -31,10 +31,6 @@ export class Store {
     return new Store(new SqliteKeyvStore(path.join(dataDir, 'state.sqlite')));
   }
 
-  static memory(): Store {
-    return new Store(new Map());
-  }
-
   getMr(pid: number, iid: number): Promise<MrRecord | undefined> {
     return this.kv.get<MrRecord>(mrKey(pid, iid));
   }
