@@ -6,9 +6,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { tokenRejected } from '../src/gitlab/hints.js';
+import { OUTCOME_HEADER } from '../src/server/app.js';
 import { spawnBotProcess, type SpawnedBot } from './support/bot-process.js';
 import { startGitlabStandin, type GitlabStandin } from './support/gitlab-standin.js';
-import { BOT, TOKEN, waitFor } from './support/harness.js';
+import { BOT, sendHook, TOKEN, waitFor } from './support/harness.js';
 import { startModelStandin, type ModelStandin } from './support/model-standin.js';
 import { closedPort, forward } from './support/ports.js';
 
@@ -77,10 +78,20 @@ describe('serve at start-up', () => {
     expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/^mr_reviewer_gitlab_up 0$/m);
     expect(bot.logs.some((l) => l.msg === 'bot identity known')).toBe(false);
 
+    // A delivery meanwhile is taken (GitLab would never send it again), and its job runs once the bot knows itself.
+    const project = await gitlab.createProject('startup/waiting', { 'README.md': '# w\n' });
+    await gitlab.commit(project, 'feature', { 'a.js': 'export const a = 1;\n' });
+    const mr = await gitlab.createMr(project, { sourceBranch: 'feature', title: 'Add a' });
+    const taken = await sendHook(url, gitlab, gitlab.mrHook(project, mr.iid, 'open'));
+    expect(taken.status).toBe(200);
+    expect(taken.headers.get(OUTCOME_HEADER)).toBe('queued');
+    expect(bot.logs.some((l) => l.msg === 'job started')).toBe(false);
+
     // GitLab comes up at that address: the wait ends by itself
     const fwd = await forward(port, Number(new URL(gitlab.url).port));
     try {
       await bot.waitForLog((l) => l.msg === 'bot identity known', 90_000, 'the bot to know itself');
+      await bot.waitForLog((l) => l.msg === 'job started' && l.kind === 'review', 60_000, 'the job taken during the wait to run');
       expect((await fetch(`${url}/readyz`)).status).toBe(200);
       expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/^mr_reviewer_gitlab_up 1$/m);
       expect(await (await fetch(`${url}/`, { headers: { authorization: `Bearer ${ADMIN}` } })).text()).not.toContain('id="notice"');

@@ -62,7 +62,12 @@ export const KNOWN_EVENTS: readonly string[] = Object.freeze([
 
 const MR_STATES: readonly MrState[] = ['opened', 'closed', 'merged', 'locked'];
 
-export function classify(eventHeader: string | undefined, payload: unknown, bot: BotIdentity): Classified {
+/**
+ * `bot` undefined: the bot's identity is not known yet (GitLab unreachable at start-up). The delivery is still taken;
+ * the two checks that need it (its own notes, notes on closed MRs that do not mention it) are left to the reply flow,
+ * which makes them again with the note as the API has it.
+ */
+export function classify(eventHeader: string | undefined, payload: unknown, bot: BotIdentity | undefined): Classified {
   const event = eventHeader?.trim();
   if (!event) throw new PayloadError('unknown event: missing X-Gitlab-Event header');
   if (!KNOWN_EVENTS.includes(event)) throw new PayloadError(`unknown event: ${quote(event)}`);
@@ -144,11 +149,11 @@ function becameReady(p: MergeRequestHook): boolean {
 // ---------------------------------------------------------------------------------------------
 // Note Hook / Confidential Note Hook
 
-function classifyNote(p: NoteHook, bot: BotIdentity): Classified {
+function classifyNote(p: NoteHook, bot: BotIdentity | undefined): Classified {
   const a = p.object_attributes;
   if (a.noteable_type !== 'MergeRequest') return { ignore: `note on ${short(a.noteable_type)}` };
   // By id only: a username can be renamed or reused, an id cannot.
-  if (a.author_id === bot.id || p.user.id === bot.id) return { ignore: 'own note' };
+  if (bot && (a.author_id === bot.id || p.user.id === bot.id)) return { ignore: 'own note' };
   if (a.system) return { ignore: 'system note' };
 
   const action = a.action ?? 'create';
@@ -162,8 +167,8 @@ function classifyNote(p: NoteHook, bot: BotIdentity): Classified {
   const discussionId = a.discussion_id!;
   if (!isMrState(mr.state)) return { ignore: `note on mr in state ${short(mr.state)}` };
 
-  const mentions = findMentions(body, bot.username);
-  if ((mr.state === 'closed' || mr.state === 'merged') && !mentions.bot) {
+  const mentions = findMentions(body, bot?.username ?? '');
+  if (bot && (mr.state === 'closed' || mr.state === 'merged') && !mentions.bot) {
     return { ignore: `note on ${mr.state} mr` };
   }
 

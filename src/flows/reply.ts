@@ -56,6 +56,8 @@ export async function replyToNote(d: Deps, claimed: NoteAdded, signal?: AbortSig
   if (prior?.pendingReply?.noteId === ev.noteId) return postReply(d, ev, disc, prior.pendingReply, log);
 
   const mr = await d.gitlab.mergeRequest(project.id, iid);
+  // On a closed or merged MR only a mention gets an answer (made here too: intake may not have known the bot yet).
+  if ((mr.state === 'closed' || mr.state === 'merged') && !ev.mentionsBot) return skip(log, `note on ${mr.state} mr`);
   const { refused, repoConfig, guidance } = await gateQuestion(d, ev, note.author, mr);
   if (refused) return skip(log, refused);
   let rec = await waitForTrunk(d, project.id, iid, signal);

@@ -27,8 +27,6 @@ export interface AppDeps {
   log: Logger;
   /** undefined until GET /user answered at start-up */
   bot: () => BotIdentity | undefined;
-  /** how long a delivery that arrives before the bot knows itself waits for it (default 5 s, under GitLab's 10 s timeout) */
-  identityWaitMs?: number;
   allowedProjects?: string[];
   /** per-project rate limit, keyed by project id: ms a job waits before it runs (0 = now) */
   rateLimit?: Pick<ProjectRateLimiter, 'delayFor' | 'refund'>;
@@ -105,12 +103,10 @@ export function createApp(d: AppDeps): Hono {
         return answer('bad_json', 400);
       }
       if (!KNOWN_EVENTS.includes(event)) return ignore(log, answer, 'unknown_event', 'unknown X-Gitlab-Event');
-      const bot = d.bot() ?? (await waitFor(d.bot, d.identityWaitMs ?? 5_000));
-      if (!bot) {
-        // The only 5xx: without its own identity the bot cannot tell its own notes from others' (loops).
-        log.error('webhook not taken: the bot does not know its GitLab identity yet (GET /user failing)');
-        return answer('not_ready', 503);
-      }
+      // GitLab unreachable at start-up: take the delivery anyway (GitLab would not send it again); the jobs wait for
+      // the identity, and the reply flow tells the bot's own notes apart with it.
+      const bot = d.bot();
+      if (!bot) log.warn('the bot does not know its GitLab identity yet (GET /user failing): delivery taken, checked when its job runs');
       let classified;
       try {
         classified = classify(event, payload, bot);
@@ -168,14 +164,4 @@ const headerOf = (c: Context) => (name: string) => c.req.header(name);
 function eventLabelForLog(c: Context): string {
   const e = (c.req.header('x-gitlab-event') ?? '').trim();
   return KNOWN_EVENTS.includes(e) ? e : `unknown ${JSON.stringify(e.slice(0, 60))}`;
-}
-
-async function waitFor<T>(get: () => T | undefined, ms: number): Promise<T | undefined> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    await new Promise((r) => setTimeout(r, 50));
-    const v = get();
-    if (v) return v;
-  }
-  return undefined;
 }

@@ -27,7 +27,7 @@ export interface CliObservation {
 /** What happened to a webhook delivery. */
 export type WebhookOutcome =
   | 'queued' | 'delayed' | 'duplicate' | 'ignored' | 'unknown_event' | 'bad_payload' | 'not_allowed'
-  | 'unauthorized' | 'bad_json' | 'too_large' | 'not_ready';
+  | 'unauthorized' | 'bad_json' | 'too_large';
 
 /** The X-Gitlab-Event header as a label: one of GitLab's event names, or "other". */
 export function eventLabel(header: string | undefined): string {
