@@ -1,17 +1,15 @@
 // Issue 14: each dependency down for longer than the old retry horizon (4 tries × 5 job attempts), with the bot as
 // a child process on short clocks. Every acknowledged delivery's review is posted exactly once afterwards, and the
 // model answers each input once.
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { readMarker } from '../src/gitlab/markers.js';
 import { OUTCOME_HEADER } from '../src/server/app.js';
 import { queueIdle, type BotProcess } from './support/bot-process.js';
 import type { GitlabStandin } from './support/gitlab-standin.js';
 import { ALICE, BOT, reviewOutput, waitFor } from './support/harness.js';
 import { childBots, DIV, FIRST } from './support/child-bots.js';
+import { smallDisk } from './support/small-disk.js';
 import type { ModelStandin } from './support/model-standin.js';
 
 /** The old policy gave up after this many job attempts. */
@@ -116,33 +114,12 @@ describe('faults longer than the old horizon', () => {
 });
 
 describe('disk full', () => {
-  let mnt: string;
-  let mounted = false;
-  const filler = () => path.join(mnt, 'filler');
-  /** Write until the file system says ENOSPC. */
-  function fill() {
-    const fd = fs.openSync(filler(), 'a');
-    try {
-      const chunk = Buffer.alloc(16 * 1024);
-      for (;;) fs.writeSync(fd, chunk);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
-    } finally {
-      fs.closeSync(fd);
-    }
-  }
-  const free = () => fs.rmSync(filler(), { force: true });
-
-  beforeAll(() => {
-    mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'mrr-tmpfs-'));
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=24m', 'tmpfs', mnt]);
-    mounted = true;
+  const disk = smallDisk('24m', {
+    beforeUnmount: async () => {
+      for (const b of bots.splice(0)) await b.kill9();
+    },
   });
-  afterAll(async () => {
-    for (const b of bots.splice(0)) await b.kill9();
-    if (mounted) execFileSync('umount', [mnt]);
-    fs.rmSync(mnt, { recursive: true, force: true });
-  });
+  const { fill, free } = disk;
 
   /** Deliver until acknowledged, as GitLab does with a delivery that got a 5xx; returns the statuses seen. */
   async function deliver(bot: BotProcess, payload: object, key: string): Promise<number[]> {
@@ -156,7 +133,7 @@ describe('disk full', () => {
   }
 
   it('no crash: a full disk pauses the job, which resumes when space returns; a full disk at start-up runs degraded', async () => {
-    const dir = path.join(mnt, 'data');
+    const dir = path.join(disk.dir(), 'data');
     let bot = await startBot(dir);
     const a = await mrWithBugs('faults/disk-a');
     model.setDefault({ structured: reviewOutput([DIV]) });

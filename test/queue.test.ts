@@ -1,13 +1,13 @@
 // SqliteQueue on its own: dedupe, per-key order, parallelism, retries, crash recovery and stop, on real SQLite files.
 import { execa } from 'execa';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { Job, JobHandler, JobSpec, QueueEvents } from '../src/jobs/queue.js';
 import { backoffPolicy, PermanentError } from '../src/jobs/retry.js';
+import { smallDisk } from './support/small-disk.js';
 import { SqliteQueue } from '../src/jobs/sqlite-queue.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -458,32 +458,13 @@ describe('SqliteQueue: crash recovery and stop', () => {
 });
 
 describe('SqliteQueue: a full disk (a real tmpfs)', () => {
-  let mnt: string;
-  let mounted = false;
-  const filler = () => path.join(mnt, 'filler');
-  function fill() {
-    const fd = fs.openSync(filler(), 'a');
-    try {
-      for (;;) fs.writeSync(fd, Buffer.alloc(16 * 1024));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
-    } finally {
-      fs.closeSync(fd);
-    }
-  }
-  beforeAll(() => {
-    mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'mrr-qfull-'));
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]);
-    mounted = true;
-  });
-  afterAll(() => {
-    if (mounted) execFileSync('umount', [mnt]);
-    fs.rmSync(mnt, { recursive: true, force: true });
-  });
+  const disk = smallDisk('2m');
+  const { fill } = disk;
+  const mnt = () => disk.dir();
 
   it('a job whose retry cannot be written waits, then runs again when space returns; enqueue fails meanwhile', async () => {
     const errors: string[] = [];
-    const file = path.join(mnt, 'q1.sqlite');
+    const file = path.join(mnt(), 'q1.sqlite');
     const q = new SqliteQueue({ file, concurrency: 2, pollMs: 20, policy: backoffPolicy({ baseMs: 5, maxDelayMs: 20 }), onError: (_e, where) => void errors.push(where) });
     queues.push(q);
     const g = gate();
@@ -502,18 +483,18 @@ describe('SqliteQueue: a full disk (a real tmpfs)', () => {
     await until(() => errors.includes('retry'), 'the retry write to fail');
     await expect(q.enqueue(spec('other', ['e']))).rejects.toMatchObject({ code: expect.stringMatching(/SQLITE_FULL|SQLITE_IOERR/) });
     expect(runs).toEqual([1]);
-    fs.rmSync(filler());
+    disk.free();
     await q.drained(10_000);
     expect(runs).toEqual([1, 2]);
     expect((await q.enqueue(spec('other', ['e']))).duplicate).toBe(false);
   });
 
   it('opens on a full disk in a degraded mode and catches up when space returns', async () => {
-    const file = path.join(mnt, 'q2.sqlite');
+    const file = path.join(mnt(), 'q2.sqlite');
     const first = open(file);
     await first.enqueue(spec('k', ['a'], { n: 1 }));
     await first.close();
-    for (const f of fs.readdirSync(mnt).filter((n) => n.startsWith('q2.sqlite-'))) fs.rmSync(path.join(mnt, f));
+    for (const f of fs.readdirSync(mnt()).filter((n) => n.startsWith('q2.sqlite-'))) fs.rmSync(path.join(mnt(), f));
     fill();
     const errors: string[] = [];
     const q = new SqliteQueue({ file, concurrency: 1, pollMs: 20, policy: backoffPolicy({ baseMs: 5 }), onError: (_e, where) => void errors.push(where) });
@@ -523,7 +504,7 @@ describe('SqliteQueue: a full disk (a real tmpfs)', () => {
     const ran: unknown[] = [];
     q.start(async (job) => void ran.push(job.data));
     await expect(q.enqueue(spec('k', ['b']))).rejects.toBeDefined();
-    fs.rmSync(filler());
+    disk.free();
     await until(() => ran.length === 1, 'the stored job to run once space returned');
     expect(ran).toEqual([{ n: 1 }]);
     expect((await q.enqueue(spec('k', ['b'], { n: 2 }))).duplicate).toBe(false);
