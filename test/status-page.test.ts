@@ -2,7 +2,8 @@
 // http(s) URLs, and pages instead of every record. Records are seeded through the bot's own store.
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { safeHref } from '../src/server/status-page.js';
+import { Hono } from 'hono';
+import { mountStatusPage, safeHref } from '../src/server/status-page.js';
 import { startHarness, type Harness } from './support/harness.js';
 
 const ADMIN = 'admin-token-for-tests-42';
@@ -64,5 +65,15 @@ describe('status page', () => {
     expect(p2).not.toContain('rel="next"');
     expect(ids(await (await get('?page=nonsense')).text())).toEqual(ids(p1));
     expect(await (await get('?page=9')).text()).toContain('No more merge requests.');
+  });
+
+  it('answers 503 within its deadline when the store does not answer (Redis down), instead of hanging', async () => {
+    const app = new Hono();
+    const never = () => new Promise<never>(() => undefined);
+    mountStatusPage(app, { adminToken: ADMIN, store: { listMrs: never, listThreads: never, listFailures: never }, loadTimeoutMs: 200 });
+    const r = await app.request('/', { headers: { authorization: `Bearer ${ADMIN}` } });
+    expect(r.status).toBe(503);
+    expect(await r.text()).toContain('The store is not answering');
+    expect(r.headers.get('content-security-policy')).toContain("default-src 'none'");
   });
 });

@@ -26,6 +26,8 @@ export interface StatusPageDeps {
   sizes?: () => Sizes | undefined;
   /** MRs per page */
   limit?: number;
+  /** how long the page waits for the store (Redis can be down) before it answers 503 */
+  loadTimeoutMs?: number;
 }
 
 const COOKIE = 'mrr_admin';
@@ -56,12 +58,14 @@ export function mountStatusPage(app: Hono, d: StatusPageDeps): void {
     const ok = (bearer && safeEqual(bearer, token)) || (cookie && safeEqual(cookie, cookieValue(token)));
     if (!ok) return denied(c);
     const page = Math.max(1, Math.min(10_000, Number.parseInt(c.req.query('page') ?? '1', 10) || 1));
-    const view = await serial(() => load(d, page));
+    // A store that does not answer (Redis down) must not hang the page: after the deadline it says so instead.
+    const view = await serial(() => withDeadline(load(d, page), d.loadTimeoutMs ?? 3_000));
     c.header('Content-Security-Policy', CSP);
     c.header('X-Content-Type-Options', 'nosniff');
     c.header('Cache-Control', 'no-store');
     c.header('X-Frame-Options', 'DENY');
     c.header('Referrer-Policy', 'no-referrer');
+    if (!view) return c.html(`<!doctype html><title>mr-reviewer</title><p>The store is not answering (is Redis down?); see /readyz.</p>`, 503);
     return c.html(`<!doctype html>${(<Page {...view} />).toString()}`);
   });
 }
@@ -85,6 +89,17 @@ interface View {
   now: Date;
   page: number;
   hasMore: boolean;
+}
+
+/** The value, or undefined once `ms` have passed (the work itself goes on and is ignored). */
+async function withDeadline<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), ms)));
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function load(d: StatusPageDeps, page: number): Promise<View> {
