@@ -1,52 +1,11 @@
 // The per-user question tally (Store.takeQuestion) on both store backends, shared by two replicas on one Redis;
 // the repo config keys that set who may ask; the refusal texts. The flow itself is in permissions.e2e.
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
-import { RedisLocks } from '../src/claude/redis-locks.js';
+import { describe, expect, it } from 'vitest';
 import { audienceRefusal, budgetRefusal } from '../src/flows/questions.js';
 import { parseRepoConfig } from '../src/review/repo-config.js';
-import { redisStore } from '../src/store/redis.js';
-import { Store } from '../src/store/store.js';
+import { testStores } from './support/stores.js';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const cleanups: (() => Promise<void>)[] = [];
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
-
-function sqliteStore(): Store {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mrr-questions-'));
-  const s = Store.sqlite(dir);
-  cleanups.push(async () => {
-    await s.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  return s;
-}
-
-/** Two replicas' stores on one Redis, each with its own connection and locks, like scale-out. */
-function redisReplicas(): [Store, Store] {
-  const prefix = `mrrtest-${randomUUID().slice(0, 8)}`;
-  const conns: Redis[] = [];
-  const make = () => {
-    const r = new Redis(REDIS_URL);
-    conns.push(r);
-    const locks = new RedisLocks(r, { prefix, ttlMs: 5_000 });
-    return redisStore(REDIS_URL, prefix, (key, fn) => locks.exclusive(key, fn));
-  };
-  const stores: [Store, Store] = [make(), make()];
-  cleanups.push(async () => {
-    const keys = await conns[0]!.keys(`${prefix}:*`);
-    if (keys.length) await conns[0]!.del(...keys);
-    for (const s of stores) await s.close();
-    for (const c of conns) c.disconnect();
-  });
-  return stores;
-}
+const { sqliteStore, redisReplicas } = testStores('mrr-questions');
 
 describe('Store.takeQuestion', () => {
   it('allows N notes per user per MR, counts a retried note once, flags only the first refusal (SQLite)', async () => {
@@ -90,3 +49,4 @@ describe('who may ask: repo config and replies', () => {
     expect(budgetRefusal(5)).toContain('00:00 UTC');
   });
 });
+

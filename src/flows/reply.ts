@@ -82,7 +82,9 @@ export async function replyToNote(d: Deps, claimed: NoteAdded, signal?: AbortSig
   let forkId = prior?.forkSessionId;
   // A previous attempt that died mid-run leaves a half-written fork (status 'running'): rebuild rather than replay it.
   if (prior && prior.status !== 'running' && d.sessions.exists(cwd, prior.forkSessionId)) {
-    await d.store.putThread({ ...prior, status: 'running' });
+    await d.store.updateThread(project.id, iid, ev.discussionId, (t) => {
+      t.status = 'running';
+    });
     result = await d.sessions
       .resume(cwd, prior.forkSessionId, threadPrompt({ iid, note: noteOf(note), unseen, botId: d.bot.id, location }), turn)
       .catch((e) => {
@@ -98,14 +100,15 @@ export async function replyToNote(d: Deps, claimed: NoteAdded, signal?: AbortSig
   const out = parseTurn(replyOutputSchema, result.structured, 'reply');
   // The answer is paid for: keep it (and the session's state) before posting, so a failed post is only re-posted.
   const pending: PendingReply = { noteId: ev.noteId, reply: out.reply, verdict: out.verdict, forkSessionId: forkId!, forked, rebuilt };
-  const t = (await d.store.getThread(project.id, iid, ev.discussionId))!;
-  t.status = 'done';
-  t.forkSessionId = forkId!;
-  t.turns += result.numTurns;
-  t.costUsd += result.costUsd;
-  if (rebuilt) t.rebuilds += 1;
-  t.pendingReply = pending;
-  await d.store.putThread(t);
+  const { numTurns, costUsd } = result;
+  await d.store.updateThread(project.id, iid, ev.discussionId, (t) => {
+    t.status = 'done';
+    t.forkSessionId = forkId!;
+    t.turns += numTurns;
+    t.costUsd += costUsd;
+    if (rebuilt) t.rebuilds += 1;
+    t.pendingReply = pending;
+  });
   log.info({ sessionId: forkId, forked, rebuilt, verdict: out.verdict, costUsd: result.costUsd }, 'thread answer ready');
   return postReply(d, ev, disc, pending, log, findingNote);
 }
@@ -116,11 +119,11 @@ async function postReply(d: Deps, ev: NoteAdded, disc: DiscussionInfo, p: Pendin
   const already = disc.notes.find((n) => n.author.id === d.bot.id && readMarker(n.body)?.kind === 'reply' && readMarker(n.body)?.re === ev.noteId);
   const noteId = already?.id ?? (await d.gitlab.reply(project.id, iid, ev.discussionId, withMarker(p.reply, { kind: 'reply', verdict: p.verdict, re: ev.noteId }))).noteId;
   if (p.verdict === 'withdrawn' && findingNote) await withdraw(d, ev, disc, findingNote);
-  const t = (await d.store.getThread(project.id, iid, ev.discussionId))!;
-  t.lastSeenNoteId = Math.max(noteId, ...disc.notes.map((n) => n.id));
-  t.answered = [...(t.answered ?? []), ev.noteId].slice(-100);
-  t.pendingReply = undefined;
-  await d.store.putThread(t);
+  await d.store.updateThread(project.id, iid, ev.discussionId, (t) => {
+    t.lastSeenNoteId = Math.max(noteId, ...disc.notes.map((n) => n.id));
+    t.answered = [...(t.answered ?? []), ev.noteId].slice(-100);
+    t.pendingReply = undefined;
+  });
   log.info({ sessionId: p.forkSessionId, verdict: p.verdict }, 'thread answered');
   return { answered: true, sessionId: p.forkSessionId, forked: p.forked, rebuilt: p.rebuilt };
 }

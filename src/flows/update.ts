@@ -119,9 +119,10 @@ async function checkOne(d: Deps, ctx: MrContext, rec: MrRecord, f: PostedFinding
   }
   // Parsed before anything is written: the verdict is paid for and kept with the thread (pendingFix).
   const v = fixCheckOutputSchema.safeParse(result.structured);
-  const t2 = (await d.store.getThread(project.id, mr.iid, f.discussionId))!;
   const pendingFix = v.success ? { sha: mr.sha, ...v.data } : undefined;
-  await d.store.putThread({ ...t2, forkSessionId: sessionId, status: 'done', turns: t2.turns + result.numTurns, costUsd: t2.costUsd + result.costUsd, pendingFix });
+  await d.store.updateThread(project.id, mr.iid, f.discussionId, (t) => {
+    Object.assign(t, { forkSessionId: sessionId, status: 'done', turns: t.turns + result.numTurns, costUsd: t.costUsd + result.costUsd, pendingFix });
+  });
   await d.store.updateMr(project.id, mr.iid, project.path, (r) => {
     r.costUsd += result.costUsd;
   });

@@ -69,6 +69,23 @@ export class Store {
     await this.kv.set(threadKey(t.projectId, t.iid, t.discussionId), t);
   }
 
+  /**
+   * Read, change and write a thread record under the same per-key lock as updateMr: a reply (its thread's lane) and a
+   * fix check (the MR's lane) may finish on one thread at once, and neither may lose the other's update. A missing
+   * record stays missing (fn is not called).
+   */
+  updateThread(pid: number, iid: number, did: string, fn: (t: ThreadRecord) => void): Promise<ThreadRecord | undefined> {
+    const key = threadKey(pid, iid, did);
+    const critical = async (): Promise<ThreadRecord | undefined> => {
+      const t = await this.getThread(pid, iid, did);
+      if (!t) return undefined;
+      fn(t);
+      await this.putThread(t);
+      return t;
+    };
+    return this.serial(key, () => (this.lock ? this.lock(`record:${key}`, critical) : critical()));
+  }
+
   async deleteThread(pid: number, iid: number, did: string): Promise<void> {
     await this.kv.delete(threadKey(pid, iid, did));
   }

@@ -1,0 +1,35 @@
+// The store's record updates on both backends: read-modify-write under one per-key lock.
+import { describe, expect, it } from 'vitest';
+import { testStores } from './support/stores.js';
+
+const { sqliteStore, redisReplicas } = testStores('mrr-store');
+
+describe('Store.updateThread', () => {
+  const thread = (pid: number) => ({
+    projectId: pid, iid: 1, discussionId: 'd', forkSessionId: 'f', trunkSessionId: 't', lastSeenNoteId: 0, status: 'done' as const,
+    turns: 0, costUsd: 0, rebuilds: 0, answered: [], createdAt: '', updatedAt: '',
+  });
+
+  it('serialises concurrent read-modify-writes of one thread (a reply and a fix check finishing at once lose nothing)', async () => {
+    const s = sqliteStore();
+    await s.putThread(thread(1));
+    await Promise.all(Array.from({ length: 20 }, (_, i) => s.updateThread(1, 1, 'd', (t) => {
+      t.turns += 1;
+      t.answered = [...(t.answered ?? []), i];
+    })));
+    const t = await s.getThread(1, 1, 'd');
+    expect(t?.turns).toBe(20);
+    expect([...(t?.answered ?? [])].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(await s.updateThread(1, 1, 'missing', () => undefined)).toBeUndefined();
+    expect(await s.getThread(1, 1, 'missing')).toBeUndefined();
+  });
+
+  it('holds across replicas on Redis', async () => {
+    const [a, b] = redisReplicas();
+    await a.putThread(thread(2));
+    await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).updateThread(2, 1, 'd', (t) => {
+      t.turns += 1;
+    })));
+    expect((await a.getThread(2, 1, 'd'))?.turns).toBe(10);
+  });
+});
