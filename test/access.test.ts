@@ -74,16 +74,16 @@ describe('Access', () => {
 
   it('commands: Developer+; the MR author only where the rule allows it', async () => {
     const a = new Access(client, { cacheMs: 0 });
-    expect(await a.canRunCommand(project.id, DEV)).toBe(true);
-    expect(await a.canRunCommand(project.id, MAINTAINER)).toBe(true);
-    expect(await a.canRunCommand(project.id, INHERITED)).toBe(true);
-    expect(await a.canRunCommand(project.id, REPORTER)).toBe(false);
-    expect(await a.canRunCommand(project.id, GUEST)).toBe(false);
-    expect(await a.canRunCommand(project.id, STRANGER)).toBe(false);
-    expect(await a.canRunCommand(project.id, GUEST, 'developer', GUEST)).toBe(false); // authorship does not pay for reviews
-    expect(await a.canRunCommand(project.id, GUEST, 'developer_or_author', GUEST)).toBe(true);
-    expect(await a.canRunCommand(project.id, GUEST, 'developer_or_author', STRANGER)).toBe(false);
-    expect(await a.canRunCommand(project.id, STRANGER, 'anyone')).toBe(true);
+    expect(await a.meets(project.id, DEV, 'developer')).toBe(true);
+    expect(await a.meets(project.id, MAINTAINER, 'developer')).toBe(true);
+    expect(await a.meets(project.id, INHERITED, 'developer')).toBe(true);
+    expect(await a.meets(project.id, REPORTER, 'developer')).toBe(false);
+    expect(await a.meets(project.id, GUEST, 'developer')).toBe(false);
+    expect(await a.meets(project.id, STRANGER, 'developer')).toBe(false);
+    expect(await a.meets(project.id, GUEST, 'developer', GUEST)).toBe(false); // authorship does not pay for reviews
+    expect(await a.meets(project.id, GUEST, 'developer_or_author', GUEST)).toBe(true);
+    expect(await a.meets(project.id, GUEST, 'developer_or_author', STRANGER)).toBe(false);
+    expect(await a.meets(project.id, STRANGER, 'anyone')).toBe(true);
     expect(await a.meets(project.id, GUEST, 'member')).toBe(true);
     expect(await a.meets(project.id, STRANGER, 'member')).toBe(false);
   });

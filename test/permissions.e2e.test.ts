@@ -124,7 +124,7 @@ describe('who may ask the bot for what', () => {
     const stranger = await say(project, mr.iid, STRANGER.id, 'STRANGER-Q why?', { discussionId: thread.id });
     expect(stranger.replies).toHaveLength(1);
     expect(stranger.replies[0]!.body).toContain('I only answer questions from members of this project (Guest or higher), and from the MR\'s author');
-    expect(readMarker(stranger.replies[0]!.body)).toMatchObject({ kind: 'reply', refused: 'audience' });
+    expect(readMarker(stranger.replies[0]!.body)).toMatchObject({ kind: 'reply', refused: 'audience', re: stranger.note.id });
     expect(h.model.requests.length).toBe(requests);
 
     // the MR's author always may ask; a Guest is a member
@@ -138,7 +138,7 @@ describe('who may ask the bot for what', () => {
     const second = await say(project, mr.iid, ALICE.id, 'AUTHOR-Q2 and now?', { discussionId: thread.id });
     expect(second.replies).toHaveLength(1);
     expect(second.replies[0]!.body).toContain("today's limit of 1 answered question on this MR");
-    expect(readMarker(second.replies[0]!.body)).toMatchObject({ kind: 'reply', refused: 'budget' });
+    expect(readMarker(second.replies[0]!.body)).toMatchObject({ kind: 'reply', refused: 'budget', re: second.note.id });
     expect((await say(project, mr.iid, ALICE.id, 'AUTHOR-Q3 hello?', { discussionId: thread.id })).replies).toHaveLength(0);
     expect(h.model.requests.length).toBe(requests + 2);
     // the tally is in the bot's store (shared by replicas), under the API's project id

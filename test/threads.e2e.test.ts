@@ -69,6 +69,7 @@ describe('thread conversations', () => {
     const threadA = (await h.bot.deps.store.getThread(project.id, mr.iid, divThread.id))!;
     expect(threadA.forkSessionId).toBe(sessionOf(forkReq));
     expect(threadA.trunkSessionId).toBe(rec.trunkSessionId);
+    expect(threadA.url).toBe(`${mr.webUrl}#note_${a1.note.id}`); // the link from the API's MR, not the payload
     // acknowledged with 👀 and answered in the same discussion
     const award = h.gitlab.log.find((l) => l.method === 'POST' && l.path.endsWith(`/notes/${a1.note.id}/award_emoji`));
     expect(award?.status).toBe(201);

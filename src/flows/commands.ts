@@ -102,8 +102,8 @@ export async function runCommand(d: Deps, ev: NoteAdded, cmd: Command, author: U
 
 /** The role first (cached); the MR is fetched only when being its author could still make the difference. */
 async function permitted(d: Deps, pid: number, iid: number, userId: number, need: Requirement): Promise<boolean> {
-  if (await d.access.canRunCommand(pid, userId, need === 'developer_or_author' ? 'developer' : need)) return true;
+  if (await d.access.meets(pid, userId, need === 'developer_or_author' ? 'developer' : need)) return true;
   if (need !== 'developer_or_author') return false;
   const mr = await d.gitlab.mergeRequest(pid, iid);
-  return d.access.canRunCommand(pid, userId, need, mr.author.id);
+  return d.access.meets(pid, userId, need, mr.author.id);
 }

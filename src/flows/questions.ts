@@ -39,7 +39,7 @@ export async function gateQuestion(d: Deps, ev: NoteAdded, asker: UserRef, mr: M
   const { project, iid } = ev;
   await ensureTargetBranch(d, project, iid, mr.targetBranch);
   const { repoConfig, guidance } = await loadGuidance(d, project, iid, mr.targetBranch);
-  const say = (text: string, refused: string) => d.gitlab.reply(project.id, iid, ev.discussionId, withMarker(text, { kind: 'reply', refused }));
+  const say = (text: string, refused: string) => d.gitlab.reply(project.id, iid, ev.discussionId, withMarker(text, { kind: 'reply', refused, re: ev.noteId }));
 
   const audience = repoConfig.questions;
   const mayAsk = asker.id === mr.author.id || (await d.access.meets(project.id, asker.id, NEED[audience]));

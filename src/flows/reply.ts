@@ -95,7 +95,7 @@ export async function replyToNote(d: Deps, claimed: NoteAdded, signal?: AbortSig
   const forked = !result;
   const rebuilt = forked && !!prior;
   if (rebuilt) log.warn({ sessionId: prior!.forkSessionId, status: prior!.status }, 'thread session unusable or its transcript is gone; rebuilding it from the thread');
-  if (!result) ({ result, forkId } = await freshFork(d, { ev, cwd, trunkId, prior, disc, note, location, findingNote, turn, rebuild: rebuilt }));
+  if (!result) ({ result, forkId } = await freshFork(d, { ev, cwd, trunkId, prior, disc, note, location, findingNote, turn, rebuild: rebuilt, url: `${mr.webUrl}#note_${ev.noteId}` }));
 
   const out = parseTurn(replyOutputSchema, result.structured, 'reply');
   // The answer is paid for: keep it (and the session's state) before posting, so a failed post is only re-posted.
@@ -145,13 +145,15 @@ interface ForkInput {
   turn: TurnOptions;
   /** the thread had a session that is lost: tell the new one the thread so far */
   rebuild: boolean;
+  /** the note's link, from the API's MR (a payload's `url` could point anywhere) */
+  url: string;
 }
 
 /** Fork the trunk under a new id, recorded before the CLI starts; a rebuilt thread gets its history as text. */
 async function freshFork(d: Deps, i: ForkInput): Promise<{ result: ClaudeResult; forkId: string }> {
   const { ev, disc, findingNote, rebuild } = i;
   const forkId = d.sessions.newId();
-  await d.store.putThread(newThreadRecord({ projectId: ev.project.id, iid: ev.iid, discussionId: ev.discussionId, forkSessionId: forkId, trunkSessionId: i.trunkId, url: ev.url }, i.prior));
+  await d.store.putThread(newThreadRecord({ projectId: ev.project.id, iid: ev.iid, discussionId: ev.discussionId, forkSessionId: forkId, trunkSessionId: i.trunkId, url: i.url }, i.prior));
   const others = disc.notes.filter((n) => !n.system && n.id !== findingNote?.id);
   const prompt = threadPrompt({
     iid: ev.iid,

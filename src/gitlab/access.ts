@@ -57,11 +57,6 @@ export class Access {
     return need === 'member' ? level >= ROLE.guest : level >= ROLE.developer;
   }
 
-  /** Commands that cost money or change the bot's state: Developer+, or the MR's author where `need` allows it. */
-  canRunCommand(pid: number, userId: number, need: Requirement = 'developer', mrAuthorId?: number): Promise<boolean> {
-    return this.meets(pid, userId, need, mrAuthorId);
-  }
-
   /**
    * Whether GitLab would let the user push to `branch` (Gitlab::UserAccess#can_push_to_branch?): Developer+, and on a
    * protected branch one push rule of a matching protection names their role or them. Group rules are not resolved
