@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { EnqueueResult, JobHandler, JobSpec, Queue, QueueStats } from './queue.js';
+import { within } from '../deadline.js';
 
 export interface SpoolOptions {
   file: string;
@@ -82,7 +83,7 @@ export class SpoolingQueue implements Queue {
   async enqueue(spec: JobSpec): Promise<EnqueueResult> {
     if (this.spooled() === 0 && this.o.connected()) {
       try {
-        return await within(this.o.inner.enqueue(spec), this.o.enqueueTimeoutMs ?? 1_500, 'enqueue');
+        return await within(this.o.inner.enqueue(spec), this.o.enqueueTimeoutMs ?? 1_500, 'redis enqueue');
       } catch (e) {
         return this.spool(spec, e instanceof Error ? e.message : String(e));
       }
@@ -102,7 +103,7 @@ export class SpoolingQueue implements Queue {
     this.forwarding = (async () => {
       for (let row = this.q.head.get(); row && !this.closed && this.o.connected(); row = this.q.head.get()) {
         const spec = JSON.parse(row.spec) as JobSpec;
-        const r = await within(this.o.inner.enqueue(spec), this.o.enqueueTimeoutMs ?? 1_500, 'forward');
+        const r = await within(this.o.inner.enqueue(spec), this.o.enqueueTimeoutMs ?? 1_500, 'redis forward');
         this.db.transaction(() => {
           this.q.drop.run(row!.seq);
           this.q.dropKeys.run(row!.seq);
@@ -126,7 +127,7 @@ export class SpoolingQueue implements Queue {
   async stats(): Promise<QueueStats> {
     const local = this.db.open ? this.q.count.get()! : { n: 0, oldest: null };
     try {
-      this.lastStats = await within(this.o.inner.stats(), this.o.statsTimeoutMs ?? 500, 'stats');
+      this.lastStats = await within(this.o.inner.stats(), this.o.statsTimeoutMs ?? 500, 'redis stats');
     } catch {
       /* keep the last value */
     }
@@ -157,11 +158,3 @@ export class SpoolingQueue implements Queue {
   }
 }
 
-/** `p`, or a rejection after ms (p itself goes on: the forwarder's dedupe makes a late success harmless). */
-export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer from redis within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
-}

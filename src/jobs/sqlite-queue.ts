@@ -6,6 +6,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
+import { settledWithin } from '../deadline.js';
 import { waitUntilDrained, type EnqueueResult, type Job, type JobHandler, type JobSpec, type Queue, type QueueEvents, type QueueStats, type RetryPolicy } from './queue.js';
 import { isTransient, PermanentError } from './retry.js';
 
@@ -237,9 +238,9 @@ export class SqliteQueue implements Queue {
     if (this.timer) clearTimeout(this.timer);
     const all = Promise.allSettled([...this.running.values()].map((r) => r.promise)).then(() => true);
     const grace = Math.min(2_000, Math.floor(deadlineMs / 4));
-    if (await within(all, deadlineMs - grace)) return;
+    if (await settledWithin(all, deadlineMs - grace)) return;
     for (const r of this.running.values()) r.abort.abort(new Error('shutting down'));
-    await within(all, grace);
+    await settledWithin(all, grace);
   }
 
   async stats(): Promise<QueueStats> {
@@ -408,16 +409,6 @@ export class SqliteQueue implements Queue {
 /** How long a write that failed on a full disk waits before it tries again (capped doubling). */
 const DISK_WAIT_MS = { first: 200, max: 10_000 };
 
-/** true if `p` settled within ms */
-async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<false>((r) => (timer = setTimeout(() => r(false), Math.max(0, ms))));
-  try {
-    return await Promise.race([p.then(() => true as const), late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /**
  * fdatasync of the WAL file, coalesced: a call resolves after a sync that started after the call, and calls made while

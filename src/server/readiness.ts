@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Hono } from 'hono';
+import { within } from '../deadline.js';
 
 export interface DependencyCheck {
   name: string;
@@ -58,13 +59,6 @@ export function probeWritable(dir: string): void {
   fs.rmSync(probe);
 }
 
-function within<T>(ms: number, p: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
-}
 
 export async function checkReadiness(d: ReadinessDeps): Promise<{ ready: boolean; checks: DependencyCheck[] }> {
   const problem = d.gitlab.problem;
@@ -79,7 +73,7 @@ export async function checkReadiness(d: ReadinessDeps): Promise<{ ready: boolean
   }
   if (d.redisPing) {
     try {
-      await within(d.timeoutMs ?? 1_000, d.redisPing());
+      await within(d.redisPing(), d.timeoutMs ?? 1_000);
       checks.push({ name: 'redis', ok: true, detail: 'PING answered' });
     } catch (e) {
       checks.push({ name: 'redis', ok: false, detail: `PING failed: ${(e as Error).message}` });

@@ -10,6 +10,7 @@ import { createHash, createHmac } from 'node:crypto';
 import type { Context, Hono } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
 import type { FC } from 'hono/jsx';
+import { within } from '../deadline.js';
 import type { QueueStats } from '../jobs/queue.js';
 import type { FailureRecord, MrRecord, ThreadRecord } from '../store/records.js';
 import type { Sizes } from '../store/retention.js';
@@ -59,7 +60,7 @@ export function mountStatusPage(app: Hono, d: StatusPageDeps): void {
     if (!ok) return denied(c);
     const page = Math.max(1, Math.min(10_000, Number.parseInt(c.req.query('page') ?? '1', 10) || 1));
     // A store that does not answer (Redis down) must not hang the page: after the deadline it says so instead.
-    const view = await serial(() => withDeadline(load(d, page), d.loadTimeoutMs ?? 3_000));
+    const view = await serial(() => within(load(d, page), d.loadTimeoutMs ?? 3_000).catch(() => undefined));
     c.header('Content-Security-Policy', CSP);
     c.header('X-Content-Type-Options', 'nosniff');
     c.header('Cache-Control', 'no-store');
@@ -89,17 +90,6 @@ interface View {
   now: Date;
   page: number;
   hasMore: boolean;
-}
-
-/** The value, or undefined once `ms` have passed (the work itself goes on and is ignored). */
-async function withDeadline<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), ms)));
-  try {
-    return await Promise.race([work, late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 async function load(d: StatusPageDeps, page: number): Promise<View> {
