@@ -7,8 +7,8 @@
 // request's breakpoints. (The API's 20-block lookback and minimum cacheable length are not modelled.)
 import { randomUUID } from 'node:crypto';
 import { readMarker } from '../src/gitlab/markers.js';
-import { ALICE } from '../test/support/harness.js';
-import type { RecordedRequest } from '../test/support/model-standin.js';
+import { ALICE } from '../standins/harness.js';
+import type { RecordedRequest } from '../standins/model.js';
 import { bareClaude, benchHarness, bytes, makeMr, pct, ratio, reviewViaWebhook, waitFor, type BenchHarness, type Row, type Section } from './support.js';
 
 interface Block {

@@ -6,10 +6,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { readMarker } from '../src/gitlab/markers.js';
-import { startBotProcess } from '../test/support/bot-process.js';
-import { startGitlabStandin, type GitlabStandin } from '../test/support/gitlab-standin.js';
-import { ALICE, BOT, TOKEN } from '../test/support/harness.js';
-import { startModelStandin, type ModelStandin } from '../test/support/model-standin.js';
+import { startBotProcess } from '../standins/bot-process.js';
+import { startGitlabStandin, type GitlabStandin } from '../standins/gitlab.js';
+import { ALICE, BOT, TOKEN } from '../standins/harness.js';
+import { startModelStandin, type ModelStandin } from '../standins/model.js';
 import { bytes, instantAnswer, median, quick, sourceFile, type Row, type Section } from './support.js';
 
 const LEVELS = quick([1, 2, 4], [1, 2]);

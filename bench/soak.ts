@@ -7,10 +7,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { readMarker } from '../src/gitlab/markers.js';
-import { startBotProcess, type BotProcess } from '../test/support/bot-process.js';
-import { startGitlabStandin } from '../test/support/gitlab-standin.js';
-import { ALICE, BOT, TOKEN } from '../test/support/harness.js';
-import { startModelStandin } from '../test/support/model-standin.js';
+import { startBotProcess, type BotProcess } from '../standins/bot-process.js';
+import { startGitlabStandin } from '../standins/gitlab.js';
+import { ALICE, BOT, TOKEN } from '../standins/harness.js';
+import { startModelStandin } from '../standins/model.js';
 import { bytes, instantAnswer, type Row, type Section } from './support.js';
 
 const CYCLES = Number(process.env.BENCH_SOAK_CYCLES ?? 12);

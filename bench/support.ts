@@ -9,8 +9,8 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { buildArgs, buildEnv, defaultClaudeBin, type SessionMode } from '../src/claude/options.js';
 import { readMarker } from '../src/gitlab/markers.js';
-import { finding, reviewOutput, startHarness, waitFor, type Harness } from '../test/support/harness.js';
-import type { RecordedRequest, Reply } from '../test/support/model-standin.js';
+import { finding, reviewOutput, startHarness, waitFor, type Harness } from '../standins/harness.js';
+import type { RecordedRequest, Reply } from '../standins/model.js';
 
 /** `--quick` (BENCH_QUICK=1): each measurement once, with smaller loads (modules pick theirs with `quick(full, small)`). */
 export const QUICK = process.env.BENCH_QUICK === '1';

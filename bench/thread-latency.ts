@@ -3,7 +3,7 @@
 // flags, prompt and cwd.
 import { randomUUID } from 'node:crypto';
 import { readMarker } from '../src/gitlab/markers.js';
-import { ALICE } from '../test/support/harness.js';
+import { ALICE } from '../standins/harness.js';
 import { bareClaude, benchHarness, REPLY_ANSWER, turnKind, makeMr, median, ms, ratio, reviewViaWebhook, RUNS, sourceFile, waitFor, type BenchHarness, type Section } from './support.js';
 
 const TARGET = 1.5;

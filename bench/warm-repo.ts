@@ -1,7 +1,7 @@
 // 4. Warm repository: a project's second MR must reuse the project's mirror, fetching only what is new. Each run
 // is a fresh project with two MRs, reviewed through the webhook one after the other; the GitLab stand-in records
 // every git request with the bytes it sent and the `have` lines the client offered.
-import type { GitRequest } from '../test/support/gitlab-standin.js';
+import type { GitRequest } from '../standins/gitlab.js';
 import { benchHarness, bytes, makeMr, median, ms, ratio, reviewViaWebhook, RUNS, type BenchHarness, type Section } from './support.js';
 
 /** A project big enough for a clone to cost something: 300 files of 60 functions, about 1 MB of source. */

@@ -19,12 +19,12 @@ import { serve } from '@hono/node-server';
 import autocannon from 'autocannon';
 import { Hono } from 'hono';
 import { loadConfig } from '../src/config.js';
-import type { FlowTable } from '../src/flows/handle.js';
+import type { FlowTable } from '../src/flows/dispatch.js';
 import { createLogger } from '../src/logger.js';
 import { startBot } from '../src/main.js';
 import { makeRedactor } from '../src/redact.js';
-import { startGitlabStandin } from '../test/support/gitlab-standin.js';
-import { BOT, botEnv, SECRET, TOKEN } from '../test/support/harness.js';
+import { startGitlabStandin } from '../standins/gitlab.js';
+import { BOT, botEnv, SECRET, TOKEN } from '../standins/harness.js';
 import { ms, percentile, quick, ratio, renderTable, type Section } from './support.js';
 
 const SELF = fileURLToPath(import.meta.url);

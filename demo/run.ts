@@ -1,7 +1,7 @@
 // `npm run demo`: the whole bot against a local GitLab stand-in, no GitLab needed. A sample MR with real bugs
 // is opened, reviewed, and questioned in one finding's thread (a question and a follow-up).
 // Without ANTHROPIC_API_KEY the model is a scripted stand-in; with it, the real model reviews the sample.
-// The stand-ins live in test/support/ and are shared with the tests.
+// The stand-ins live in standins/ and are shared with the tests and the benchmarks.
 // Afterwards the bot and the stand-ins keep running (status page, metrics) until Ctrl-C or SIGTERM, in a terminal or
 // not; `--once` exits after the walk-through. DEMO_PORT fixes the bot's port (default: a free one).
 import fs from 'node:fs';
@@ -9,15 +9,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../src/config.js';
-import { setupWebhook } from '../src/commands/setup-webhook.js';
+import { setupWebhook } from '../src/cli/setup-webhook.js';
 import { GitLabClient } from '../src/gitlab/client.js';
 import { readMarker } from '../src/gitlab/markers.js';
 import type { Finding } from '../src/review/findings.js';
 import { createLogger } from '../src/logger.js';
 import { startBot } from '../src/main.js';
 import { makeRedactor } from '../src/redact.js';
-import { startGitlabStandin, type NoteJson } from '../test/support/gitlab-standin.js';
-import { startModelStandin, type RecordedRequest, type Reply } from '../test/support/model-standin.js';
+import { startGitlabStandin, type NoteJson } from '../standins/gitlab.js';
+import { startModelStandin, type RecordedRequest, type Reply } from '../standins/model.js';
 
 const BASE = `export function total(items) {
   let sum = 0;

@@ -7,7 +7,7 @@ import { buildEnv, defaultClaudeBin } from './claude/options.js';
 import { Sessions } from './claude/sessions.js';
 import type { Config } from './config.js';
 import type { BotIdentity } from './events/classify.js';
-import { jobHandler, type FlowTable } from './flows/handle.js';
+import { jobHandler, type FlowTable } from './flows/dispatch.js';
 import type { Deps } from './flows/deps.js';
 import { failureNotifier } from './flows/failure.js';
 import { GitLabClient } from './gitlab/client.js';
@@ -26,7 +26,7 @@ import { Retention } from './store/retention.js';
 import { mountStatusPage } from './server/status-page.js';
 import { ProjectRateLimiter } from './server/rate-limit.js';
 import { GitLabStatus, mountReadiness } from './server/readiness.js';
-import { createBackend } from './scale/backend.js';
+import { createBackend } from './backends.js';
 import { Workspaces } from './workspace/workspaces.js';
 
 const DAY_MS = 86_400_000;

@@ -2,8 +2,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Access, protectionMatches, roleName, ROLE } from '../src/gitlab/access.js';
 import { GitLabClient } from '../src/gitlab/client.js';
-import { startGitlabStandin, type GitlabStandin, type StandinProject } from './support/gitlab-standin.js';
-import { waitFor } from './support/harness.js';
+import { startGitlabStandin, type GitlabStandin, type StandinProject } from '../standins/gitlab.js';
+import { waitFor } from '../standins/harness.js';
 
 const GUEST = 21;
 const REPORTER = 22;

@@ -1,7 +1,7 @@
 // Issue 21: with ADMIN_PORT set, the public port serves only the webhook and /healthz; the status page and /metrics
 // answer on the admin port alone. Without it, everything shares PORT (metrics.e2e and status-page.e2e cover that).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHarness, type Harness } from './support/harness.js';
+import { startHarness, type Harness } from '../standins/harness.js';
 
 const ADMIN_TOKEN = 'admin-token-0123456789';
 let h: Harness;

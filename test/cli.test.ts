@@ -3,7 +3,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenRejected } from '../src/gitlab/hints.js';
-import { API_KEY, SECRET, TOKEN, startHarness, type Harness } from './support/harness.js';
+import { API_KEY, SECRET, TOKEN, startHarness, type Harness } from '../standins/harness.js';
 import { closedPort } from './support/ports.js';
 
 const BIN = path.resolve('bin/mr-reviewer.js');

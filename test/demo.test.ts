@@ -2,7 +2,7 @@
 // Issue 21: without a terminal it stays up, serving the URL it prints, until SIGTERM; `--once` exits after the walk-through.
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { waitFor } from './support/harness.js';
+import { waitFor } from '../standins/harness.js';
 
 const env = { ...process.env };
 delete env.ANTHROPIC_API_KEY;

@@ -5,10 +5,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OUTCOME_HEADER } from '../src/server/app.js';
-import { startBotProcess, type BotProcess } from './support/bot-process.js';
-import { startGitlabStandin, type GitlabStandin } from './support/gitlab-standin.js';
-import { BOT, TOKEN } from './support/harness.js';
-import { startModelStandin, type ModelStandin } from './support/model-standin.js';
+import { startBotProcess, type BotProcess } from '../standins/bot-process.js';
+import { startGitlabStandin, type GitlabStandin } from '../standins/gitlab.js';
+import { BOT, TOKEN } from '../standins/harness.js';
+import { startModelStandin, type ModelStandin } from '../standins/model.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const ADMIN = 'image-admin-token-0042';

@@ -5,11 +5,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { OUTCOME_HEADER } from '../src/server/app.js';
-import { queueIdle, queueRows } from './support/bot-process.js';
-import type { GitlabStandin, StandinProject } from './support/gitlab-standin.js';
-import { BOT, reviewOutput, waitFor } from './support/harness.js';
+import { queueIdle, queueRows } from '../standins/bot-process.js';
+import type { GitlabStandin, StandinProject } from '../standins/gitlab.js';
+import { BOT, reviewOutput, waitFor } from '../standins/harness.js';
 import { childBots, DIV, FIRST } from './support/child-bots.js';
-import { CLAUDE_BIN, type ModelStandin } from './support/model-standin.js';
+import { CLAUDE_BIN, type ModelStandin } from '../standins/model.js';
 
 const cb = childBots({ prefix: 'mrr-durable', env: { JOB_ATTEMPTS: '4' } });
 const { startBot, dataDir, mrWithBugs, posted } = cb;

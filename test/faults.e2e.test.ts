@@ -5,12 +5,12 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readMarker } from '../src/gitlab/markers.js';
 import { OUTCOME_HEADER } from '../src/server/app.js';
-import { queueIdle, type BotProcess } from './support/bot-process.js';
-import type { GitlabStandin } from './support/gitlab-standin.js';
-import { ALICE, BOT, reviewOutput, waitFor } from './support/harness.js';
+import { queueIdle, type BotProcess } from '../standins/bot-process.js';
+import type { GitlabStandin } from '../standins/gitlab.js';
+import { ALICE, BOT, reviewOutput, waitFor } from '../standins/harness.js';
 import { childBots, DIV, FIRST } from './support/child-bots.js';
 import { smallDisk } from './support/small-disk.js';
-import type { ModelStandin } from './support/model-standin.js';
+import type { ModelStandin } from '../standins/model.js';
 
 /** The old policy gave up after this many job attempts. */
 const OLD_ATTEMPTS = 5;

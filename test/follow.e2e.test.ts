@@ -2,8 +2,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMarker } from '../src/gitlab/markers.js';
 import { OUTCOME_HEADER } from '../src/server/app.js';
-import type { RecordedRequest } from './support/model-standin.js';
-import { ALICE, BOT, finding, reviewOutput, sampleMr, startHarness, waitFor, type Harness } from './support/harness.js';
+import type { RecordedRequest } from '../standins/model.js';
+import { ALICE, BOT, finding, reviewOutput, sampleMr, startHarness, waitFor, type Harness } from '../standins/harness.js';
 
 const sessionOf = (r: RecordedRequest) => r.headers['x-claude-code-session-id'];
 const kinds = (h: Harness, project: { id: number }, iid: number) =>

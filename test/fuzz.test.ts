@@ -6,8 +6,8 @@ import fc from 'fast-check';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HANDLED_EVENTS, KNOWN_EVENTS } from '../src/events/classify.js';
-import type { FlowTable } from '../src/flows/handle.js';
-import { ALICE, sampleMr, SECRET, startHarness, type Harness } from './support/harness.js';
+import type { FlowTable } from '../src/flows/dispatch.js';
+import { ALICE, sampleMr, SECRET, startHarness, type Harness } from '../standins/harness.js';
 
 const LIMIT = 64 * 1024;
 let h: Harness;

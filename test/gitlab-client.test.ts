@@ -4,7 +4,7 @@ import { GitLabClient } from '../src/gitlab/client.js';
 import { withMarker } from '../src/gitlab/markers.js';
 import { GitLabError } from '../src/gitlab/requester.js';
 import { makeRedactor } from '../src/redact.js';
-import { startGitlabStandin, type GitlabStandin } from './support/gitlab-standin.js';
+import { startGitlabStandin, type GitlabStandin } from '../standins/gitlab.js';
 
 describe('GitLabClient', () => {
   let g: GitlabStandin;

@@ -6,8 +6,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Gitlab, GitbeakerRequestError, GitbeakerRetryError, GitbeakerTimeoutError } from '@gitbeaker/rest';
-import { startGitlabStandin, type GitlabStandin, type StandinMr, type StandinProject } from './support/gitlab-standin.js';
-import { gitEnv, run } from './support/gitlab-standin/git.js';
+import { startGitlabStandin, type GitlabStandin, type StandinMr, type StandinProject } from '../standins/gitlab.js';
+import { gitEnv, run } from '../standins/gitlab/git.js';
 import { GitLabClient } from '../src/gitlab/client.js';
 
 const LINE_CODE_MSG = '400 Bad request - Note {:line_code=>["can\'t be blank", "must be a valid line code"]}';

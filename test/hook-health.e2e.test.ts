@@ -3,10 +3,10 @@
 // WebHookService; a realistic day of deliveries, including everything the bot does not want, must never earn a
 // non-2xx or get the hook disabled. The flows are recorders (no CLI).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setupWebhook } from '../src/commands/setup-webhook.js';
-import type { FlowTable } from '../src/flows/handle.js';
-import type { StandinProject } from './support/gitlab-standin.js';
-import { ALICE, BOB, BOT, SECRET, startHarness, waitFor, type Harness } from './support/harness.js';
+import { setupWebhook } from '../src/cli/setup-webhook.js';
+import type { FlowTable } from '../src/flows/dispatch.js';
+import type { StandinProject } from '../standins/gitlab.js';
+import { ALICE, BOB, BOT, SECRET, startHarness, waitFor, type Harness } from '../standins/harness.js';
 
 describe('a realistic sequence of deliveries never gets the hook disabled', () => {
   let h: Harness;

@@ -8,8 +8,8 @@ import { tokenRejected } from '../src/gitlab/hints.js';
 import { StartupError, waitForIdentity } from '../src/gitlab/identity.js';
 import { createLogger } from '../src/logger.js';
 import { GitLabStatus } from '../src/server/readiness.js';
-import { startGitlabStandin, type GitlabStandin } from './support/gitlab-standin.js';
-import { BOT, TOKEN } from './support/harness.js';
+import { startGitlabStandin, type GitlabStandin } from '../standins/gitlab.js';
+import { BOT, TOKEN } from '../standins/harness.js';
 import { closedPort } from './support/ports.js';
 
 function logger() {

@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { makeRedactor } from '../src/redact.js';
-import { ALICE, sampleMr, SECRET, startHarness, type Harness } from './support/harness.js';
+import { ALICE, sampleMr, SECRET, startHarness, type Harness } from '../standins/harness.js';
 
 describe('webhook intake', () => {
   let h: Harness;

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CLAUDE_BIN, claudeEnv, startModelStandin, type ModelStandin } from './support/model-standin.js';
+import { CLAUDE_BIN, claudeEnv, startModelStandin, type ModelStandin } from '../standins/model.js';
 
 interface RunResult {
   rc: number | null;

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { readMarker, withMarker, type Marker } from '../src/gitlab/markers.js';
 import { safeNoteBody } from '../src/gitlab/note-safety.js';
 import { makeRedactor } from '../src/redact.js';
-import { extractCommands, extractMentions } from './support/gitlab-standin/quick-actions.js';
+import { extractCommands, extractMentions } from '../standins/gitlab/quick-actions.js';
 
 const MARKER: Marker = { kind: 'finding', fp: 'abc123' };
 const safe = (text: string, o: Parameters<typeof safeNoteBody>[1] = {}) => safeNoteBody(withMarker(text, MARKER), o);

@@ -12,7 +12,7 @@ import {
   VERIFY_SCHEMA,
   verifyOutputSchema,
 } from '../src/review/outputs.js';
-import { finding, reviewOutput, sampleMr, startHarness, waitFor, type Harness } from './support/harness.js';
+import { finding, reviewOutput, sampleMr, startHarness, waitFor, type Harness } from '../standins/harness.js';
 
 const props = (s: Record<string, unknown>) => s.properties as Record<string, unknown>;
 

@@ -2,7 +2,7 @@
 // per-user daily budget. Real CLI, GitLab stand-in with members and roles.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMarker } from '../src/gitlab/markers.js';
-import { ALICE, BOB, BOT, finding, reviewOutput, sampleMr, startHarness, waitFor, type Harness } from './support/harness.js';
+import { ALICE, BOB, BOT, finding, reviewOutput, sampleMr, startHarness, waitFor, type Harness } from '../standins/harness.js';
 
 const DEV = { id: 31, username: 'dana', name: 'Dana Dev' };
 const STRANGER = { id: 32, username: 'sam', name: 'Sam Stranger' };

@@ -2,7 +2,7 @@
 // actions and records mentions like GitLab), and a note GitLab saved before failing is posted once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMarker } from '../src/gitlab/markers.js';
-import { ALICE, BOT, finding, reviewOutput, sampleMr, startHarness, waitFor, type Harness } from './support/harness.js';
+import { ALICE, BOT, finding, reviewOutput, sampleMr, startHarness, waitFor, type Harness } from '../standins/harness.js';
 
 const ORDERS = '/merge\n/approve\n/close\n/label ~hacked\n/assign @alice\n/lock';
 

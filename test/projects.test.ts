@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GitLabClient } from '../src/gitlab/client.js';
 import { Projects } from '../src/gitlab/projects.js';
 import { isTransient } from '../src/jobs/retry.js';
-import { startGitlabStandin, type GitlabStandin, type StandinProject } from './support/gitlab-standin.js';
+import { startGitlabStandin, type GitlabStandin, type StandinProject } from '../standins/gitlab.js';
 
 let s: GitlabStandin;
 let open: StandinProject;

@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildEnv } from '../src/claude/options.js';
 import { readMarker } from '../src/gitlab/markers.js';
-import { API_KEY, SECRET, TOKEN, finding, reviewOutput, sampleMr, startHarness, waitFor, type Harness } from './support/harness.js';
+import { API_KEY, SECRET, TOKEN, finding, reviewOutput, sampleMr, startHarness, waitFor, type Harness } from '../standins/harness.js';
 import { startProxy, type ProxyStandin } from './support/proxy.js';
 
 const PROXY_VARS = ['HTTPS_PROXY', 'HTTP_PROXY', 'https_proxy', 'http_proxy', 'NO_PROXY', 'no_proxy'] as const;

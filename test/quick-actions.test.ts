@@ -1,7 +1,7 @@
 // The stand-in runs quick actions and records mentions like GitLab (cases from GitLab's own extractor and pipeline specs).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { extractCommands, extractMentions } from './support/gitlab-standin/quick-actions.js';
-import { startGitlabStandin, type GitlabStandin, type StandinProject } from './support/gitlab-standin.js';
+import { extractCommands, extractMentions } from '../standins/gitlab/quick-actions.js';
+import { startGitlabStandin, type GitlabStandin, type StandinProject } from '../standins/gitlab.js';
 
 describe('extract_commands', () => {
   it.each([

@@ -8,10 +8,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OUTCOME_HEADER } from '../src/server/app.js';
 import { readMarker } from '../src/gitlab/markers.js';
-import { startBotProcess, type BotProcess } from './support/bot-process.js';
-import { startGitlabStandin, type GitlabStandin } from './support/gitlab-standin.js';
-import { ALICE, BOT, reviewOutput, SECRET, TOKEN } from './support/harness.js';
-import { startModelStandin, type ModelStandin } from './support/model-standin.js';
+import { startBotProcess, type BotProcess } from '../standins/bot-process.js';
+import { startGitlabStandin, type GitlabStandin } from '../standins/gitlab.js';
+import { ALICE, BOT, reviewOutput, SECRET, TOKEN } from '../standins/harness.js';
+import { startModelStandin, type ModelStandin } from '../standins/model.js';
 import { startRedisServer, type RedisServer } from './support/redis-server.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

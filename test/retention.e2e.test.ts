@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeProjectDir } from '../src/claude/paths.js';
 import { readMarker } from '../src/gitlab/markers.js';
-import { reviewOutput, sampleMr, startHarness, waitFor, type Harness } from './support/harness.js';
+import { reviewOutput, sampleMr, startHarness, waitFor, type Harness } from '../standins/harness.js';
 
 const WINDOW_S = 2;
 

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findingFingerprint, readMarker, withMarker } from '../src/gitlab/markers.js';
 import { OUTCOME_HEADER } from '../src/server/app.js';
-import { ALICE, BOT, finding, reviewOutput, sampleMr, startHarness, waitFor, type Harness } from './support/harness.js';
+import { ALICE, BOT, finding, reviewOutput, sampleMr, startHarness, waitFor, type Harness } from '../standins/harness.js';
 
 describe('trunk review, end to end', () => {
   let h: Harness;

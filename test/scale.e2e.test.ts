@@ -9,10 +9,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readMarker } from '../src/gitlab/markers.js';
 import { RedisQueue } from '../src/jobs/redis-queue.js';
 import { redisStore } from '../src/store/redis.js';
-import { startBotProcess, type BotProcess } from './support/bot-process.js';
-import { startGitlabStandin, type GitlabStandin } from './support/gitlab-standin.js';
-import { ALICE, BOT, finding, reviewOutput, sampleMr, TOKEN, type Harness } from './support/harness.js';
-import { startModelStandin, type ModelStandin } from './support/model-standin.js';
+import { startBotProcess, type BotProcess } from '../standins/bot-process.js';
+import { startGitlabStandin, type GitlabStandin } from '../standins/gitlab.js';
+import { ALICE, BOT, finding, reviewOutput, sampleMr, TOKEN, type Harness } from '../standins/harness.js';
+import { startModelStandin, type ModelStandin } from '../standins/model.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PREFIX = `mrr-e2e-${randomUUID().slice(0, 8)}`;

@@ -7,8 +7,8 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildEnv } from '../src/claude/options.js';
 import { readMarker } from '../src/gitlab/markers.js';
-import { CLAUDE_BIN, type RecordedRequest, type Reply } from './support/model-standin.js';
-import { API_KEY, ALICE, finding, reviewOutput, SECRET, startHarness, TOKEN, waitFor, type Harness } from './support/harness.js';
+import { CLAUDE_BIN, type RecordedRequest, type Reply } from '../standins/model.js';
+import { API_KEY, ALICE, finding, reviewOutput, SECRET, startHarness, TOKEN, waitFor, type Harness } from '../standins/harness.js';
 
 const FAKE_SECRET = 'FAKE-SECRET-outside-the-repo-4242';
 const SOURCE_MD = 'SOURCE-BRANCH-ORDERS-31337';

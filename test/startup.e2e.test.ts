@@ -7,10 +7,10 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { tokenRejected } from '../src/gitlab/hints.js';
 import { OUTCOME_HEADER } from '../src/server/app.js';
-import { spawnBotProcess, type SpawnedBot } from './support/bot-process.js';
-import { startGitlabStandin, type GitlabStandin } from './support/gitlab-standin.js';
-import { BOT, sendHook, TOKEN, waitFor } from './support/harness.js';
-import { startModelStandin, type ModelStandin } from './support/model-standin.js';
+import { spawnBotProcess, type SpawnedBot } from '../standins/bot-process.js';
+import { startGitlabStandin, type GitlabStandin } from '../standins/gitlab.js';
+import { BOT, sendHook, TOKEN, waitFor } from '../standins/harness.js';
+import { startModelStandin, type ModelStandin } from '../standins/model.js';
 import { closedPort, forward } from './support/ports.js';
 
 const ADMIN = 'startup-admin-token-77';

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Hono } from 'hono';
 import { mountStatusPage, safeHref } from '../src/server/status-page.js';
-import { startHarness, type Harness } from './support/harness.js';
+import { startHarness, type Harness } from '../standins/harness.js';
 
 const ADMIN = 'admin-token-for-tests-42';
 

@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMarker } from '../src/gitlab/markers.js';
-import type { RecordedRequest } from './support/model-standin.js';
-import { ALICE, BOB, BOT, finding, reviewOutput, sampleMr, startHarness, waitFor, type Harness } from './support/harness.js';
+import type { RecordedRequest } from '../standins/model.js';
+import { ALICE, BOB, BOT, finding, reviewOutput, sampleMr, startHarness, waitFor, type Harness } from '../standins/harness.js';
 
 const md5 = (p: string) => createHash('md5').update(fs.readFileSync(p)).digest('hex');
 const sessionOf = (r: RecordedRequest) => r.headers['x-claude-code-session-id'];

@@ -3,7 +3,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMarker } from '../src/gitlab/markers.js';
 import { running } from '../src/claude/run.js';
-import { sampleMr, startHarness, waitFor, type Harness } from './support/harness.js';
+import { sampleMr, startHarness, waitFor, type Harness } from '../standins/harness.js';
 
 describe('CLI timeout', () => {
   let h: Harness;

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMarker } from '../src/gitlab/markers.js';
-import { ALICE, BOB, finding, reviewOutput, startHarness, waitFor, type Harness } from './support/harness.js';
+import { ALICE, BOB, finding, reviewOutput, startHarness, waitFor, type Harness } from '../standins/harness.js';
 
 const ODD = 'src/a&b #1 100% é.js';
 

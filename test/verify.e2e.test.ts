@@ -1,7 +1,7 @@
 // The verification pass: a separate session checks each candidate; only confirmed findings are posted.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMarker } from '../src/gitlab/markers.js';
-import { finding, reviewOutput, sampleMr, startHarness, waitFor, type Harness } from './support/harness.js';
+import { finding, reviewOutput, sampleMr, startHarness, waitFor, type Harness } from '../standins/harness.js';
 
 describe('verification pass', () => {
   let h: Harness;

@@ -3,11 +3,11 @@
 // The flows are recorders: nothing here needs the CLI.
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FlowTable } from '../src/flows/handle.js';
+import type { FlowTable } from '../src/flows/dispatch.js';
 import { ProjectRateLimiter } from '../src/server/rate-limit.js';
-import { checkCredentials } from '../src/server/verify.js';
-import { ALICE, BOB, SECRET, startHarness, waitFor, type Harness } from './support/harness.js';
-import type { StandinProject } from './support/gitlab-standin.js';
+import { checkCredentials } from '../src/server/webhook-auth.js';
+import { ALICE, BOB, SECRET, startHarness, waitFor, type Harness } from '../standins/harness.js';
+import type { StandinProject } from '../standins/gitlab.js';
 
 const KEY_BYTES = randomBytes(32);
 const SIGNING_KEY = `whsec_${KEY_BYTES.toString('base64')}`;

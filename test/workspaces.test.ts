@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isTransient } from '../src/jobs/retry.js';
 import { UntrustedRemote } from '../src/workspace/remote.js';
 import { GitError, Workspaces } from '../src/workspace/workspaces.js';
-import { startGitlabStandin, type GitlabStandin, type StandinMr, type StandinProject } from './support/gitlab-standin.js';
+import { startGitlabStandin, type GitlabStandin, type StandinMr, type StandinProject } from '../standins/gitlab.js';
 
 /** An HTTP server that records every request it gets (method, url, authorization) and answers with `reply`. */
 async function recorder(reply: (req: http.IncomingMessage, res: http.ServerResponse) => void = (_q, r) => r.writeHead(404).end()) {

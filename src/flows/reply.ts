@@ -11,7 +11,7 @@ import { parseTurn, replyOutputSchema, TURN_SCHEMA } from '../review/outputs.js'
 import { threadPrompt } from '../review/thread.js';
 import { newThreadRecord, type MrRecord, type PendingReply, type ThreadRecord } from '../store/records.js';
 import type { TurnOptions } from '../claude/sessions.js';
-import { parseCommand, runCommand } from './commands.js';
+import { parseCommand, runCommand } from './chat-commands.js';
 import type { Deps } from './deps.js';
 import { gateQuestion } from './questions.js';
 import { reviewMr } from './review.js';

@@ -9,7 +9,7 @@ import type { PendingPost } from '../store/records.js';
 import { loadMrContext, type MrContext, type PostedIndex } from './context.js';
 import type { Deps } from './deps.js';
 import { publishReview } from './publish.js';
-import { verifyFindings } from './verify.js';
+import { verifyFindings } from './verify-findings.js';
 
 export interface ReviewJob {
   project: ProjectRef;

@@ -15,7 +15,7 @@ import type { Logger } from '../logger.js';
 import { deliveryKey } from './delivery-key.js';
 import type { ProjectRateLimiter } from './rate-limit.js';
 import type { WebhookOutcome } from './metrics.js';
-import { checkCredentials, verifyBody } from './verify.js';
+import { checkCredentials, verifyBody } from './webhook-auth.js';
 
 export interface AppDeps {
   /** X-Gitlab-Token; undefined when only a signing key is configured */

@@ -15,7 +15,7 @@ import type { QueueStats } from '../jobs/queue.js';
 import type { FailureRecord, MrRecord, ThreadRecord } from '../store/records.js';
 import type { Sizes } from '../store/retention.js';
 import type { Store } from '../store/store.js';
-import { safeEqual } from './verify.js';
+import { safeEqual } from './webhook-auth.js';
 
 export interface StatusPageDeps {
   adminToken?: string;

@@ -6,10 +6,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { readMarker } from '../../src/gitlab/markers.js';
-import { startBotProcess, type BotProcess } from './bot-process.js';
-import { startGitlabStandin, type GitlabStandin, type StandinProject } from './gitlab-standin.js';
-import { ALICE, BOT, finding, TOKEN } from './harness.js';
-import { startModelStandin, type ModelStandin } from './model-standin.js';
+import { startBotProcess, type BotProcess } from '../../standins/bot-process.js';
+import { startGitlabStandin, type GitlabStandin, type StandinProject } from '../../standins/gitlab.js';
+import { ALICE, BOT, finding, TOKEN } from '../../standins/harness.js';
+import { startModelStandin, type ModelStandin } from '../../standins/model.js';
 
 /** The two bugs `mrWithBugs` adds, as the model reports them. */
 export const DIV = finding({ file: 'src/math.js', start_line: 6, anchor_text: '  return a / b;', title: 'Division by zero' });

@@ -4,11 +4,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import type { GitlabStandin } from './gitlab-standin.js';
+import type { GitlabStandin } from './gitlab.js';
 import { botEnv, sendHook } from './harness.js';
-import type { ModelStandin } from './model-standin.js';
+import type { ModelStandin } from './model.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN_REL = 'bin/mr-reviewer.js';
 
 export interface LogLine {

@@ -5,7 +5,7 @@ import { filterFindings } from '../review/format.js';
 import { parseTurn, verifyOutputSchema, VERIFY_SCHEMA, type ReviewOutput } from '../review/outputs.js';
 import { systemPrompt } from '../review/prompts.js';
 import type { RenderedDiff } from '../review/render-diff.js';
-import { applyVerdicts, verifyPrompt } from '../review/verify.js';
+import { applyVerdicts, verifyPrompt } from '../review/verifier.js';
 import type { MrContext } from './context.js';
 import type { Deps } from './deps.js';
 

@@ -69,7 +69,7 @@ const DEFAULT_USAGE = { input_tokens: 10, output_tokens: 5 };
 /** Absolute path of the `claude` binary installed in this repo. */
 export const CLAUDE_BIN = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
-  '../../node_modules/.bin/claude',
+  '../node_modules/.bin/claude',
 );
 
 /**

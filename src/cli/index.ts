@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `mr-reviewer <command>`: one binary, one file per command in src/commands/.
+// `mr-reviewer <command>`: one binary, one file per command in this folder.
 import { parseArgs } from 'node:util';
 
 const USAGE = `usage: mr-reviewer <command>
@@ -27,13 +27,13 @@ function args<T extends Record<string, { type: 'string' | 'boolean' }>>(options:
 
 switch (cmd) {
   case 'serve': {
-    const { serveCommand } = await import('./commands/serve.js');
+    const { serveCommand } = await import('./serve.js');
     await serveCommand();
     break;
   }
   case 'doctor': {
     const { values } = args({ 'webhook-url': { type: 'string' } });
-    const { doctorCommand } = await import('./commands/doctor.js');
+    const { doctorCommand } = await import('./doctor.js');
     process.exitCode = await doctorCommand({ webhookUrl: values['webhook-url'] });
     break;
   }
@@ -43,13 +43,13 @@ switch (cmd) {
       console.error(`mr-reviewer setup-webhook: --project and --url are required\n\n${USAGE}`);
       process.exit(2);
     }
-    const { setupWebhookCommand } = await import('./commands/setup-webhook.js');
+    const { setupWebhookCommand } = await import('./setup-webhook.js');
     process.exitCode = await setupWebhookCommand({ project: values.project, url: values.url });
     break;
   }
   case 'review': {
     const { positionals } = args({}, 2);
-    const { reviewCommand } = await import('./commands/review.js');
+    const { reviewCommand } = await import('./review.js');
     // exit, not exitCode: a GitLab call still waiting for its timeout must not hold a failed run open
     process.exit(await reviewCommand({ project: positionals[0]!, iid: Number(positionals[1]) }));
     break;

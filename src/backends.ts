@@ -3,17 +3,17 @@
 // Everything above the Store, Queue and SessionLocks interfaces is the same in both.
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { LocalLocks, type SessionLocks } from '../claude/locks.js';
-import { PortableSessions, type SessionHooks } from '../claude/portable.js';
-import { RedisLocks } from '../claude/redis-locks.js';
-import type { Config } from '../config.js';
-import type { Queue, QueueEvents, RetryPolicy } from '../jobs/queue.js';
-import { RedisQueue } from '../jobs/redis-queue.js';
-import { SpoolingQueue } from '../jobs/spool.js';
-import { SqliteQueue } from '../jobs/sqlite-queue.js';
-import type { Logger } from '../logger.js';
-import { redisStore } from '../store/redis.js';
-import { Store } from '../store/store.js';
+import { LocalLocks, type SessionLocks } from './claude/locks.js';
+import { PortableSessions, type SessionHooks } from './claude/portable.js';
+import { RedisLocks } from './claude/redis-locks.js';
+import type { Config } from './config.js';
+import type { Queue, QueueEvents, RetryPolicy } from './jobs/queue.js';
+import { RedisQueue } from './jobs/redis-queue.js';
+import { SpoolingQueue } from './jobs/spool.js';
+import { SqliteQueue } from './jobs/sqlite-queue.js';
+import type { Logger } from './logger.js';
+import { redisStore } from './store/redis.js';
+import { Store } from './store/store.js';
 
 export interface QueueSettings {
   concurrency: number;

@@ -1,12 +1,12 @@
 /**
  * A local stand-in for GitLab, for tests and the demo. One real HTTP server on 127.0.0.1 (random port):
  *
- * - REST v4 under `/api/v4` (routes in ./gitlab-standin/rest.ts), GitLab's JSON shapes, auth by `PRIVATE-TOKEN`
+ * - REST v4 under `/api/v4` (routes in ./gitlab/rest.ts), GitLab's JSON shapes, auth by `PRIVATE-TOKEN`
  *   or `Authorization: Bearer`; list endpoints paginate like GitLab (x-* and Link headers).
  * - Real git repositories over smart HTTP (`git http-backend`) at `/<path_with_namespace>.git/…`, HTTP Basic auth
  *   with the token as password (`oauth2:<token>`); each MR has `refs/merge-requests/<iid>/head`.
  * - Quick actions in note bodies (create and edit) run as the note's author and are removed from the stored body, and
- *   mentions are recorded as notifications, like GitLab (./gitlab-standin/quick-actions.ts); `mrActivity` shows them.
+ *   mentions are recorded as notifications, like GitLab (./gitlab/quick-actions.ts); `mrActivity` shows them.
  * - A test-side API: build projects, commits and MRs, let humans write notes, inject failures (also after the request
  *   took effect), read what happened,
  *   and build/deliver webhook payloads.
@@ -18,17 +18,17 @@ import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { HttpError, fromEntries, parseBody, type Params } from './gitlab-standin/body.js';
-import { commitTree, computeDiffs, git, initBare, mergeBase, revParse, serveGit, type FileChange, type GitRequest } from './gitlab-standin/git.js';
-import { buildMrHook, buildNoteHook, hookEventFlag, hookHeaders, type MrAction, type UserArg } from './gitlab-standin/hooks.js';
-import { executeHook, signingHeaders, type HookLogEntry } from './gitlab-standin/hook-delivery.js';
-import { World, type DiscussionJson, type HookRec, type MrRec, type MrState, type NoteJson, type ProjectRec } from './gitlab-standin/model.js';
-import { matchRoute } from './gitlab-standin/rest.js';
-import type { MemberRec } from './gitlab-standin/access.js';
+import { HttpError, fromEntries, parseBody, type Params } from './gitlab/body.js';
+import { commitTree, computeDiffs, git, initBare, mergeBase, revParse, serveGit, type FileChange, type GitRequest } from './gitlab/git.js';
+import { buildMrHook, buildNoteHook, hookEventFlag, hookHeaders, type MrAction, type UserArg } from './gitlab/hooks.js';
+import { executeHook, signingHeaders, type HookLogEntry } from './gitlab/hook-delivery.js';
+import { World, type DiscussionJson, type HookRec, type MrRec, type MrState, type NoteJson, type ProjectRec } from './gitlab/model.js';
+import { matchRoute } from './gitlab/rest.js';
+import type { MemberRec } from './gitlab/access.js';
 
 export type { NoteJson, DiscussionJson, GitRequest, MrAction, HookLogEntry };
-export { LINE_CODE_ERROR } from './gitlab-standin/model.js';
-export { lineCode } from './gitlab-standin/git.js';
+export { LINE_CODE_ERROR } from './gitlab/model.js';
+export { lineCode } from './gitlab/git.js';
 
 export interface StandinProject { id: number; path: string; httpUrl: string; defaultBranch: string; webUrl: string }
 export interface StandinMr {

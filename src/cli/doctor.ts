@@ -10,7 +10,7 @@ import { tokenRejected, UNREACHABLE_FIX } from '../gitlab/hints.js';
 import { GitLabError } from '../gitlab/requester.js';
 import { makeRedactor } from '../redact.js';
 import { probeWritable } from '../server/readiness.js';
-import { signPayload } from '../server/verify.js';
+import { signPayload } from '../server/webhook-auth.js';
 
 export interface Check {
   name: string;
