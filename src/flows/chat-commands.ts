@@ -1,4 +1,5 @@
-// `@bot <command>`: review, pause, resume, help, forget. A note that is only a mention and one word is a command;
+// `@bot <command>`: review, pause, resume, help, forget. A note that is only a mention and one word is a command,
+// as are the team-learning commands with their argument (`learnings`, `learn <text>`, `forget <id>`: flows/learnings.ts);
 // anything longer is a question for the thread's session.
 import type { NoteAdded, ReviewRequested, UserRef } from '../events/types.js';
 import { roleName, type Requirement } from '../gitlab/access.js';
@@ -6,9 +7,10 @@ import { withMarker } from '../gitlab/markers.js';
 import { mrLane } from '../jobs/specs.js';
 import { REPO_CONFIG_PATH } from '../review/repo-config.js';
 import type { Deps } from './deps.js';
+import { parseLearningCommand, runLearningCommand, spokenCommand, type LearningCommand } from './learnings.js';
 
 export const COMMANDS = ['review', 'pause', 'resume', 'help', 'forget'] as const;
-export type Command = { name: (typeof COMMANDS)[number] } | { name: 'unknown'; word: string };
+export type Command = { name: (typeof COMMANDS)[number] } | LearningCommand | { name: 'unknown'; word: string };
 
 /**
  * Who may run what. Paid or state-changing commands need Developer+; the MR's author may also pause, resume and make
@@ -21,6 +23,10 @@ export const COMMAND_ACCESS: Record<Command['name'], Requirement> = {
   forget: 'developer_or_author',
   help: 'anyone',
   unknown: 'anyone',
+  // team learnings (flows/learnings.ts): anyone on the MR may see them; teaching and forgetting change later reviews
+  learnings: 'anyone',
+  learn: 'developer',
+  unlearn: 'developer',
 };
 
 export function refusalText(bot: string, command: string, need: Requirement, level: number): string {
@@ -35,6 +41,8 @@ export function parseCommand(body: string, botUsername: string): Command | undef
   if (!m) return undefined;
   const rest = m[1]!.trim();
   if (!rest) return { name: 'help' };
+  const learning = parseLearningCommand(rest);
+  if (learning) return learning;
   const word = /^\/?([a-z][\w-]*)[.!]?$/i.exec(rest)?.[1]?.toLowerCase();
   if (!word) return undefined;
   return (COMMANDS as readonly string[]).includes(word) ? { name: word as Command['name'] } as Command : { name: 'unknown', word };
@@ -42,11 +50,12 @@ export function parseCommand(body: string, botUsername: string): Command | undef
 
 export function helpText(bot: string, unknown?: string): string {
   return [
-    unknown ? `I don't know the command \`${unknown}\`. Here is what I understand:` : `**mr-reviewer** commands (mention me with one word):`,
+    unknown ? `I don't know the command \`${unknown}\`. Here is what I understand:` : `**mr-reviewer** commands (mention me with one word, or as shown):`,
     '',
     `- \`@${bot} review\`: a full review of the MR now, in a new review session`,
     `- \`@${bot} pause\` / \`@${bot} resume\`: stop or restart automatic reviews on this MR`,
     `- \`@${bot} forget\` (in a thread): drop this thread's memory; my next answer starts again from the review`,
+    `- \`@${bot} learnings\`: what I learned from this project's developers; \`@${bot} learn <one sentence>\` teaches me a convention, \`@${bot} forget <id>\` removes one (both Developer or higher)`,
     `- \`@${bot} help\`: this list`,
     '',
     `\`review\` needs the Developer role or higher; \`pause\`, \`resume\` and \`forget\` need Developer or higher, or being the MR's author.`,
@@ -62,7 +71,7 @@ export async function runCommand(d: Deps, ev: NoteAdded, cmd: Command, author: U
     d.gitlab.reply(project.id, iid, ev.discussionId, withMarker(text, { kind: cmd.name === 'help' || cmd.name === 'unknown' ? 'help' : 'reply', command: cmd.name, re: ev.noteId, ...extra }));
   const need = COMMAND_ACCESS[cmd.name];
   if (!(await permitted(d, project.id, iid, author.id, need))) {
-    await say(refusalText(d.bot.username, cmd.name, need, await d.access.level(project.id, author.id)), { refused: 'access' });
+    await say(refusalText(d.bot.username, spokenCommand(cmd), need, await d.access.level(project.id, author.id)), { refused: 'access' });
     d.log.info({ project: project.path, iid, command: cmd.name, user: author.username }, 'command refused: access level');
     return 'refused';
   }
@@ -94,6 +103,11 @@ export async function runCommand(d: Deps, ev: NoteAdded, cmd: Command, author: U
       break;
     case 'unknown':
       await say(helpText(d.bot.username, cmd.word));
+      break;
+    case 'learnings':
+    case 'learn':
+    case 'unlearn':
+      await runLearningCommand(d, ev, cmd, author, say);
       break;
   }
   d.log.info({ project: project.path, iid, command: cmd.name }, 'command handled');

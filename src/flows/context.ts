@@ -4,7 +4,9 @@ import { readMarker, shortHash, withMarker } from '../gitlab/markers.js';
 import type { DiscussionInfo, FileDiff, MergeRequestInfo } from '../gitlab/types.js';
 import { parseRepoConfig, REPO_CONFIG_PATH, type RepoConfig } from '../review/repo-config.js';
 import type { RepoGuidance } from '../review/prompts.js';
+import type { Learning } from '../review/learnings.js';
 import type { Deps } from './deps.js';
+import { learningsFor } from './learnings.js';
 import { readyMergeRequest, type ReadyMr } from './ready-mr.js';
 
 export interface MrContext {
@@ -14,6 +16,8 @@ export interface MrContext {
   cwd: string;
   repoConfig: RepoConfig;
   guidance: RepoGuidance;
+  /** the project's team learnings whose scope covers a changed file (issue 16); fenced data in the turn's prompt */
+  learnings?: Learning[];
 }
 
 const GUIDANCE_FILES = ['CLAUDE.md', 'REVIEW.md', '.claude/CLAUDE.md'];
@@ -26,7 +30,9 @@ export async function loadMrContext(d: Deps, project: ProjectRef, iid: number, k
     d.workspaces.prepare(project, iid, mr.sha, mr.targetBranch),
   ]);
   const { repoConfig, guidance } = await loadGuidance(d, project, iid, mr.targetBranch);
-  return { project, mr, diffs: [...diffs, ...(await leftOut(d, project.id, mr, diffs))], cwd, repoConfig, guidance };
+  const all = [...diffs, ...(await leftOut(d, project.id, mr, diffs))];
+  const learnings = await learningsFor(d, project.id, [...new Set(all.flatMap((f) => [f.new_path, f.old_path]))]);
+  return { project, mr, diffs: all, cwd, repoConfig, guidance, learnings };
 }
 
 /**

@@ -47,6 +47,7 @@ export async function publishReview(d: Deps, ctx: MrContext, p: PendingPost, kno
     reviews: after?.reviews ?? 1,
     botUsername: d.bot.username,
     verification: p.verification,
+    learnings: p.learnings,
   });
   const summaryId = idx.summary?.noteId ?? rec?.summaryNoteId;
   let noteId = summaryId;

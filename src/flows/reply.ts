@@ -13,6 +13,7 @@ import { newThreadRecord, type MrRecord, type PendingReply, type ThreadRecord } 
 import type { TurnOptions } from '../claude/sessions.js';
 import { parseCommand, runCommand } from './chat-commands.js';
 import type { Deps } from './deps.js';
+import { pendingLearning, replyWithLearning } from './learnings.js';
 import { gateQuestion } from './questions.js';
 import { reviewMr } from './review.js';
 import { noteFromApi } from './trusted-note.js';
@@ -99,7 +100,10 @@ export async function replyToNote(d: Deps, claimed: NoteAdded, signal?: AbortSig
 
   const out = parseTurn(replyOutputSchema, result.structured, 'reply');
   // The answer is paid for: keep it (and the session's state) before posting, so a failed post is only re-posted.
-  const pending: PendingReply = { noteId: ev.noteId, reply: out.reply, verdict: out.verdict, forkSessionId: forkId!, forked, rebuilt };
+  const pending: PendingReply = {
+    noteId: ev.noteId, reply: out.reply, verdict: out.verdict, forkSessionId: forkId!, forked, rebuilt,
+    learning: pendingLearning(out.learning, `${mr.webUrl}#note_${ev.noteId}`),
+  };
   const { numTurns, costUsd } = result;
   await d.store.updateThread(project.id, iid, ev.discussionId, (t) => {
     t.status = 'done';
@@ -117,7 +121,7 @@ export async function replyToNote(d: Deps, claimed: NoteAdded, signal?: AbortSig
 async function postReply(d: Deps, ev: NoteAdded, disc: DiscussionInfo, p: PendingReply, log: Deps['log'], findingNote = findingNoteOf(d, disc)): Promise<ReplyOutcome> {
   const { project, iid } = ev;
   const already = disc.notes.find((n) => n.author.id === d.bot.id && readMarker(n.body)?.kind === 'reply' && readMarker(n.body)?.re === ev.noteId);
-  const noteId = already?.id ?? (await d.gitlab.reply(project.id, iid, ev.discussionId, withMarker(p.reply, { kind: 'reply', verdict: p.verdict, re: ev.noteId }))).noteId;
+  const noteId = already?.id ?? (await d.gitlab.reply(project.id, iid, ev.discussionId, withMarker(await replyWithLearning(d, ev, disc, p), { kind: 'reply', verdict: p.verdict, re: ev.noteId }))).noteId;
   if (p.verdict === 'withdrawn' && findingNote) await withdraw(d, ev, disc, findingNote);
   await d.store.updateThread(project.id, iid, ev.discussionId, (t) => {
     t.lastSeenNoteId = Math.max(noteId, ...disc.notes.map((n) => n.id));

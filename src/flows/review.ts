@@ -2,6 +2,7 @@
 import { ClaudeError, type ClaudeResult } from '../claude/result.js';
 import type { ProjectRef } from '../events/types.js';
 import { parseTurn, reviewOutputSchema, TURN_SCHEMA } from '../review/outputs.js';
+import { learningsSection } from '../review/learnings.js';
 import { reviewPrompt, systemPrompt } from '../review/prompts.js';
 import { pathFilter } from '../review/repo-config.js';
 import { renderDiff, type RenderedDiff } from '../review/render-diff.js';
@@ -78,6 +79,7 @@ export async function runReviewTurn(d: Deps, ctx: MrContext, rendered: RenderedD
     omitted: rendered.omitted,
     reviewedFiles: rendered.included.length,
     verification: verified.checked ? { checked: verified.checked, dropped: verified.dropped } : undefined,
+    learnings: ctx.learnings?.length || undefined,
   };
   await d.store.updateMr(project.id, mr.iid, project.path, (r) => {
     r.trunkStatus = 'done';
@@ -116,12 +118,18 @@ function runTrunk(d: Deps, ctx: MrContext, sessionId: string, rendered: Rendered
     omitted: rendered.omitted,
     diff: rendered.text,
   });
-  return d.sessions.start(ctx.cwd, sessionId, prompt, {
+  return d.sessions.start(ctx.cwd, sessionId, withLearnings(prompt, ctx), {
     systemPrompt: systemPrompt(ctx.guidance),
     jsonSchema: TURN_SCHEMA,
     maxBudgetUsd: ctx.repoConfig.reviewBudgetUsd,
     signal,
   });
+}
+
+/** A review turn's prompt with the team learnings that apply (fenced data; see review/learnings.ts). */
+export function withLearnings(prompt: string, ctx: MrContext): string {
+  const section = learningsSection(ctx.learnings ?? []);
+  return section ? `${prompt}\n\n${section}` : prompt;
 }
 
 function skipped(log: Deps['log'], why: string): ReviewOutcome {

@@ -11,7 +11,7 @@ import { renderDiff } from '../review/render-diff.js';
 import { newThreadRecord, type MrRecord, type PostedFinding } from '../store/records.js';
 import { loadMrContext, postedIndex, type MrContext, type PostedIndex } from './context.js';
 import type { Deps } from './deps.js';
-import { publishAndMark, reviewMr, runReviewTurn, type ReviewOutcome } from './review.js';
+import { publishAndMark, reviewMr, runReviewTurn, withLearnings, type ReviewOutcome } from './review.js';
 
 export async function updateMr(d: Deps, ev: CodePushed, signal?: AbortSignal): Promise<ReviewOutcome> {
   const { project, iid } = ev;
@@ -59,7 +59,7 @@ export async function updateMr(d: Deps, ev: CodePushed, signal?: AbortSignal): P
     const trunkId = rec.trunkSessionId!;
     log.info({ sessionId: trunkId, from: rec.reviewedSha, to: ctx.mr.sha }, 'resuming the trunk for new commits');
     pending = await runReviewTurn(d, ctx, rendered, trunkId, () =>
-      d.sessions.resume(ctx.cwd, trunkId, prompt, {
+      d.sessions.resume(ctx.cwd, trunkId, withLearnings(prompt, ctx), {
         systemPrompt: systemPrompt(ctx.guidance),
         jsonSchema: TURN_SCHEMA,
         model: rec.trunkModel,

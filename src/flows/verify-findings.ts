@@ -5,6 +5,7 @@ import { filterFindings } from '../review/format.js';
 import { parseTurn, verifyOutputSchema, VERIFY_SCHEMA, type ReviewOutput } from '../review/outputs.js';
 import { systemPrompt } from '../review/prompts.js';
 import type { RenderedDiff } from '../review/render-diff.js';
+import { verifierLearningsSection } from '../review/learnings.js';
 import { applyVerdicts, verifyPrompt } from '../review/verifier.js';
 import type { MrContext } from './context.js';
 import type { Deps } from './deps.js';
@@ -25,7 +26,7 @@ export async function verifyFindings(d: Deps, ctx: MrContext, rendered: Rendered
   if (!d.config.VERIFY_FINDINGS || kept.length === 0) return { output, checked: 0, dropped: 0, costUsd: 0 };
   const sessionId = d.sessions.newId();
   try {
-    const result = await d.sessions.start(ctx.cwd, sessionId, verifyPrompt({ iid: ctx.mr.iid, candidates: kept, diff: rendered.text }), {
+    const result = await d.sessions.start(ctx.cwd, sessionId, [verifyPrompt({ iid: ctx.mr.iid, candidates: kept, diff: rendered.text }), verifierLearningsSection(ctx.learnings ?? [])].filter(Boolean).join('\n\n'), {
       systemPrompt: systemPrompt(ctx.guidance),
       jsonSchema: VERIFY_SCHEMA,
       maxBudgetUsd: ctx.repoConfig.reviewBudgetUsd,

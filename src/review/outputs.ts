@@ -3,6 +3,7 @@
 // parse the CLI's `structured_output` with them. One contract, no copies to drift apart.
 import { z } from 'zod';
 import { ClaudeError } from '../claude/result.js';
+import { proposedLearningSchema } from './learnings.js';
 
 export const SEVERITIES = ['critical', 'major', 'minor', 'nit'] as const;
 export const CATEGORIES = ['bug', 'security', 'data_loss', 'concurrency', 'performance', 'api_contract', 'tests', 'rule_violation', 'style'] as const;
@@ -41,6 +42,8 @@ export const VERDICTS = ['fix_needed', 'optional', 'withdrawn', 'answered'] as c
 export const replyOutputSchema = z.strictObject({
   reply: replyText.min(1),
   verdict: z.enum(VERDICTS).catch('answered'),
+  /** a team convention the person stated (issue 16); kept only when they are Developer+ (flows/learnings.ts) */
+  learning: proposedLearningSchema.optional().catch(undefined),
 });
 
 export const fixCheckOutputSchema = z.strictObject({

@@ -17,6 +17,8 @@ export interface SummaryInput {
   reviews: number;
   botUsername: string;
   verification?: { checked: number; dropped: number };
+  /** team learnings the review's prompt carried */
+  learnings?: number;
 }
 
 const ORDER: Severity[] = ['critical', 'major', 'minor', 'nit'];
@@ -46,6 +48,7 @@ export function formatSummary(s: SummaryInput): string {
     const { checked, dropped } = s.verification;
     lines.push(`| **Verified** | ${checked - dropped} of ${checked} new candidate${checked === 1 ? '' : 's'} confirmed by a second, independent look${dropped ? ` (${dropped} dropped)` : ''} |`);
   }
+  if (s.learnings) lines.push(`| **Team learnings** | ${s.learnings} applied (\`@${s.botUsername} learnings\` lists them) |`);
   lines.push(`| **Cost** | $${s.costUsd.toFixed(4)} over ${s.reviews} run${s.reviews === 1 ? '' : 's'} |`);
   if (open.length === 0) lines.push('', 'No problems found that this MR introduces.');
   if (s.omitted.length) {

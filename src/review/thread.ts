@@ -1,5 +1,6 @@
 // What a thread's session is told on each turn, and what it answers (review-guide §5).
 import type { NoteInfo } from '../gitlab/types.js';
+import { LEARNING_RULES } from './learnings.js';
 import { fence } from './prompts.js';
 
 export const THREAD_RULES = `You are now answering in one discussion thread of this merge request. Each thread is its own conversation.
@@ -7,7 +8,8 @@ export const THREAD_RULES = `You are now answering in one discussion thread of t
 - Re-read the code when the question needs it. Answer in at most 5 sentences, no thanks or filler.
 - If the author shows your finding is wrong, say so once and set verdict "withdrawn". If it still holds, quote one line of new evidence and say plainly whether a fix is needed before merge (verdict "fix_needed" or "optional"). Otherwise verdict "answered".
 - Stay consistent with what you said earlier in this thread; never argue the same point twice.
-Return your answer through the StructuredOutput tool, filling "reply" and "verdict" only.`;
+${LEARNING_RULES}
+Return your answer through the StructuredOutput tool, filling "reply" and "verdict" only (and "learning" when the rule above calls for one).`;
 
 export interface ThreadPromptInput {
   iid: number;

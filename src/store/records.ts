@@ -53,6 +53,8 @@ export interface PendingPost {
   reviewedFiles: number;
   /** the verification pass: candidates checked, and how many it did not confirm */
   verification?: { checked: number; dropped: number };
+  /** how many team learnings the turn's prompt carried (flows/learnings.ts) */
+  learnings?: number;
 }
 
 export interface ThreadRecord {
@@ -88,6 +90,8 @@ export interface PendingReply {
   forkSessionId: string;
   forked: boolean;
   rebuilt: boolean;
+  /** a team convention the answer proposed, cleaned; kept (flows/learnings.ts) only if the note's author is Developer+ */
+  learning?: { instruction: string; path?: string; language?: string; url: string };
 }
 
 /** One user's questions on one MR in one UTC day (the per-user question budget). */

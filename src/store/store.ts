@@ -161,7 +161,16 @@ export class Store {
     await this.kv.disconnect();
   }
 
-  private async scan<T>(prefix: string): Promise<T[]> {
+  /**
+   * Run a read-modify-write of `key` under the same locks as the record updates above: chained in this process, and
+   * under the shared lock across replicas (Redis mode). For records kept by other modules (store/learnings.ts).
+   */
+  exclusive<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    return this.serial(key, () => (this.lock ? this.lock(`record:${key}`, fn) : fn()));
+  }
+
+  /** Every record whose key starts with `prefix`, in one scan. */
+  async scan<T>(prefix: string): Promise<T[]> {
     const out: T[] = [];
     if (!this.kv.iterator) return out;
     for await (const [key, value] of this.kv.iterator(this.kv.namespace)) {
