@@ -51,9 +51,10 @@ export function cleanInstruction(s: string): string {
   return one.length <= MAX_INSTRUCTION ? one : `${one.slice(0, MAX_INSTRUCTION - 1).trimEnd()}…`;
 }
 
-/** A path glob, or undefined when it is empty, matches everything, or is no glob picomatch can read. */
+/** A path glob, or undefined (the whole project) when it is empty, matches everything, or is no glob picomatch can read. */
 export function cleanGlob(s: string | null | undefined): string | undefined {
-  const g = cleanInstruction(s ?? '').replace(/^\.\/+/, '').replace(/^\/+/, '').slice(0, MAX_GLOB);
+  // repository-relative: a leading `/`, `./` or `../` means nothing here (a scope never reaches outside the checkout)
+  const g = cleanInstruction(s ?? '').replace(/^(?:\.{0,2}\/+)+/, '').slice(0, MAX_GLOB);
   if (!g || g === '*' || g === '**' || g === '**/*') return undefined;
   try {
     picomatch(g);

@@ -13,7 +13,24 @@ class PrefixedKeyvRedis extends KeyvRedis<unknown> {
   }
 
   override set namespace(ns: string | undefined) {
+    this.keyvNamespace = ns;
     super.namespace = ns ? `${this.prefix}:${ns}` : this.prefix;
+  }
+
+  private keyvNamespace?: string;
+
+  /**
+   * Live records as [key, value] for Store's scans. Keyv's own iterator cannot list them: it keeps only keys that
+   * contain the adapter's full namespace (`<prefix>:mrr`), which this adapter has already stripped from them.
+   */
+  async *records(): AsyncGenerator<[string, unknown]> {
+    const ns = this.keyvNamespace ? `${this.keyvNamespace}:` : '';
+    for await (const [key, raw] of super.iterator<string>(this.namespace)) {
+      if (!key.startsWith(ns) || typeof raw !== 'string') continue;
+      const data = JSON.parse(raw) as { value?: unknown; expires?: number | null };
+      if (typeof data.expires === 'number' && Date.now() > data.expires) continue;
+      yield [key.slice(ns.length), data.value];
+    }
   }
 
   // Store scans with Keyv's own namespace name: iterate over the prefixed one it stands for.

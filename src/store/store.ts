@@ -132,8 +132,9 @@ export class Store {
   /** Records by kind, in one scan (which also drops expired entries: keyv deletes what it finds expired). */
   async countRecords(): Promise<{ mrs: number; threads: number; failures: number }> {
     const n = { mrs: 0, threads: 0, failures: 0 };
-    if (!this.kv.iterator) return n;
-    for await (const [key] of this.kv.iterator(this.kv.namespace)) {
+    const entries = this.entries();
+    if (!entries) return n;
+    for await (const [key] of entries) {
       if (typeof key !== 'string') continue;
       if (key.startsWith('mr:')) n.mrs++;
       else if (key.startsWith('thread:')) n.threads++;
@@ -172,11 +173,19 @@ export class Store {
   /** Every record whose key starts with `prefix`, in one scan. */
   async scan<T>(prefix: string): Promise<T[]> {
     const out: T[] = [];
-    if (!this.kv.iterator) return out;
-    for await (const [key, value] of this.kv.iterator(this.kv.namespace)) {
+    const entries = this.entries();
+    if (!entries) return out;
+    for await (const [key, value] of entries) {
       if (typeof key === 'string' && key.startsWith(prefix) && value) out.push(value as T);
     }
     return out;
+  }
+
+  /** Every record as [key, value]: keyv's iterator, or the adapter's own listing where keyv's misses keys (Redis). */
+  private entries(): AsyncIterable<[unknown, unknown]> | undefined {
+    const store = this.kv.opts.store as { records?: () => AsyncIterable<[string, unknown]> };
+    if (store.records) return store.records();
+    return this.kv.iterator?.(this.kv.namespace) as AsyncIterable<[unknown, unknown]> | undefined;
   }
 
   private serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
