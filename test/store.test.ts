@@ -33,3 +33,16 @@ describe('Store.updateThread', () => {
     expect((await a.getThread(2, 1, 'd'))?.turns).toBe(10);
   });
 });
+
+describe('Store scans', () => {
+  it('list records on both backends (Redis: keyv\'s own iterator found none under a prefixed namespace)', async () => {
+    const [a, b] = redisReplicas();
+    for (const s of [sqliteStore(), a]) {
+      await s.updateMr(5, 1, 'p/a', () => undefined);
+      await s.recordFailure({ at: new Date().toISOString(), jobId: 'j1', kind: 'review', reason: 'x' });
+      expect((await s.listMrs()).map((r) => `${r.projectId}!${r.iid}`)).toEqual(['5!1']);
+      expect(await s.countRecords()).toEqual({ mrs: 1, threads: 0, failures: 1 });
+    }
+    expect((await b.listFailures()).map((f) => f.jobId)).toEqual(['j1']); // the other replica sees them
+  });
+});
