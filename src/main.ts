@@ -22,6 +22,7 @@ import { createAdminApp } from './server/admin.js';
 import { createApp } from './server/app.js';
 import { Metrics } from './server/metrics.js';
 import { GitLabError } from './gitlab/requester.js';
+import { LearningsRepo } from './store/learnings.js';
 import { Retention } from './store/retention.js';
 import { mountStatusPage } from './server/status-page.js';
 import { ProjectRateLimiter } from './server/rate-limit.js';
@@ -179,7 +180,7 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
         return c.body(m.body, 200, { 'Content-Type': m.contentType });
       });
       mountReadiness(a, { gitlab: gitlabStatus, dataDir: config.dataDir, redisPing: backend.ping, isShuttingDown: () => shuttingDown });
-      mountStatusPage(a, { adminToken: config.ADMIN_TOKEN, store, queueStats: () => queue.stats(), notice: () => gitlabStatus.problem, sizes: () => retention.sizes() });
+      mountStatusPage(a, { adminToken: config.ADMIN_TOKEN, store, queueStats: () => queue.stats(), notice: () => gitlabStatus.problem, sizes: () => retention.sizes(), learnings: () => new LearningsRepo(store).all() });
     },
   });
 

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Hono } from 'hono';
 import { mountStatusPage, safeHref } from '../src/server/status-page.js';
+import { LearningsRepo } from '../src/store/learnings.js';
 import { startHarness, type Harness } from '../standins/harness.js';
 
 const ADMIN = 'admin-token-for-tests-42';
@@ -24,6 +25,9 @@ describe('status page', () => {
       projectId: 500, iid: 1, discussionId: 'd1', forkSessionId: 'f1', trunkSessionId: 't1', lastSeenNoteId: 0, status: 'done', turns: 1,
       costUsd: 0.01, rebuilds: 0, answered: [], url: 'data:text/html,<script>alert(1)</script>', createdAt: now, updatedAt: now,
     });
+    const learnings = new LearningsRepo(store);
+    await learnings.add(500, { instruction: '<script>alert(1)</script> never flag callbacks', path: 'src/legacy/**', author: { id: 3, username: 'dana' }, url: 'javascript:alert(1)', source: 'note:1' });
+    await learnings.add(600, { instruction: 'Prefer early returns.', author: { id: 3, username: 'dana' }, url: 'https://gitlab.example.com/acme/many/-/merge_requests/2#note_9', mr: 2, source: 'note:9' });
     for (let i = 1; i <= 34; i++) await store.updateMr(600, i, 'acme/many', (r) => (r.webUrl = `https://gitlab.example.com/acme/many/-/merge_requests/${i}`));
   });
   afterAll(async () => h?.close());
@@ -65,6 +69,17 @@ describe('status page', () => {
     expect(p2).not.toContain('rel="next"');
     expect(ids(await (await get('?page=nonsense')).text())).toEqual(ids(p1));
     expect(await (await get('?page=9')).text()).toContain('No more merge requests.');
+  });
+
+  it('lists team learnings per project, escaped, linked only to http(s)', async () => {
+    const html = await (await get()).text();
+    const tables = [...html.matchAll(/<table class="learnings" data-project="(\d+)">([\s\S]*?)<\/table>/g)];
+    expect(tables.map((t) => t[1])).toEqual(['500', '600']);
+    expect(tables[0]![2]).toContain('&lt;script&gt;alert(1)&lt;/script&gt; never flag callbacks');
+    expect(tables[0]![2]).toContain('files matching src/legacy/**');
+    expect(tables[0]![2]).not.toContain('href=');
+    expect(tables[1]![2]).toContain('href="https://gitlab.example.com/acme/many/-/merge_requests/2#note_9"');
+    expect(tables[1]![2]).toMatch(/data-learning="[0-9a-f]{8}"/);
   });
 
   it('answers 503 within its deadline when the store does not answer (Redis down), instead of hanging', async () => {

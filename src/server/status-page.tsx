@@ -12,6 +12,7 @@ import { getCookie, setCookie } from 'hono/cookie';
 import type { FC } from 'hono/jsx';
 import { within } from '../deadline.js';
 import type { QueueStats } from '../jobs/queue.js';
+import { scopeText, type Learning } from '../review/learnings.js';
 import type { FailureRecord, MrRecord, ThreadRecord } from '../store/records.js';
 import type { Sizes } from '../store/retention.js';
 import type { Store } from '../store/store.js';
@@ -27,6 +28,8 @@ export interface StatusPageDeps {
   sizes?: () => Sizes | undefined;
   /** MRs per page */
   limit?: number;
+  /** every project's team learnings (store/learnings.ts) */
+  learnings?: () => Promise<Map<number, Learning[]>>;
   /** how long the page waits for the store (Redis can be down) before it answers 503 */
   loadTimeoutMs?: number;
 }
@@ -90,6 +93,7 @@ interface View {
   now: Date;
   page: number;
   hasMore: boolean;
+  learnings: [number, Learning[]][];
 }
 
 async function load(d: StatusPageDeps, page: number): Promise<View> {
@@ -112,7 +116,8 @@ async function load(d: StatusPageDeps, page: number): Promise<View> {
     threads: (byMr.get(`${mr.projectId}:${mr.iid}`) ?? []).sort((a, b) => a.createdAt.localeCompare(b.createdAt)),
   }));
   const failures = await d.store.listFailures(20);
-  return { mrs, failures, stats, notice: d.notice?.(), sizes: d.sizes?.(), now: new Date(), page, hasMore };
+  const learnings = [...((await d.learnings?.()) ?? new Map<number, Learning[]>())].sort(([a], [b]) => a - b);
+  return { mrs, failures, stats, notice: d.notice?.(), sizes: d.sizes?.(), now: new Date(), page, hasMore, learnings };
 }
 
 /** A link target only if it is an absolute http(s) URL: a `javascript:` or `data:` URL in a payload stays text. */
@@ -238,7 +243,31 @@ const CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-const Page: FC<View> = ({ mrs, failures, stats, notice, sizes, now, page, hasMore }) => (
+/** One project's learnings, newest first; text from MRs, so escaped by JSX and linked only to http(s). */
+const LearningsTable: FC<{ pid: number; items: Learning[]; now: Date }> = ({ pid, items, now }) => (
+  <table class="learnings" data-project={String(pid)}>
+    <caption>project {pid}: {items.length} learning{items.length === 1 ? '' : 's'}</caption>
+    <thead>
+      <tr><th>id</th><th>scope</th><th>instruction</th><th>taught by</th><th>when</th></tr>
+    </thead>
+    <tbody>
+      {[...items].sort((a, b) => b.createdAt.localeCompare(a.createdAt)).slice(0, 100).map((l) => {
+        const href = safeHref(l.url);
+        return (
+          <tr data-learning={l.id}>
+            <td><code>{l.id}</code></td>
+            <td>{scopeText(l)}</td>
+            <td>{l.instruction}</td>
+            <td>{l.author?.username ?? 'import'}{href && <> (<a href={href}>{l.mr ? `!${l.mr}` : 'note'}</a>)</>}</td>
+            <td><When at={l.createdAt} now={now} /></td>
+          </tr>
+        );
+      })}
+    </tbody>
+  </table>
+);
+
+const Page: FC<View> = ({ mrs, failures, stats, notice, sizes, now, page, hasMore, learnings }) => (
   <html lang="en">
     <head>
       <meta charset="utf-8" />
@@ -265,6 +294,8 @@ const Page: FC<View> = ({ mrs, failures, stats, notice, sizes, now, page, hasMor
           {hasMore && <a rel="next" href={`?page=${page + 1}`}>older →</a>}
         </nav>
       )}
+      <h2>Team learnings</h2>
+      {learnings.length === 0 ? <p id="learnings">None yet.</p> : <div id="learnings">{learnings.map(([pid, items]) => <LearningsTable pid={pid} items={items} now={now} />)}</div>}
       <h2>Recent failures</h2>
       {failures.length === 0 ? (
         <p>None.</p>
