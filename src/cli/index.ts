@@ -9,6 +9,8 @@ const USAGE = `usage: mr-reviewer <command>
   setup-webhook --project <path|id> --url <public url>
                                             create or update the project's webhook (MR + comment events, secret)
   review <project path|id> <iid>            review one merge request now and print the summary
+  learnings export|import --project <id> [--file <f.yml>] [--replace]
+                                            a project's team learnings as YAML (stdout/stdin without --file)
 
 Settings come from the environment (see docs/configuration.md).`;
 
@@ -52,6 +54,12 @@ switch (cmd) {
     const { reviewCommand } = await import('./review.js');
     // exit, not exitCode: a GitLab call still waiting for its timeout must not hold a failed run open
     process.exit(await reviewCommand({ project: positionals[0]!, iid: Number(positionals[1]) }));
+    break;
+  }
+  case 'learnings': {
+    const { values, positionals } = args({ project: { type: 'string' }, file: { type: 'string' }, replace: { type: 'boolean' } }, 1);
+    const { learningsCommand } = await import('./learnings.js');
+    process.exit(await learningsCommand({ action: positionals[0]!, project: values.project, file: values.file, replace: values.replace }));
     break;
   }
   case 'help':
