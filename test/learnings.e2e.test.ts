@@ -52,7 +52,7 @@ describe('team learnings', () => {
     await h.send(h.gitlab.mrHook(project, mr.iid, 'open'));
     const s = await waitFor(() => h.gitlab.notes(project, mr.iid).find((n) => readMarker(n.body)?.kind === 'summary'), 120_000, 'summary');
     await h.bot.queue.drained();
-    return { mr, summary: s, threads: h.gitlab.discussions(project, mr.iid) };
+    return { mr, branch, summary: s, threads: h.gitlab.discussions(project, mr.iid) };
   }
 
   async function say(iid: number, author: number, body: string, discussionId?: string) {
@@ -103,6 +103,18 @@ describe('team learnings', () => {
     expect(second.threads.some((d) => d.notes[0]!.body.includes('FINDING-DIV-2'))).toBe(false);
     expect(second.summary.body).toContain('| **Team learnings** | 1 applied');
     expect(second.summary.body).toContain('0 of 1 new candidate confirmed');
+
+    // A push to that MR: the resumed trunk's turn carries the rule again, and the repeat is dropped again.
+    const oldrev = h.gitlab.mr(project, second.mr.iid).headSha;
+    await h.gitlab.commit(project, second.branch, { 'src/math.js': 'export function add(a, b) {\n  return a + b;\n}\n\nexport function div(a, b) {\n  return a / b;\n}\n// pushed\n' }, 'push');
+    const beforePush = h.model.requests.length;
+    h.model.script({ structured: reviewOutput([DIV('FINDING-DIV-3')], 'PUSHED') });
+    await h.send(h.gitlab.mrHook(project, second.mr.iid, 'update', { oldrev }));
+    await waitFor(async () => (await h.bot.deps.store.getMr(project.id, second.mr.iid))?.reviewedSha === h.gitlab.mr(project, second.mr.iid).headSha, 120_000, 'update');
+    await h.bot.queue.drained();
+    const update = h.model.requests.slice(beforePush).find((r) => r.lastUserText.includes('New commits were pushed'))!;
+    expect(update.lastUserText).toContain(`[${l!.id}] (files matching src/**/*.js) ${RULE}`);
+    expect(h.gitlab.discussions(project, second.mr.iid).some((d) => d.notes[0]!.body.includes('FINDING-DIV-3'))).toBe(false);
   });
 
   it('lists, learns and forgets on request; Guests may list but not teach or forget', async () => {
