@@ -6,6 +6,7 @@ import {
   cleanGlob,
   cleanInstruction,
   cleanLanguage,
+  learningsList,
   learningsSection,
   matchesFile,
   MAX_INSTRUCTION,
@@ -73,6 +74,14 @@ describe('scope matching', () => {
     expect(learningsSection(capped).length).toBeLessThan(MAX_PROMPT_CHARS + 1_000);
     expect(capped.length).toBeLessThan(many.length);
     expect(capped[0]).toBe(many.at(-1)); // newest first
+  });
+
+  it('lists learnings newest first, linking only http(s) notes', () => {
+    const text = learningsList([L({ instruction: 'old', url: 'https://g.example/a/-/merge_requests/1#note_2', mr: 1, author: { id: 1, username: 'dana' } }), L({ instruction: 'new', url: 'javascript:alert(1)' })], 'bot');
+    expect(text.indexOf('new')).toBeLessThan(text.indexOf('old'));
+    expect(text).toContain('taught by dana in [!1](https://g.example/a/-/merge_requests/1#note_2)');
+    expect(text).not.toContain('javascript:');
+    expect(learningsList([], 'bot')).toContain('no learnings for this project yet');
   });
 
   it('fences learnings as data a learning cannot close', () => {

@@ -176,7 +176,7 @@ export function learningsList(ls: Learning[], bot: string): string {
   const sorted = [...ls].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
   const lines = sorted.slice(0, MAX_LISTED).map((l) => {
     const who = l.author ? `taught by ${l.author.username}` : 'imported';
-    const where = l.url ? ` in [${l.mr ? `!${l.mr}` : 'a note'}](${l.url})` : '';
+    const where = l.url && /^https?:\/\/[^\s()<>]+$/.test(l.url) ? ` in [${l.mr ? `!${l.mr}` : 'a note'}](${l.url})` : ''; // an imported URL may be anything
     return `- \`${l.id}\` · ${scopeText(l)} · ${who}${where}, ${l.createdAt.slice(0, 10)}: ${l.instruction}`;
   });
   if (sorted.length > MAX_LISTED) lines.push(`- … and ${sorted.length - MAX_LISTED} more (\`mr-reviewer learnings export\` lists all)`);
