@@ -27,7 +27,12 @@ class PrefixedKeyvRedis extends KeyvRedis<unknown> {
     const ns = this.keyvNamespace ? `${this.keyvNamespace}:` : '';
     for await (const [key, raw] of super.iterator<string>(this.namespace)) {
       if (!key.startsWith(ns) || typeof raw !== 'string') continue;
-      const data = JSON.parse(raw) as { value?: unknown; expires?: number | null };
+      let data: { value?: unknown; expires?: number | null };
+      try {
+        data = JSON.parse(raw) as typeof data;
+      } catch {
+        continue; // not a record keyv wrote
+      }
       if (typeof data.expires === 'number' && Date.now() > data.expires) continue;
       yield [key.slice(ns.length), data.value];
     }
