@@ -120,7 +120,7 @@ describe('team learnings', () => {
   it('lists, learns and forgets on request; Guests may list but not teach or forget', async () => {
     const { mr } = await reviewedMr([], 'COMMANDS');
     const requests = h.model.requests.length;
-    const [existing] = await stored();
+    const [existing] = await stored(); // the rule the first test taught (the tests run in order, on one project)
 
     const list = await say(mr.iid, GUEST.id, `@${BOT.username} learnings`);
     expect(list[0]!.body).toContain(`\`${existing!.id}\` · files matching src/**/*.js · taught by dana in [!`);
@@ -134,10 +134,10 @@ describe('team learnings', () => {
     }
     expect((await stored()).map((x) => x.id)).toEqual([existing!.id]);
 
-    const learned = await say(mr.iid, DEV.id, `@${BOT.username} learn Prefer early returns over nested ifs.`);
+    const learned = await say(mr.iid, DEV.id, `@${BOT.username} learn src/**/*.py: Prefer early returns over nested ifs.`);
     const added = (await stored()).find((x) => x.instruction === 'Prefer early returns over nested ifs.')!;
-    expect(added.author?.username).toBe(DEV.username);
-    expect(learned[0]!.body).toContain(`forget ${added.id}`);
+    expect(added).toMatchObject({ path: 'src/**/*.py', author: { id: DEV.id, username: DEV.username }, mr: mr.iid });
+    expect(learned[0]!.body).toContain(`I will remember for this project (files matching src/**/*.py): “Prefer early returns over nested ifs.” (undo: \`@${BOT.username} forget ${added.id}\`)`);
 
     expect((await say(mr.iid, DEV.id, `@${BOT.username} forget ${added.id}`))[0]!.body).toContain('Forgotten: “Prefer early returns over nested ifs.”');
     expect((await say(mr.iid, DEV.id, `@${BOT.username} forget zzzz9999`))[0]!.body).toContain('I have no learning `zzzz9999`');

@@ -12,6 +12,7 @@ import {
   MAX_INSTRUCTION,
   MAX_PROMPT_CHARS,
   selectLearnings,
+  splitScope,
   type Learning,
 } from '../src/review/learnings.js';
 import { replyOutputSchema } from '../src/review/outputs.js';
@@ -25,6 +26,13 @@ describe('cleaning', () => {
     const long = cleanInstruction('x'.repeat(5000));
     expect(long.length).toBe(MAX_INSTRUCTION);
     expect(long.endsWith('…')).toBe(true);
+  });
+
+  it('a leading glob and a colon scope a taught learning; other colons are text', () => {
+    expect(splitScope('src/legacy/**: Callbacks are fine.')).toEqual({ instruction: 'Callbacks are fine.', path: 'src/legacy/**' });
+    expect(splitScope('`*.test.ts`: Long names are fine.')).toEqual({ instruction: 'Long names are fine.', path: '*.test.ts' });
+    expect(splitScope('Note: we use tabs.')).toEqual({ instruction: 'Note: we use tabs.' });
+    expect(splitScope('**: anything')).toEqual({ instruction: '**: anything' });
   });
 
   it('keeps globs repository-relative and drops ones that match everything', () => {

@@ -55,7 +55,7 @@ export function helpText(bot: string, unknown?: string): string {
     `- \`@${bot} review\`: a full review of the MR now, in a new review session`,
     `- \`@${bot} pause\` / \`@${bot} resume\`: stop or restart automatic reviews on this MR`,
     `- \`@${bot} forget\` (in a thread): drop this thread's memory; my next answer starts again from the review`,
-    `- \`@${bot} learnings\`: what I learned from this project's developers; \`@${bot} learn <one sentence>\` teaches me a convention, \`@${bot} forget <id>\` removes one (both Developer or higher)`,
+    `- \`@${bot} learnings\`: what I learned from this project's developers; \`@${bot} learn [<path glob>:] <one sentence>\` teaches me a convention, \`@${bot} forget <id>\` removes one (both Developer or higher)`,
     `- \`@${bot} help\`: this list`,
     '',
     `\`review\` needs the Developer role or higher; \`pause\`, \`resume\` and \`forget\` need Developer or higher, or being the MR's author.`,

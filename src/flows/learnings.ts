@@ -9,6 +9,7 @@ import {
   learningsList,
   rememberedLine,
   selectLearnings,
+  splitScope,
   type Learning,
   type ProposedLearning,
 } from '../review/learnings.js';
@@ -57,9 +58,9 @@ export async function runLearningCommand(d: Deps, ev: NoteAdded, cmd: LearningCo
       await say(learningsList(await repo.list(pid), bot));
       return;
     case 'learn': {
-      const instruction = cleanInstruction(cmd.text);
+      const { instruction, path } = splitScope(cmd.text);
       const mr = await d.gitlab.mergeRequest(pid, ev.iid);
-      const l = await repo.add(pid, { instruction, author: { id: author.id, username: author.username }, url: `${mr.webUrl}#note_${ev.noteId}`, mr: ev.iid, source: `note:${ev.noteId}` });
+      const l = await repo.add(pid, { instruction, path, author: { id: author.id, username: author.username }, url: `${mr.webUrl}#note_${ev.noteId}`, mr: ev.iid, source: `note:${ev.noteId}` });
       d.log.info({ project: ev.project.path, learning: l.id, user: author.username }, 'learning added by command');
       await say(rememberedLine(l, bot));
       return;

@@ -64,6 +64,13 @@ export function cleanGlob(s: string | null | undefined): string | undefined {
   }
 }
 
+/** `@bot learn src/legacy/**: text`: a leading glob (it has a `/` or `*`) followed by a colon scopes the learning. */
+export function splitScope(text: string): { instruction: string; path?: string } {
+  const m = /^\s*`?([^\s`:]*[/*][^\s`:]*)`?:\s+([\s\S]+)$/.exec(text);
+  const path = m ? cleanGlob(m[1]) : undefined;
+  return path ? { instruction: cleanInstruction(m![2]!), path } : { instruction: cleanInstruction(text) };
+}
+
 /** Known languages by their usual file extensions; another language name scopes nothing by path (see matches). */
 const LANGUAGE_EXTENSIONS: Record<string, string[]> = {
   typescript: ['.ts', '.tsx', '.mts', '.cts'],
