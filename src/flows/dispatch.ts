@@ -15,9 +15,9 @@ export interface FlowTable {
 }
 
 export const defaultFlows: FlowTable = {
-  review: (d, ev, ctx) => reviewMr(d, { project: ev.project, iid: ev.iid, reason: ev.reason }, ctx.signal),
+  review: (d, ev, ctx) => reviewMr(d, { project: ev.project, iid: ev.iid, reason: ev.reason, forThread: ev.forThread }, ctx.signal),
   update: (d, ev, ctx) => updateMr(d, ev, ctx.signal),
-  reply: (d, ev, ctx) => replyToNote(d, ev, ctx.signal),
+  reply: (d, ev, ctx) => replyToNote(d, ev, ctx.signal, ctx.waited),
 };
 
 export function jobHandler(d: Deps, flows: FlowTable = defaultFlows) {
