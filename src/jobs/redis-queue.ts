@@ -278,7 +278,10 @@ export class RedisQueue implements Queue {
     this.stopping = true;
     this.closed = true;
     if (this.sweeper) clearInterval(this.sweeper);
-    await this.worker?.close(true).catch(() => undefined);
+    // A stop() whose job ignored its abort left BullMQ's close pending (a second close returns the same promise):
+    // bounded here, then the worker's connection goes, so its locks expire and the job stalls as after a crash.
+    const closing = this.worker?.close(true).catch(() => undefined);
+    if (closing) await settledWithin(closing, 2_000);
     this.workerConn?.disconnect();
     await this.bull.close().catch(() => undefined);
   }
