@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisLocks } from '../src/claude/redis-locks.js';
 import { RedisQueue } from '../src/jobs/redis-queue.js';
-import type { Job, JobSpec } from '../src/jobs/queue.js';
+import { AwaitJob, type Job, type JobSpec } from '../src/jobs/queue.js';
 import { backoffPolicy } from '../src/jobs/retry.js';
 import { startRedisServer } from './support/redis-server.js';
 
@@ -38,6 +38,7 @@ function setup(opts: { lockMs?: number } = {}) {
       lockMs: opts.lockMs ?? 2_000,
       laneWaitMs: 50,
       sweepMs: 500,
+      parkMs: 60_000, // a parked job's own timer is out of these tests' reach: only a wake-up or the sweeper moves it
       events: {
         onRetry: (job, _e, delayMs) => events.retries.push({ attempt: job.attempt, delayMs }),
         onDead: (job) => void events.dead.push(job),
@@ -84,6 +85,34 @@ describe('RedisQueue: a killed replica', () => {
     await waitUntil(() => runs.length === 2, 20_000);
     expect(runs).toEqual(['1@2', '2@1']);
     await b.drained(5_000);
+  });
+});
+
+describe('RedisQueue: dependent jobs', () => {
+  it('a waiter whose wake-up was lost (a crash between the finish and the promote) is woken by the sweeper', async () => {
+    const { make, prefix } = setup();
+    const q = make();
+    const r = new Redis(REDIS_URL);
+    cleanups.push(async () => void r.disconnect());
+    const log: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((res) => (release = res));
+    q.start(async (job, ctx) => {
+      const n = (job.data as { n: number }).n;
+      log.push(`${n}/${ctx.waited}`);
+      if (n === 2) await held;
+      if (n === 1 && ctx.waited === 0) throw new AwaitJob(spec('mr:1', 2, ['trunk:1']));
+    });
+    await q.enqueue(spec('thread:1', 1));
+    await waitUntil(() => log.includes('2/0'));
+    // The dependency runs; its list of waiters is lost, as if the process died after FINISH and before the promote.
+    const waiters = await r.keys(`${prefix}:jobs:mrr:waiters:*`);
+    expect(waiters).toHaveLength(1);
+    await r.del(...waiters);
+    release();
+    await waitUntil(() => log.includes('1/1'), 10_000);
+    await q.drained(10_000);
+    expect(log).toEqual(['1/0', '2/0', '1/1']);
   });
 });
 
