@@ -1,5 +1,6 @@
-// The job queue seen from above: durable enqueue with dedupe keys, per-key ordering, retries. The embedded
-// implementation is SQLite (sqlite-queue.ts); the scale-out one is Redis.
+// The job queue seen from above: durable enqueue with dedupe keys, per-key ordering, retries, dependent jobs. The
+// embedded implementation is SQLite (sqlite-queue.ts); the scale-out one is Redis. Both pass one contract suite
+// (test/queue-contract.test.ts).
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** notify: the note that tells an MR a job gave up, queued and retried like any post */
@@ -48,8 +49,11 @@ export class AwaitJob extends Error {
   }
 }
 
-/** A job that waited this often and still asks to wait is failed: something keeps re-creating its dependency. */
-export const MAX_WAITS = 20;
+/**
+ * A job that waited this often and still asks to wait is failed: something keeps re-creating what it waits for
+ * (a review that crash-loops and leaves its trunk 'running', say).
+ */
+const MAX_WAITS = 5;
 
 /** Why a handler's AwaitJob cannot be honoured, if it cannot. */
 export function awaitRefusal(job: Pick<Job, 'orderKey'>, err: AwaitJob, waited: number): string | undefined {
