@@ -498,6 +498,22 @@ describe.each([sqlite, redis])('Queue contract: $name', (backend) => {
       expect(String(dead[0]!.err)).toMatch(/own lane/);
     });
 
+    it('a job that keeps asking to wait is failed after 5 waits, not parked forever', async () => {
+      const dead: { job: Job; err: unknown }[] = [];
+      const q = backend.fixture().open({ events: { onDead: (job, err) => void dead.push({ job, err }) } });
+      const waits: number[] = [];
+      q.start(async (job, ctx) => {
+        if (name(job) !== 'reply') return;
+        waits.push(ctx.waited);
+        throw new AwaitJob(trunk());
+      });
+      await q.enqueue(spec('thread:1', [], { name: 'reply' }));
+      await until(() => dead.length === 1, 'the verdict');
+      await q.drained(20_000);
+      expect(waits).toEqual([0, 1, 2, 3, 4, 5]);
+      expect(String(dead[0]!.err)).toMatch(/waited 5 times/);
+    });
+
     it('a parked job survives a restart and runs once the job it waits for is done', async () => {
       const f = backend.fixture();
       const q1 = f.open();
