@@ -144,8 +144,8 @@ export class SqliteQueue implements Queue {
       live: this.db.prepare<[string], { id: string }>("SELECT id FROM jobs WHERE id = ? AND state IN ('pending', 'running', 'waiting')"),
       park: this.db.prepare("UPDATE jobs SET state = 'waiting', waiting_on = ?, attempts = attempts - 1, waits = waits + 1, updated_at = ? WHERE id = ?"),
       wake: this.db.prepare("UPDATE jobs SET state = 'pending', waiting_on = NULL, updated_at = ? WHERE state = 'waiting' AND waiting_on = ?"),
-      // Waiting for a job that is gone without waking them (a database from before a crash mid-transaction cannot
-      // have these, but a hand-edited one can): they run now.
+      // At start-up, a safety net: a job waiting for one that is no longer there runs now (finishing or failing a job
+      // wakes its waiters in the same transaction, so only a file changed by hand has these).
       orphans: this.db.prepare(`UPDATE jobs SET state = 'pending', waiting_on = NULL, updated_at = ? WHERE state = 'waiting'
         AND waiting_on NOT IN (SELECT id FROM jobs WHERE state IN ('pending', 'running', 'waiting'))`),
       retry: this.db.prepare("UPDATE jobs SET state = 'pending', run_at = ?, last_error = ?, updated_at = ? WHERE id = ?"),
