@@ -1,5 +1,6 @@
-// The Redis queue against the real Redis on this machine: dedupe, per-key order across two instances, retries,
-// and a lane whose holder is killed. Each test has its own key prefix and deletes its keys.
+// What only the Redis queue has, against the real Redis on this machine: a lane whose holder (a real process) is
+// killed, session locks across replicas, a Redis outage. What both queues promise is in queue-contract.test.ts.
+// Each test has its own key prefix and deletes its keys.
 import { execa } from 'execa';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -9,8 +10,8 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisLocks } from '../src/claude/redis-locks.js';
 import { RedisQueue } from '../src/jobs/redis-queue.js';
-import type { Job, JobHandler, JobSpec } from '../src/jobs/queue.js';
-import { backoffPolicy, PermanentError } from '../src/jobs/retry.js';
+import { AwaitJob, type Job, type JobSpec } from '../src/jobs/queue.js';
+import { backoffPolicy } from '../src/jobs/retry.js';
 import { startRedisServer } from './support/redis-server.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -37,6 +38,7 @@ function setup(opts: { lockMs?: number } = {}) {
       lockMs: opts.lockMs ?? 2_000,
       laneWaitMs: 50,
       sweepMs: 500,
+      parkMs: 60_000, // a parked job's own timer is out of these tests' reach: only a wake-up or the sweeper moves it
       events: {
         onRetry: (job, _e, delayMs) => events.retries.push({ attempt: job.attempt, delayMs }),
         onDead: (job) => void events.dead.push(job),
@@ -58,114 +60,7 @@ function setup(opts: { lockMs?: number } = {}) {
 const spec = (orderKey: string, n: number, dedupeKeys: string[] = []): JobSpec => ({ kind: 'review', orderKey, dedupeKeys, data: { n } });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe('RedisQueue', () => {
-  it('dedupes atomically: all of a job\'s keys are checked and set together, across instances', async () => {
-    const { make } = setup();
-    const a = make();
-    const b = make();
-    const first = await a.enqueue(spec('k', 1, ['delivery:1', 'head:x']));
-    expect(first.duplicate).toBe(false);
-    // one key seen before: a duplicate, and its other key is not remembered
-    const dup = await b.enqueue(spec('k', 2, ['delivery:2', 'head:x']));
-    expect(dup).toEqual({ duplicate: true, key: 'head:x', id: first.id });
-    expect((await a.enqueue(spec('k', 3, ['delivery:2']))).duplicate).toBe(false);
-    // a delivery raced on two replicas is accepted once
-    const raced = await Promise.all([a, b, a, b].map((q) => q.enqueue(spec('k', 4, ['delivery:race']))));
-    expect(raced.filter((r) => !r.duplicate)).toHaveLength(1);
-    expect((await a.stats()).pending).toBe(3);
-  });
-
-  it('runs one job per order key at a time, in arrival order, across two instances', async () => {
-    const { make } = setup();
-    const a = make();
-    const b = make();
-    const log: { key: string; n: number; by: string }[] = [];
-    const active = new Map<string, number>();
-    let overlap = 0;
-    const handler = (by: string): JobHandler => async (job) => {
-      const n = (active.get(job.orderKey) ?? 0) + 1;
-      active.set(job.orderKey, n);
-      if (n > 1) overlap++;
-      log.push({ key: job.orderKey, n: (job.data as { n: number }).n, by });
-      await sleep(30);
-      active.set(job.orderKey, active.get(job.orderKey)! - 1);
-    };
-    for (let i = 0; i < 8; i++) {
-      await a.enqueue(spec('lane:1', i));
-      await b.enqueue(spec('lane:2', i));
-    }
-    a.start(handler('a'));
-    b.start(handler('b'));
-    await a.drained(30_000);
-    await b.drained(30_000);
-    expect(overlap).toBe(0);
-    for (const key of ['lane:1', 'lane:2']) expect(log.filter((l) => l.key === key).map((l) => l.n)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
-    expect(new Set(log.map((l) => l.by))).toEqual(new Set(['a', 'b']));
-  });
-
-  it('starts a job no earlier than its notBefore (the per-project rate limit); its lane waits, other lanes do not', async () => {
-    const { make } = setup();
-    const q = make();
-    const done: number[] = [];
-    const started: Record<number, number> = {};
-    q.start(async (job) => {
-      const n = (job.data as { n: number }).n;
-      started[n] = Date.now();
-      done.push(n);
-    });
-    const notBefore = Date.now() + 500;
-    await q.enqueue({ ...spec('lane:a', 1), notBefore });
-    await q.enqueue(spec('lane:a', 2));
-    await q.enqueue(spec('lane:b', 3));
-    await q.drained(30_000);
-    expect(done.indexOf(3)).toBeLessThan(done.indexOf(1));
-    expect(done.indexOf(1)).toBeLessThan(done.indexOf(2));
-    expect(started[1]).toBeGreaterThanOrEqual(notBefore);
-  });
-
-  it('retries transient errors with backoff and Retry-After, keeps the lane, and gives up after the last try', async () => {
-    const { make, events } = setup();
-    const q = make({ maxAttempts: 3 });
-    const runs: string[] = [];
-    q.start(async (job) => {
-      const n = (job.data as { n: number }).n;
-      runs.push(`${n}@${job.attempt}`);
-      if (n === 1 && job.attempt < 3) throw Object.assign(new Error('503'), { transient: true, retryAfterMs: job.attempt === 1 ? 300 : undefined });
-      if (n === 2) throw new PermanentError('404 project gone');
-      if (n === 3) throw Object.assign(new Error('still down'), { transient: true });
-    });
-    await q.enqueue(spec('mr:1', 1));
-    await q.enqueue(spec('mr:1', 2));
-    await q.enqueue(spec('mr:1', 3));
-    await q.enqueue(spec('mr:1', 4));
-    await waitUntil(() => runs.includes('4@1'));
-    await q.drained(10_000);
-    // order held through the retries: 1 three times, 2 once (permanent), 3 three times (then dead), then 4
-    expect(runs).toEqual(['1@1', '1@2', '1@3', '2@1', '3@1', '3@2', '3@3', '4@1']);
-    expect(events.retries[0]!.delayMs).toBeGreaterThanOrEqual(300);
-    expect(events.retries.map((r) => r.attempt)).toEqual([1, 2, 1, 2]);
-    expect(events.dead.map((j) => [(j.data as { n: number }).n, j.attempt])).toEqual([[2, 1], [3, 3]]);
-    expect((await q.stats()).failed).toBe(2);
-  });
-
-  it('releases the dedupe keys of a job that failed for good, so a resend runs again', async () => {
-    const { make, events } = setup();
-    const q = make({ maxAttempts: 1 });
-    const runs: number[] = [];
-    q.start(async (job) => {
-      const n = (job.data as { n: number }).n;
-      runs.push(n);
-      if (n === 1) throw new PermanentError('403');
-    });
-    await q.enqueue(spec('mr:1', 1, ['delivery:A', 'head:x']));
-    await q.enqueue(spec('mr:2', 2, ['delivery:B']));
-    await waitUntil(() => events.dead.length === 1 && runs.includes(2));
-    await q.drained(10_000);
-    expect((await q.enqueue(spec('mr:2', 2, ['delivery:B']))).duplicate).toBe(true);
-    expect((await q.enqueue(spec('mr:1', 3, ['delivery:A', 'head:x']))).duplicate).toBe(false);
-    await waitUntil(() => runs.includes(3));
-  });
-
+describe('RedisQueue: a killed replica', () => {
   it('a killed holder\'s lane lock expires: another instance finishes its job, then the next of the lane', async () => {
     const { make, prefix } = setup({ lockMs: 1_500 });
     const b = make();
@@ -190,6 +85,34 @@ describe('RedisQueue', () => {
     await waitUntil(() => runs.length === 2, 20_000);
     expect(runs).toEqual(['1@2', '2@1']);
     await b.drained(5_000);
+  });
+});
+
+describe('RedisQueue: dependent jobs', () => {
+  it('a waiter whose wake-up was lost (a crash between the finish and the promote) is woken by the sweeper', async () => {
+    const { make, prefix } = setup();
+    const q = make();
+    const r = new Redis(REDIS_URL);
+    cleanups.push(async () => void r.disconnect());
+    const log: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((res) => (release = res));
+    q.start(async (job, ctx) => {
+      const n = (job.data as { n: number }).n;
+      log.push(`${n}/${ctx.waited}`);
+      if (n === 2) await held;
+      if (n === 1 && ctx.waited === 0) throw new AwaitJob(spec('mr:1', 2, ['trunk:1']));
+    });
+    await q.enqueue(spec('thread:1', 1));
+    await waitUntil(() => log.includes('2/0'));
+    // The dependency runs; its list of waiters is lost, as if the process died after FINISH and before the promote.
+    const waiters = await r.keys(`${prefix}:jobs:mrr:waiters:*`);
+    expect(waiters).toHaveLength(1);
+    await r.del(...waiters);
+    release();
+    await waitUntil(() => log.includes('1/1'), 10_000);
+    await q.drained(10_000);
+    expect(log).toEqual(['1/0', '2/0', '1/1']);
   });
 });
 

@@ -24,6 +24,22 @@ describe('Store.updateThread', () => {
     expect(await s.getThread(1, 1, 'missing')).toBeUndefined();
   });
 
+  it('a new session for a thread (startThread) keeps what its lane recorded meanwhile: answers, a pending reply', async () => {
+    const s = sqliteStore();
+    await s.putThread(thread(3));
+    const pendingReply = { noteId: 7, reply: 'r', verdict: 'answered' as const, forkSessionId: 'f', forked: false, rebuilt: false };
+    // a reply finishing in the thread's lane while a fix check (the MR's lane) starts a new fork of the thread
+    await Promise.all([
+      s.updateThread(3, 1, 'd', (t) => {
+        t.answered = [...t.answered, 7];
+        t.pendingReply = pendingReply;
+      }),
+      s.startThread({ projectId: 3, iid: 1, discussionId: 'd', forkSessionId: 'f2', trunkSessionId: 't', lastSeenNoteId: 5 }),
+    ]);
+    const t = await s.getThread(3, 1, 'd');
+    expect(t).toMatchObject({ forkSessionId: 'f2', status: 'running', answered: [7], pendingReply, lastSeenNoteId: 5 });
+  });
+
   it('holds across replicas on Redis', async () => {
     const [a, b] = redisReplicas();
     await a.putThread(thread(2));

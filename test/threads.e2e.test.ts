@@ -203,6 +203,11 @@ describe('thread conversations', () => {
     const q = await say(project, mr.iid, ALICE.id, `@${BOT.username} QUESTION-DURING is this safe?`);
     // the reply job has started (its 👀 comes before it waits for the trunk) while the review still runs
     await waitFor(() => h.gitlab.log.some((l) => l.method === 'POST' && l.path.endsWith(`/notes/${q.note.id}/award_emoji`)), 30_000, 'the reply job');
+    // it waits for the review as a parked job: only the review holds a worker slot, the reply is pending behind it
+    await waitFor(async () => {
+      const s = await h.bot.queue.stats();
+      return s.running === 1 && s.pending >= 1;
+    }, 30_000, 'the reply to wait without a slot');
     release();
     await waitFor(() => botReplies(project, mr.iid, q.discussion.id).length === 1, 60_000, 'answer after review');
     const rec = (await h.bot.deps.store.getMr(project.id, mr.iid))!;

@@ -49,6 +49,11 @@ interface MrEventBase {
 export interface ReviewRequested extends MrEventBase {
   kind: 'review';
   reason: 'open' | 'reopen' | 'ready' | 'command' | 'missing_trunk';
+  /**
+   * Queued for a thread that needs the MR's trunk (jobs/specs.ts trunkJobFor), with the trunk session it could not
+   * use (absent: it saw none, or one being made). A trunk done since, other than that one, makes the review unnecessary.
+   */
+  forThread?: { staleTrunk?: string };
 }
 
 /** New commits on an MR (Merge Request Hook with oldrev). */

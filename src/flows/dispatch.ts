@@ -1,6 +1,6 @@
 // Job → flow. The queue calls this; flows do the work.
 import type { BotEvent, CodePushed, NoteAdded, ReviewRequested } from '../events/types.js';
-import type { Job, JobContext } from '../jobs/queue.js';
+import { AwaitJob, type Job, type JobContext } from '../jobs/queue.js';
 import type { Deps } from './deps.js';
 import { withJobLogContext } from '../log-context.js';
 import { postFailureNote, type FailureNotice } from './failure.js';
@@ -15,9 +15,9 @@ export interface FlowTable {
 }
 
 export const defaultFlows: FlowTable = {
-  review: (d, ev, ctx) => reviewMr(d, { project: ev.project, iid: ev.iid, reason: ev.reason }, ctx.signal),
+  review: (d, ev, ctx) => reviewMr(d, { project: ev.project, iid: ev.iid, reason: ev.reason, forThread: ev.forThread }, ctx.signal),
   update: (d, ev, ctx) => updateMr(d, ev, ctx.signal),
-  reply: (d, ev, ctx) => replyToNote(d, ev, ctx.signal),
+  reply: (d, ev, ctx) => replyToNote(d, ev, ctx.signal, ctx.waited),
 };
 
 export function jobHandler(d: Deps, flows: FlowTable = defaultFlows) {
@@ -35,18 +35,24 @@ export function jobHandler(d: Deps, flows: FlowTable = defaultFlows) {
     const ev = { ...claimed, project: { id, path, webUrl } } as BotEvent;
     const log = d.log.child({ job: job.id, kind: job.kind, attempt: job.attempt, project: path, iid: ev.iid });
     const jd: Deps = { ...d, log };
-    log.info('job started');
-    if (notice) await postFailureNote(jd, { ...notice, event: ev });
-    else switch (ev.kind) {
-      case 'review':
-        await flows.review(jd, ev, ctx);
-        break;
-      case 'push':
-        await flows.update(jd, ev, ctx);
-        break;
-      case 'note':
-        await flows.reply(jd, ev, ctx);
-        break;
+    log.info({ waited: ctx.waited }, 'job started');
+    try {
+      if (notice) await postFailureNote(jd, { ...notice, event: ev });
+      else switch (ev.kind) {
+        case 'review':
+          await flows.review(jd, ev, ctx);
+          break;
+        case 'push':
+          await flows.update(jd, ev, ctx);
+          break;
+        case 'note':
+          await flows.reply(jd, ev, ctx);
+          break;
+      }
+    } catch (e) {
+      // Not a failure: the queue runs the named job first and this one again after it.
+      if (e instanceof AwaitJob) log.info({ why: e.message, waitsFor: e.spec.orderKey }, 'job waits for another');
+      throw e;
     }
     log.info('job done');
   });

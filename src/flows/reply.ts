@@ -1,6 +1,5 @@
 // A thread is its own conversation: its first answer forks the MR's trunk session, later answers resume the fork.
 import fs from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ClaudeError, type ClaudeResult } from '../claude/result.js';
 import type { NoteAdded } from '../events/types.js';
 import { readMarker, withMarker } from '../gitlab/markers.js';
@@ -11,11 +10,12 @@ import { parseTurn, replyOutputSchema, TURN_SCHEMA } from '../review/outputs.js'
 import { threadPrompt } from '../review/thread.js';
 import { newThreadRecord, type MrRecord, type PendingReply, type ThreadRecord } from '../store/records.js';
 import type { TurnOptions } from '../claude/sessions.js';
+import { AwaitJob } from '../jobs/queue.js';
+import { trunkJobFor } from '../jobs/specs.js';
 import { parseCommand, runCommand } from './chat-commands.js';
 import type { Deps } from './deps.js';
 import { pendingLearning, replyWithLearning } from './learnings.js';
 import { gateQuestion } from './questions.js';
-import { reviewMr } from './review.js';
 import { noteFromApi } from './trusted-note.js';
 
 export type ReplyOutcome = { skipped: string } | { command: string; refused?: true } | { answered: true; sessionId: string; forked: boolean; rebuilt: boolean };
@@ -27,7 +27,8 @@ export function addressedToBot(ev: NoteAdded, disc: DiscussionInfo, botId: numbe
   return botInThread && ev.mentionsOthers.length === 0;
 }
 
-export async function replyToNote(d: Deps, claimed: NoteAdded, signal?: AbortSignal): Promise<ReplyOutcome> {
+/** `waited`: how often this job already waited for the MR's trunk review (JobContext.waited). */
+export async function replyToNote(d: Deps, claimed: NoteAdded, signal?: AbortSignal, waited = 0): Promise<ReplyOutcome> {
   const { project, iid } = claimed;
   const log = d.log.child({ project: project.path, iid, discussion: claimed.discussionId, note: claimed.noteId });
   const disc = await d.gitlab.discussion(project.id, iid, claimed.discussionId).catch((e) => {
@@ -61,14 +62,17 @@ export async function replyToNote(d: Deps, claimed: NoteAdded, signal?: AbortSig
   if ((mr.state === 'closed' || mr.state === 'merged') && !ev.mentionsBot) return skip(log, `note on ${mr.state} mr`);
   const { refused, repoConfig, guidance } = await gateQuestion(d, ev, note.author, mr);
   if (refused) return skip(log, refused);
-  let rec = await waitForTrunk(d, project.id, iid, signal);
+  // The MR's review is under way in its own lane: this job waits for it (holding no worker slot), then runs again
+  // and answers with the review in context.
+  let rec = await d.store.getMr(project.id, iid);
+  if (rec?.trunkStatus === 'running') throw new AwaitJob(trunkJobFor(trunkReviewOf(ev, mr)), 'the MR review is running; the answer follows it');
   rec = await onThisReplica(d, project, mr, rec, prior);
-  // No trunk (the MR predates the bot, or its review failed): review first, then fork.
+  // No trunk (the MR predates the bot, its review failed, its transcript is gone): the MR is reviewed first, then
+  // this job runs again and forks. Still none after that review: a clear failure.
   if (!trunkUsable(d, rec)) {
-    log.info('no usable trunk session; reviewing the MR first');
-    await reviewMr(d, { project, iid, reason: 'missing_trunk' }, signal);
-    rec = await d.store.getMr(project.id, iid);
-    if (!trunkUsable(d, rec)) throw new ClaudeError('session_missing', 'the trunk review did not produce a session');
+    if (waited > 0) throw new ClaudeError('session_missing', 'the trunk review did not produce a session');
+    log.info({ sessionId: rec?.trunkSessionId, status: rec?.trunkStatus }, 'no usable trunk session; reviewing the MR first');
+    throw new AwaitJob(trunkJobFor(trunkReviewOf(ev, mr), rec?.trunkSessionId), 'no usable trunk session: the MR is reviewed first');
   }
   const trunkId = rec!.trunkSessionId!;
   const cwd = rec!.workspace!;
@@ -172,17 +176,10 @@ async function freshFork(d: Deps, i: ForkInput): Promise<{ result: ClaudeResult;
   return { result, forkId };
 }
 
-/** The MR's review may be under way in its own lane: answer once it is done, with it in context. */
-async function waitForTrunk(d: Deps, pid: number, iid: number, signal?: AbortSignal): Promise<MrRecord | undefined> {
-  const deadline = Date.now() + d.config.CLAUDE_TIMEOUT_MS + 60_000;
-  for (;;) {
-    const rec = await d.store.getMr(pid, iid);
-    if (rec?.trunkStatus !== 'running') return rec;
-    if (Date.now() > deadline || signal?.aborted) {
-      throw Object.assign(new Error('the MR review is still running; the answer follows it'), { transient: true, retryAfterMs: 5_000 });
-    }
-    await sleep(500);
-  }
+/** The review event of the trunk job a thread waits for (the MR as the API has it; the note's author asked). */
+function trunkReviewOf(ev: NoteAdded, mr: MergeRequestInfo) {
+  const { project, iid } = ev;
+  return { project, iid, title: mr.title, headSha: mr.sha, sourceBranch: mr.sourceBranch, targetBranch: mr.targetBranch, draft: mr.draft, state: mr.state, actor: ev.author, url: mr.webUrl };
 }
 
 /**

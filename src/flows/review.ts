@@ -17,6 +17,8 @@ export interface ReviewJob {
   iid: number;
   /** why: an automatic review skips drafts, paused MRs and heads already reviewed; a command does not */
   reason: 'open' | 'reopen' | 'ready' | 'command' | 'missing_trunk';
+  /** queued for a thread (ReviewRequested.forThread): skipped when a trunk was made meanwhile */
+  forThread?: { staleTrunk?: string };
 }
 
 export type ReviewOutcome = { skipped: string } | { trunkSessionId: string; posted: number };
@@ -30,6 +32,8 @@ export async function reviewMr(d: Deps, job: ReviewJob, signal?: AbortSignal): P
   const rec = await d.store.getMr(project.id, iid);
   if (auto && rec?.paused) return skipped(log, 'reviews paused on this MR');
   if (auto && rec?.reviewedSha === mr.sha && rec.trunkStatus === 'done') return skipped(log, 'head already reviewed');
+  // A thread asked for a trunk while the MR's review ran (or was queued): that review made one.
+  if (job.forThread && rec?.trunkStatus === 'done' && rec.trunkSessionId !== job.forThread.staleTrunk) return skipped(log, 'the MR has a trunk now');
 
   const ctx = await loadMrContext(d, project, iid, mr);
   if (auto && ctx.mr.draft && !ctx.repoConfig.reviewDrafts) return skipped(log, 'draft (review_drafts is off)');

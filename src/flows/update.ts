@@ -8,7 +8,7 @@ import { fixCheckOutputSchema, TURN_SCHEMA } from '../review/outputs.js';
 import { splitGitDiff, touches, type FilePatch } from '../review/interdiff.js';
 import { pathFilter } from '../review/repo-config.js';
 import { renderDiff } from '../review/render-diff.js';
-import { newThreadRecord, type MrRecord, type PostedFinding } from '../store/records.js';
+import type { MrRecord, PostedFinding } from '../store/records.js';
 import { loadMrContext, postedIndex, type MrContext, type PostedIndex } from './context.js';
 import type { Deps } from './deps.js';
 import { publishAndMark, reviewMr, runReviewTurn, withLearnings, type ReviewOutcome } from './review.js';
@@ -114,7 +114,8 @@ async function checkOne(d: Deps, ctx: MrContext, rec: MrRecord, f: PostedFinding
   } else {
     // The thread has no session yet: fork one from the trunk, and keep it as the thread's.
     sessionId = d.sessions.newId();
-    await d.store.putThread(newThreadRecord({ projectId: project.id, iid: mr.iid, discussionId: f.discussionId, forkSessionId: sessionId, trunkSessionId: rec.trunkSessionId!, lastSeenNoteId: f.noteId, findingFp: f.fp }));
+    // Under the thread's lock, keeping what its lane recorded (answers, a pending reply): a reply may be running there.
+    await d.store.startThread({ projectId: project.id, iid: mr.iid, discussionId: f.discussionId, forkSessionId: sessionId, trunkSessionId: rec.trunkSessionId!, lastSeenNoteId: f.noteId, findingFp: f.fp });
     result = await d.sessions.fork(ctx.cwd, rec.trunkSessionId!, sessionId, prompt, turn);
   }
   // Parsed before anything is written: the verdict is paid for and kept with the thread (pendingFix).

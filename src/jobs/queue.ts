@@ -1,5 +1,6 @@
-// The job queue seen from above: durable enqueue with dedupe keys, per-key ordering, retries. The embedded
-// implementation is SQLite (sqlite-queue.ts); the scale-out one is Redis.
+// The job queue seen from above: durable enqueue with dedupe keys, per-key ordering, retries, dependent jobs. The
+// embedded implementation is SQLite (sqlite-queue.ts); the scale-out one is Redis. Both pass one contract suite
+// (test/queue-contract.test.ts).
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** notify: the note that tells an MR a job gave up, queued and retried like any post */
@@ -28,6 +29,37 @@ export type EnqueueResult = { id: string; duplicate: false } | { id?: string; du
 export interface JobContext {
   /** aborted when the process shuts down past its deadline: stop CLI children, the job stays queued */
   signal: AbortSignal;
+  /** how many times this job was parked behind another one (AwaitJob) and woken when that one ended */
+  waited: number;
+}
+
+/**
+ * Thrown by a handler: "run `spec` first, then run me again". The queue enqueues `spec` (a live job that shares one of
+ * its dedupe keys is waited for instead; a finished one is not, since the waiter found its result missing), parks
+ * this job at the head of its lane without holding a worker slot or counting the attempt, and makes it runnable
+ * again when that job ends, done or dead. `spec` must be in another lane: this one is held by the waiting job.
+ */
+export class AwaitJob extends Error {
+  constructor(
+    readonly spec: JobSpec,
+    why = 'waits for another job',
+  ) {
+    super(why);
+    this.name = 'AwaitJob';
+  }
+}
+
+/**
+ * A job that waited this often and still asks to wait is failed: something keeps re-creating what it waits for
+ * (a review that crash-loops and leaves its trunk 'running', say).
+ */
+const MAX_WAITS = 5;
+
+/** Why a handler's AwaitJob cannot be honoured, if it cannot. */
+export function awaitRefusal(job: Pick<Job, 'orderKey'>, err: AwaitJob, waited: number): string | undefined {
+  if (err.spec.orderKey === job.orderKey) return `a job cannot wait for a job of its own lane (${job.orderKey})`;
+  if (waited >= MAX_WAITS) return `waited ${waited} times for other jobs; giving up`;
+  return undefined;
 }
 
 export type JobHandler = (job: Job, ctx: JobContext) => Promise<void>;
@@ -41,7 +73,13 @@ export interface RetryPolicy {
   maxInterrupts?: number;
 }
 
+/** The crash-loop cap both backends apply: this many runs cut short by a crash, and the job is dead. */
+export function interruptLimit(p: RetryPolicy): number {
+  return Math.max(1, Math.min(p.maxInterrupts ?? 3, p.maxAttempts));
+}
+
 export interface QueueStats {
+  /** waiting for their turn, their time or (AwaitJob) another job */
   pending: number;
   running: number;
   failed: number;

@@ -8,10 +8,17 @@
 // retry keeps its place at the head. A dead holder stops renewing, BullMQ's stalled check puts the job back, and
 // the next run gets the lane once the old lock expires. A sweeper repairs lanes whose head BullMQ no longer knows
 // (a crash between the script and `add`) or failed by itself (stalled too often).
+//
+// Dependent jobs (AwaitJob): the waiting job stays its lane's head, gives the lane lock back and sleeps in BullMQ's
+// delayed set; the job it waits for keeps a set of its waiters, and its FINISH wakes them (promote). BullMQ's own
+// flows (parent/child) do not fit: a child has one parent, and many threads wait for one trunk review. A wake that
+// is lost to a crash is found by the sweeper, and a parked job looks again by itself every parkMs.
 import { randomUUID } from 'node:crypto';
 import { DelayedError, Queue as BullQueue, UnrecoverableError, Worker, type Job as BullJob } from 'bullmq';
+import { settledWithin } from '../deadline.js';
 import type { Redis } from 'ioredis';
-import { waitUntilDrained, type EnqueueResult, type Job, type JobHandler, type JobSpec, type Queue, type QueueEvents, type QueueStats, type RetryPolicy } from './queue.js';
+import { AwaitJob, awaitRefusal, interruptLimit, waitUntilDrained, type EnqueueResult, type Job, type JobHandler, type JobSpec, type Queue, type QueueEvents, type QueueStats, type RetryPolicy } from './queue.js';
+import { PermanentError } from './retry.js';
 
 export interface RedisQueueOptions {
   /** a connection for commands; the queue duplicates it for BullMQ's blocking worker */
@@ -30,6 +37,8 @@ export interface RedisQueueOptions {
   laneWaitMs?: number;
   /** how often lanes are checked for heads BullMQ lost */
   sweepMs?: number;
+  /** how often a job waiting for another (AwaitJob) looks by itself whether that one ended (a lost wake-up) */
+  parkMs?: number;
   onError?(err: unknown, where: string): void;
 }
 
@@ -50,7 +59,8 @@ redis.call('SADD', KEYS[3], ARGV[5])
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
 return {1}`;
 
-// {1, attempt, spec, createdAt} = run it; {0} = not yet (not the head, or the lane is locked); {-1} = gone (finished).
+// {1, attempt, spec, createdAt, waits} = run it; {0} = not yet (not the head, or the lane is locked);
+// {-1} = gone (finished); {-2} = still waiting for another job (AwaitJob) that has not ended.
 const CLAIM = `
 if redis.call('EXISTS', KEYS[3]) == 0 then return {-1} end
 local head = redis.call('LINDEX', KEYS[1], 0)
@@ -58,11 +68,46 @@ if head ~= ARGV[1] then
   if not redis.call('LPOS', KEYS[1], ARGV[1]) then return {-1} end
   return {0}
 end
+local waitingOn = redis.call('HGET', KEYS[3], 'waitingOn')
+if waitingOn then
+  if redis.call('EXISTS', ARGV[4] .. waitingOn) == 1 then return {-2} end
+  redis.call('HDEL', KEYS[3], 'waitingOn')
+end
 local holder = redis.call('GET', KEYS[2])
 if holder and holder ~= ARGV[2] then return {0} end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 local attempt = redis.call('HINCRBY', KEYS[3], 'attempts', 1)
-return {1, attempt, redis.call('HGET', KEYS[3], 'spec'), redis.call('HGET', KEYS[3], 'createdAt')}`;
+local f = redis.call('HMGET', KEYS[3], 'spec', 'createdAt', 'waits')
+return {1, attempt, f[1], f[2], f[3] or '0'}`;
+
+// Park the running head KEYS[1] behind a job: a live one that owns one of the dedupe keys (KEYS[6..]), else a new
+// one recorded as ENQUEUE does. The attempt is not counted and the lane lock is given back; the head stays.
+// Returns {created, id waited for}.
+const AWAIT = `
+local dep
+for i = 6, #KEYS do
+  local hit = redis.call('GET', KEYS[i])
+  if hit and redis.call('EXISTS', ARGV[8] .. hit) == 1 then
+    dep = hit
+    break
+  end
+end
+local created = 0
+if not dep then
+  dep = ARGV[3]
+  for i = 6, #KEYS do redis.call('SET', KEYS[i], dep, 'PX', ARGV[6]) end
+  redis.call('HSET', ARGV[8] .. dep, 'spec', ARGV[4], 'attempts', 0, 'createdAt', ARGV[5])
+  redis.call('RPUSH', KEYS[3], dep)
+  redis.call('SADD', KEYS[4], ARGV[7])
+  redis.call('ZADD', KEYS[5], ARGV[5], dep)
+  created = 1
+end
+redis.call('SADD', ARGV[9] .. dep, ARGV[1])
+redis.call('HSET', KEYS[1], 'waitingOn', dep)
+redis.call('HINCRBY', KEYS[1], 'attempts', -1)
+redis.call('HINCRBY', KEYS[1], 'waits', 1)
+if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
+return {created, dep}`;
 
 // Also takes the lock back when it expired while Redis was unreachable and nobody else took the lane meanwhile:
 // the job is still running here, so its lane must not be claimed by a second run once Redis is back. Only while the
@@ -82,14 +127,17 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 if ARGV[2] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HINCRBY', KEYS[2], 'attempts', -1) end
 return 1`;
 
-// The head is done (or dead): advance the lane. Returns {removed, next head}.
+// The head is done (or dead): advance the lane and hand over the jobs that waited for it. Returns
+// {removed, waiters to wake, next head}.
 const FINISH = `
 local removed = redis.call('LREM', KEYS[1], 1, ARGV[1])
 if ARGV[2] ~= '' and redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
 redis.call('DEL', KEYS[3])
 redis.call('ZREM', KEYS[5], ARGV[1])
 if redis.call('LLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[4], ARGV[3]) end
-return {removed, redis.call('LINDEX', KEYS[1], 0)}`;
+local waiters = redis.call('SMEMBERS', KEYS[6])
+redis.call('DEL', KEYS[6])
+return {removed, waiters, redis.call('LINDEX', KEYS[1], 0)}`;
 
 // A job failed for good: forget the dedupe keys it still owns, so a resend of the same event runs again.
 const FORGET = `
@@ -101,10 +149,11 @@ return 1`;
 type Scripted = Redis & {
   mrrForget(...a: (string | number)[]): Promise<number>;
   mrrEnqueue(...a: (string | number)[]): Promise<[number, number?, string?]>;
-  mrrClaim(...a: (string | number)[]): Promise<[number, number?, string?, string?]>;
+  mrrClaim(...a: (string | number)[]): Promise<[number, number?, string?, string?, string?]>;
+  mrrAwait(...a: (string | number)[]): Promise<[number, string]>;
   mrrRenew(...a: (string | number)[]): Promise<number>;
   mrrRelease(...a: (string | number)[]): Promise<number>;
-  mrrFinish(...a: (string | number)[]): Promise<[number, string | null]>;
+  mrrFinish(...a: (string | number)[]): Promise<[number, string[], string | null]>;
 };
 
 interface Running {
@@ -133,12 +182,14 @@ export class RedisQueue implements Queue {
     this.r.defineCommand('mrrClaim', { numberOfKeys: 3, lua: CLAIM });
     this.r.defineCommand('mrrRenew', { numberOfKeys: 3, lua: RENEW });
     this.r.defineCommand('mrrRelease', { numberOfKeys: 2, lua: RELEASE });
-    this.r.defineCommand('mrrFinish', { numberOfKeys: 5, lua: FINISH });
+    this.r.defineCommand('mrrFinish', { numberOfKeys: 6, lua: FINISH });
+    this.r.defineCommand('mrrAwait', { lua: AWAIT });
     this.r.defineCommand('mrrForget', { lua: FORGET });
     this.bull = new BullQueue<BullData>(this.name, {
       connection: o.redis,
       prefix: o.prefix,
-      defaultJobOptions: { removeOnComplete: true, removeOnFail: { age: 30 * 24 * 3600, count: 1000 } },
+      // Failed jobs stay until retention removes them (retain), as in the SQLite queue.
+      defaultJobOptions: { removeOnComplete: true, removeOnFail: false },
     });
     this.bull.on('error', (e) => this.o.onError?.(e, 'queue'));
   }
@@ -148,7 +199,7 @@ export class RedisQueue implements Queue {
   }
 
   private laneKeys(orderKey: string, id: string): string[] {
-    return [this.key('lane', orderKey), this.key('lanelock', orderKey), this.key('spec', id), this.key('lanes'), this.key('pending')];
+    return [this.key('lane', orderKey), this.key('lanelock', orderKey), this.key('spec', id), this.key('lanes'), this.key('pending'), this.key('waiters', id)];
   }
 
   async enqueue(spec: JobSpec): Promise<EnqueueResult> {
@@ -177,8 +228,9 @@ export class RedisQueue implements Queue {
       concurrency: this.o.concurrency,
       lockDuration: this.lockMs,
       stalledInterval: Math.max(500, Math.floor(this.lockMs / 2)),
-      // a job that keeps killing its replica (OOM) fails after a few tries instead of looping forever
-      maxStalledCount: 3,
+      // A job that keeps killing its replica (OOM) fails instead of looping forever: BullMQ fails it at the stall
+      // after maxStalledCount, so this many interrupted runs in all, as in the SQLite queue.
+      maxStalledCount: interruptLimit(this.o.policy) - 1,
       autorun: true,
     });
     this.worker.on('error', (e) => this.o.onError?.(e, 'worker'));
@@ -198,17 +250,13 @@ export class RedisQueue implements Queue {
     this.stopping = true;
     if (this.sweeper) clearInterval(this.sweeper);
     if (!this.worker) return;
+    // As the SQLite queue: running jobs get most of the deadline, then they are aborted and put back without
+    // counting the attempt. One that ignores its signal is left active: its lock expires and it stalls, like a crash.
     const closing = this.worker.close();
-    let timer: NodeJS.Timeout | undefined;
-    const expired = await Promise.race([
-      closing.then(() => false),
-      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), deadlineMs))),
-    ]);
-    clearTimeout(timer);
-    if (expired) {
-      for (const r of this.running.values()) r.abort.abort(new Error('shutting down'));
-      await closing;
-    }
+    const grace = Math.min(2_000, Math.floor(deadlineMs / 4));
+    if (await settledWithin(closing, deadlineMs - grace)) return;
+    for (const r of this.running.values()) r.abort.abort(new Error('shutting down'));
+    await settledWithin(closing, grace);
   }
 
   async stats(): Promise<QueueStats> {
@@ -230,14 +278,20 @@ export class RedisQueue implements Queue {
     this.stopping = true;
     this.closed = true;
     if (this.sweeper) clearInterval(this.sweeper);
-    await this.worker?.close(true).catch(() => undefined);
+    // A stop() whose job ignored its abort left BullMQ's close pending (a second close returns the same promise):
+    // bounded here, then the worker's connection goes, so its locks expire and the job stalls as after a crash.
+    const closing = this.worker?.close(true).catch(() => undefined);
+    if (closing) await settledWithin(closing, 2_000);
     this.workerConn?.disconnect();
     await this.bull.close().catch(() => undefined);
   }
 
-  /** Dedupe keys expire by themselves (PX); failed BullMQ jobs past the window are cleaned here. */
-  async retain(o: { failedJobMs: number }): Promise<number> {
-    return (await this.bull.clean(o.failedJobMs, 10_000, 'failed')).length;
+  /** Dedupe keys expire by themselves (PX); failed jobs that failed before now - failedJobMs are removed here. */
+  async retain(o: { now: number; failedJobMs: number }): Promise<number> {
+    const grace = Math.max(0, o.failedJobMs - (o.now - Date.now()));
+    let removed = 0;
+    for (let n = -1; n !== 0; removed += n) n = (await this.bull.clean(grace, 1_000, 'failed')).length;
+    return removed;
   }
 
   private async process(bj: BullJob<BullData>, token?: string): Promise<void> {
@@ -247,14 +301,20 @@ export class RedisQueue implements Queue {
     const spec = JSON.parse(specRaw) as JobSpec;
     const keys = this.laneKeys(spec.orderKey, id);
     const runToken = randomUUID();
-    const claim = this.stopping ? [0] : await this.untilRedis(() => this.r.mrrClaim(keys[0]!, keys[1]!, keys[2]!, id, runToken, this.lockMs));
+    const claim = this.stopping ? [0] : await this.untilRedis(() => this.r.mrrClaim(keys[0]!, keys[1]!, keys[2]!, id, runToken, this.lockMs, this.key('spec', '')));
     if (claim[0] === -1) return;
+    if (claim[0] === -2) {
+      // Woken by its timer, but the job it waits for is still on the way: sleep again (its FINISH wakes this one).
+      await bj.moveToDelayed(Date.now() + this.parkMs, token);
+      throw new DelayedError();
+    }
     if (claim[0] === 0) {
       // Not this job's turn: look again shortly (the finishing head also promotes its successor).
       await bj.moveToDelayed(Date.now() + (this.o.laneWaitMs ?? 1_000), token);
       throw new DelayedError();
     }
     const job: Job = { ...spec, id, attempt: claim[1]!, createdAt: Number(claim[3]) };
+    const waited = Number(claim[4] ?? 0);
     const abort = new AbortController();
     const renew = setInterval(() => {
       this.r.mrrRenew(keys[1]!, keys[2]!, keys[0]!, runToken, this.lockMs, id).catch((e) => this.o.onError?.(e, 'renew'));
@@ -263,11 +323,13 @@ export class RedisQueue implements Queue {
     this.running.set(id, { abort, done: new Promise<void>((r) => (release = r)) });
     const started = Date.now();
     try {
-      await this.handler!(job, { signal: abort.signal });
+      await this.handler!(job, { signal: abort.signal, waited });
       await this.finish(spec.orderKey, id, runToken);
       this.o.events?.onDone?.(job, Date.now() - started);
     } catch (err) {
-      await this.settleFailure(bj, token, job, runToken, err, abort.signal.aborted);
+      const refused = err instanceof AwaitJob ? awaitRefusal(job, err, waited) : undefined;
+      if (err instanceof AwaitJob && !refused) await this.park(bj, token, job, runToken, err.spec);
+      await this.settleFailure(bj, token, job, runToken, refused ? new PermanentError(refused) : err, abort.signal.aborted && !refused);
     } finally {
       clearInterval(renew);
       this.running.delete(id);
@@ -301,6 +363,31 @@ export class RedisQueue implements Queue {
     throw new UnrecoverableError(err instanceof Error ? err.message : String(err));
   }
 
+  private get parkMs(): number {
+    return this.o.parkMs ?? 5 * 60_000;
+  }
+
+  /** AwaitJob: park this job behind `spec` (or the live job sharing a dedupe key with it) until that one ends. */
+  private async park(bj: BullJob<BullData>, token: string | undefined, job: Job, runToken: string, spec: JobSpec): Promise<never> {
+    const depId = randomUUID();
+    const now = Date.now();
+    const [depLane, , , lanes, pending] = this.laneKeys(spec.orderKey, depId);
+    const keys = [this.key('spec', job.id), this.key('lanelock', job.orderKey), depLane!, lanes!, pending!, ...spec.dedupeKeys.map((k) => this.key('dedupe', k))];
+    const ttl = this.o.dedupeTtlMs ?? 7 * 24 * 3600_000;
+    const [created, dep] = await this.untilRedis(() =>
+      this.r.mrrAwait(keys.length, ...keys, job.id, runToken, depId, JSON.stringify(spec), now, ttl, spec.orderKey, this.key('spec', ''), this.key('waiters', '')),
+    );
+    if (created === 1) {
+      const delay = Math.max(0, (spec.notBefore ?? 0) - Date.now());
+      // Recorded: if `add` fails the sweeper adds it once it heads its lane, as for enqueue.
+      await this.bull.add(spec.kind, { id: dep }, delay > 0 ? { jobId: dep, delay } : { jobId: dep }).catch((e) => this.o.onError?.(e, 'await add'));
+    }
+    await bj.moveToDelayed(Date.now() + this.parkMs, token);
+    // The job waited for may have ended between the script and the move, waking nobody (this one was still active).
+    if (!(await this.r.exists(this.key('spec', dep)).catch(() => 1))) await this.promote(job.id).catch(() => undefined);
+    throw new DelayedError();
+  }
+
   private async forget(job: Pick<Job, 'id' | 'dedupeKeys'>): Promise<void> {
     if (!job.dedupeKeys.length) return;
     const keys = job.dedupeKeys.map((k) => this.key('dedupe', k));
@@ -309,9 +396,9 @@ export class RedisQueue implements Queue {
 
   private async finish(orderKey: string, id: string, runToken: string): Promise<number> {
     const k = this.laneKeys(orderKey, id);
-    const [removed, next] = await this.untilRedis(() => this.r.mrrFinish(k[0]!, k[1]!, k[2]!, k[3]!, k[4]!, id, runToken, orderKey));
-    // Best effort: a head that stays delayed is picked up at its time anyway. It must not fail a finished job.
-    if (next) await this.promote(next).catch((e) => this.o.onError?.(e, 'promote'));
+    const [removed, waiters, next] = await this.untilRedis(() => this.r.mrrFinish(k[0]!, k[1]!, k[2]!, k[3]!, k[4]!, k[5]!, id, runToken, orderKey));
+    // Best effort: a head that stays delayed is picked up at its time anyway (or by the sweeper). It must not fail a finished job.
+    for (const w of [...waiters, ...(next ? [next] : [])]) await this.promote(w).catch((e) => this.o.onError?.(e, 'promote'));
     return removed;
   }
 
@@ -353,6 +440,12 @@ export class RedisQueue implements Queue {
         continue;
       }
       const state = await bj.getState();
+      if (state === 'delayed') {
+        // A head parked behind a job that ended without waking it (a crash after FINISH): wake it now.
+        const waitingOn = await this.r.hget(this.key('spec', head), 'waitingOn');
+        if (waitingOn && !(await this.r.exists(this.key('spec', waitingOn)))) await this.promote(head);
+        continue;
+      }
       if (state === 'failed' || state === 'completed') {
         const spec = await this.r.hgetall(this.key('spec', head));
         if ((await this.finish(orderKey, head, '')) === 1 && state === 'failed' && spec.spec) {

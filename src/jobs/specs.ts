@@ -1,10 +1,24 @@
 // Domain event → job: which ordering lane it runs in and what makes it a duplicate.
 import { shortHash } from '../gitlab/markers.js';
-import type { BotEvent } from '../events/types.js';
+import type { BotEvent, ReviewRequested } from '../events/types.js';
 import type { JobSpec } from './queue.js';
 
 export const mrLane = (pid: number, iid: number) => `mr:${pid}:${iid}`;
 export const threadLane = (pid: number, iid: number, did: string) => `thread:${pid}:${iid}:${did}`;
+
+/**
+ * The MR's trunk review for a thread that needs it (the reply waits for it: AwaitJob). One live job per MR however
+ * many threads wait; it runs in the MR's lane, so after a review already queued or running there, and is skipped
+ * when that one made a trunk (other than `staleTrunk`, the one the thread could not use).
+ */
+export function trunkJobFor(mr: Omit<ReviewRequested, 'kind' | 'reason' | 'forThread'>, staleTrunk?: string): JobSpec<ReviewRequested> {
+  return {
+    kind: 'review',
+    orderKey: mrLane(mr.project.id, mr.iid),
+    dedupeKeys: [`trunk:${mr.project.id}:${mr.iid}`],
+    data: { ...mr, kind: 'review', reason: 'missing_trunk', forThread: staleTrunk ? { staleTrunk } : {} },
+  };
+}
 
 export function jobFor(event: BotEvent, deliveryKey?: string): JobSpec<BotEvent> {
   const keys = deliveryKey ? [`delivery:${deliveryKey}`] : [];

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { settledWithin } from '../deadline.js';
-import { waitUntilDrained, type EnqueueResult, type Job, type JobHandler, type JobSpec, type Queue, type QueueEvents, type QueueStats, type RetryPolicy } from './queue.js';
+import { AwaitJob, awaitRefusal, interruptLimit, waitUntilDrained, type EnqueueResult, type Job, type JobHandler, type JobSpec, type Queue, type QueueEvents, type QueueStats, type RetryPolicy } from './queue.js';
 import { isTransient, PermanentError } from './retry.js';
 
 interface Row {
@@ -19,6 +19,7 @@ interface Row {
   dedupe: string;
   attempts: number;
   interrupts: number;
+  waits: number;
   created_at: number;
 }
 
@@ -94,6 +95,9 @@ export class SqliteQueue implements Queue {
     // Added with the retry horizon: crashes are counted apart from attempts, which are no longer capped.
     const cols = this.db.prepare<[], { name: string }>('PRAGMA table_info(jobs)').all();
     if (!cols.some((c) => c.name === 'interrupts')) this.db.exec('ALTER TABLE jobs ADD COLUMN interrupts INTEGER NOT NULL DEFAULT 0');
+    // Added with dependent jobs (AwaitJob): a 'waiting' job names the job it waits for.
+    if (!cols.some((c) => c.name === 'waiting_on')) this.db.exec('ALTER TABLE jobs ADD COLUMN waiting_on TEXT; ALTER TABLE jobs ADD COLUMN waits INTEGER NOT NULL DEFAULT 0');
+    this.db.exec('CREATE INDEX IF NOT EXISTS jobs_waiting ON jobs (waiting_on) WHERE waiting_on IS NOT NULL');
     this.q = this.statements();
     this.insert = this.insertTx();
     this.initError = undefined;
@@ -131,10 +135,19 @@ export class SqliteQueue implements Queue {
         SELECT j.* FROM lanes
         JOIN jobs j ON j.seq = (SELECT MIN(seq) FROM jobs WHERE state = 'pending' AND order_key = lanes.k)
         WHERE lanes.k IS NOT NULL AND j.run_at <= ?
-          AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.state = 'running' AND r.order_key = lanes.k)
+          AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.state IN ('running', 'waiting') AND r.order_key = lanes.k)
         ORDER BY j.seq LIMIT ?`),
       claim: this.db.prepare("UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_at = ? WHERE id = ? AND state = 'pending'"),
       finish: this.db.prepare('DELETE FROM jobs WHERE id = ?'),
+      // Dependent jobs (AwaitJob): a job still to run (or running, or itself waiting) is waited for; a waiting job
+      // keeps its lane and its place at the lane's head, holds no slot, and its attempt is not counted.
+      live: this.db.prepare<[string], { id: string }>("SELECT id FROM jobs WHERE id = ? AND state IN ('pending', 'running', 'waiting')"),
+      park: this.db.prepare("UPDATE jobs SET state = 'waiting', waiting_on = ?, attempts = attempts - 1, waits = waits + 1, updated_at = ? WHERE id = ?"),
+      wake: this.db.prepare("UPDATE jobs SET state = 'pending', waiting_on = NULL, updated_at = ? WHERE state = 'waiting' AND waiting_on = ?"),
+      // At start-up, a safety net: a job waiting for one that is no longer there runs now (finishing or failing a job
+      // wakes its waiters in the same transaction, so only a file changed by hand has these).
+      orphans: this.db.prepare(`UPDATE jobs SET state = 'pending', waiting_on = NULL, updated_at = ? WHERE state = 'waiting'
+        AND waiting_on NOT IN (SELECT id FROM jobs WHERE state IN ('pending', 'running', 'waiting'))`),
       retry: this.db.prepare("UPDATE jobs SET state = 'pending', run_at = ?, last_error = ?, updated_at = ? WHERE id = ?"),
       // Put back without counting the attempt (shutdown).
       requeue: this.db.prepare("UPDATE jobs SET state = 'pending', attempts = attempts - 1, updated_at = ? WHERE id = ?"),
@@ -169,12 +182,44 @@ export class SqliteQueue implements Queue {
     });
   }
 
-  /** A job's terminal failure, one transaction: marked failed and its dedupe keys released. */
+  /** A job's terminal failure, one transaction: marked failed, its dedupe keys released, the jobs waiting for it woken. */
   private failFor(id: string, message: string, now: number): void {
     this.db.transaction(() => {
       this.q.fail.run(message, now, id);
       this.q.release.run(id);
+      this.q.wake.run(now, id);
     })();
+  }
+
+  /** Done: the row goes and the jobs waiting for it become runnable, in one transaction. */
+  private finishFor(id: string, now: number): void {
+    this.db.transaction(() => {
+      this.q.finish.run(id);
+      this.q.wake.run(now, id);
+    })();
+  }
+
+  /**
+   * Park `job` behind `spec` (AwaitJob), in one transaction: a live job sharing one of spec's dedupe keys is waited
+   * for, otherwise spec is added (and owns its keys). Returns the id waited for.
+   */
+  private parkFor(job: Job, spec: JobSpec): string {
+    const ttl = this.o.dedupeTtlMs ?? 7 * 24 * 3600_000;
+    return this.db.transaction((): string => {
+      const now = Date.now();
+      for (const key of spec.dedupeKeys) {
+        const hit = this.q.seen.get(key, now);
+        if (hit && this.q.live.get(hit.job_id)) {
+          this.q.park.run(hit.job_id, now, job.id);
+          return hit.job_id;
+        }
+      }
+      const id = randomUUID();
+      this.q.insert.run(id, spec.kind, spec.orderKey, JSON.stringify(spec.data), JSON.stringify(spec.dedupeKeys), Math.max(now, spec.notBefore ?? 0), now, now);
+      for (const key of spec.dedupeKeys) this.q.remember.run(key, id, now + ttl);
+      this.q.park.run(id, now, job.id);
+      return id;
+    }).immediate();
   }
 
   /**
@@ -207,7 +252,7 @@ export class SqliteQueue implements Queue {
    */
   private recover(): void {
     const now = Date.now();
-    const limit = Math.min(this.o.policy.maxInterrupts ?? 3, this.o.policy.maxAttempts);
+    const limit = interruptLimit(this.o.policy);
     const dead: { row: Row; err: Error }[] = [];
     this.db.transaction(() => {
       for (const row of this.q.interrupted.all()) {
@@ -217,8 +262,8 @@ export class SqliteQueue implements Queue {
         dead.push({ row, err });
       }
       this.q.recover.run(now);
+      this.q.orphans.run(now);
       this.q.prune.run(now);
-      this.q.pruneFailed.run(now - 30 * 24 * 3600_000);
     })();
     this.started = true;
     for (const { row, err } of dead) {
@@ -247,9 +292,9 @@ export class SqliteQueue implements Queue {
     const s: QueueStats = { pending: 0, running: 0, failed: 0, oldestPendingAgeMs: 0 };
     if (!this.ensure()) return s;
     for (const row of this.q.stats.all()) {
-      if (row.state === 'pending') {
-        s.pending = row.n;
-        s.oldestPendingAgeMs = row.oldest ? Date.now() - row.oldest : 0;
+      if (row.state === 'pending' || row.state === 'waiting') {
+        s.pending += row.n;
+        if (row.oldest) s.oldestPendingAgeMs = Math.max(s.oldestPendingAgeMs, Date.now() - row.oldest);
       } else if (row.state === 'running') s.running = row.n;
       else if (row.state === 'failed') s.failed = row.n;
     }
@@ -353,21 +398,28 @@ export class SqliteQueue implements Queue {
 
   private launch(row: Row): void {
     const job = this.toJob(row, row.attempts + 1);
+    const waited = row.waits ?? 0;
     const abort = new AbortController();
     const started = Date.now();
     this.busyLanes.add(job.orderKey);
     const promise = (async () => {
       let outcome: { ok: true } | { ok: false; err: unknown };
       try {
-        await this.handler!(job, { signal: abort.signal });
+        await this.handler!(job, { signal: abort.signal, waited });
         outcome = { ok: true };
       } catch (err) {
         outcome = { ok: false, err };
       }
       try {
+        const refused = !outcome.ok && outcome.err instanceof AwaitJob ? awaitRefusal(job, outcome.err, waited) : undefined;
         if (outcome.ok) {
-          await this.durably('finish', () => this.q.finish.run(job.id));
+          await this.durably('finish', () => this.finishFor(job.id, Date.now()));
           this.o.events?.onDone?.(job, Date.now() - started);
+        } else if (outcome.err instanceof AwaitJob && !refused) {
+          const spec = outcome.err.spec;
+          await this.durably('park', () => this.parkFor(job, spec));
+        } else if (refused) {
+          await this.settleFailure(job, new PermanentError(refused), false);
         } else {
           await this.settleFailure(job, outcome.err, abort.signal.aborted);
         }

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Keyv, { type KeyvStoreAdapter } from 'keyv';
 import { SqliteKeyvStore } from './sqlite-adapter.js';
-import type { FailureRecord, MrRecord, QuestionTally, ThreadRecord } from './records.js';
+import { newThreadRecord, type FailureRecord, type MrRecord, type QuestionTally, type ThreadRecord } from './records.js';
 
 const mrKey = (pid: number, iid: number) => `mr:${pid}:${iid}`;
 const threadKey = (pid: number, iid: number, did: string) => `thread:${pid}:${iid}:${did}`;
@@ -80,6 +80,22 @@ export class Store {
       const t = await this.getThread(pid, iid, did);
       if (!t) return undefined;
       fn(t);
+      await this.putThread(t);
+      return t;
+    };
+    return this.serial(key, () => (this.lock ? this.lock(`record:${key}`, critical) : critical()));
+  }
+
+  /**
+   * A new session for a thread (its first, or a rebuilt one), under the thread's lock: the record it replaces is read
+   * inside, so its history (answers, turns, a pending reply) is kept even if another lane changed it just before.
+   */
+  startThread(ids: Parameters<typeof newThreadRecord>[0]): Promise<ThreadRecord> {
+    const key = threadKey(ids.projectId, ids.iid, ids.discussionId);
+    const critical = async (): Promise<ThreadRecord> => {
+      const prior = await this.getThread(ids.projectId, ids.iid, ids.discussionId);
+      // A reply's answer waiting to be posted belongs to the thread, not to the session being replaced.
+      const t: ThreadRecord = { ...newThreadRecord(ids, prior), pendingReply: prior?.pendingReply };
       await this.putThread(t);
       return t;
     };
