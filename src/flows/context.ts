@@ -1,4 +1,5 @@
 // Everything a flow needs to know about one MR: GitLab's view, the checkout, and the target branch's rules.
+import type { MrCheckout, MrRef } from '../claude/session-service.js';
 import type { ProjectRef } from '../events/types.js';
 import { readMarker, shortHash, withMarker } from '../gitlab/markers.js';
 import type { DiscussionInfo, FileDiff, MergeRequestInfo } from '../gitlab/types.js';
@@ -14,6 +15,11 @@ export interface MrContext {
   cwd: string;
   repoConfig: RepoConfig;
   guidance: RepoGuidance;
+}
+
+/** The MR as the session service needs it for a turn in this checkout. */
+export function mrCheckout(ctx: MrContext): MrCheckout & MrRef {
+  return { project: ctx.project, iid: ctx.mr.iid, cwd: ctx.cwd, sha: ctx.mr.sha, targetBranch: ctx.mr.targetBranch };
 }
 
 const GUIDANCE_FILES = ['CLAUDE.md', 'REVIEW.md', '.claude/CLAUDE.md'];
