@@ -7,7 +7,8 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import type { ProjectRef } from '../../src/events/types.js';
+import { classify } from '../../src/events/classify.js';
+import type { NoteAdded, ProjectRef } from '../../src/events/types.js';
 import type { Deps } from '../../src/flows/deps.js';
 import { Access } from '../../src/gitlab/access.js';
 import { GitLabClient } from '../../src/gitlab/client.js';
@@ -71,6 +72,8 @@ export interface FlowWorld {
    * branch are cheap (no git work), and each has its own notes. `branch`: an MR of a branch of its own (for pushes).
    */
   newMr(branch?: string): Promise<{ project: StandinProject; ref: ProjectRef; mr: StandinMr }>;
+  /** a user writes a note (see GitlabStandin.addNote); returns the event intake makes of its Note Hook */
+  say(project: StandinProject, iid: number, authorId: number, body: string, opts?: Parameters<GitlabStandin['addNote']>[4]): NoteAdded;
 }
 
 const MATH = 'export function add(a, b) {\n  return a + b;\n}\n';
@@ -137,6 +140,12 @@ export function flowWorlds(env: Record<string, string> = {}) {
         }
         const mr = await gitlab.createMr(project, { sourceBranch: branch, title: 'Add helpers', description: 'Adds div and first.', authorId: ALICE.id });
         return { project, ref: { id: project.id, path: project.path, webUrl: project.webUrl }, mr };
+      },
+      say(project, iid, authorId, body, opts) {
+        const { note, discussion } = gitlab.addNote(project, iid, authorId, body, opts);
+        const c = classify('Note Hook', gitlab.noteHook(project, iid, note, discussion), BOT);
+        if (!('event' in c) || c.event.kind !== 'note') throw new Error(`intake ignores this note: ${JSON.stringify(c)}`);
+        return c.event;
       },
     };
   };
