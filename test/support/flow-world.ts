@@ -76,6 +76,9 @@ export interface FlowWorld {
   say(project: StandinProject, iid: number, authorId: number, body: string, opts?: Parameters<GitlabStandin['addNote']>[4]): NoteAdded;
 }
 
+/** A note as a reader sees it: GitLabClient breaks the bot's own mentions with a zero-width space (note-safety.ts). */
+export const seen = (body: string) => body.replaceAll('\u200b', '');
+
 const MATH = 'export function add(a, b) {\n  return a + b;\n}\n';
 const FEATURE = {
   'src/math.js': `${MATH}\nexport function div(a, b) {\n  return a / b;\n}\n`,
