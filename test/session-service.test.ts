@@ -195,8 +195,9 @@ describe('ClaudeSessionService', () => {
     await store.updateMr(7, 3, 'team/app', (r) => {
       r.workspace = path.join(root, 'another-replica', 'worktree');
     });
+    expect(await service.hasTrunk(elsewhere)).toBe(true);
     await service.continueThread({ ...elsewhere, discussionId: 'd1' }, ask('Q2'), TURN);
-    expect(prepared).toEqual([mr.cwd]);
+    expect(prepared).toEqual([mr.cwd]); // once for the MR on this replica
     expect(model.requests.at(-1)!.lastUserText).toContain('RESUME: Q2');
   });
 });

@@ -87,6 +87,9 @@ export interface SessionServiceDeps {
 }
 
 export class ClaudeSessionService implements SessionService {
+  /** MRs this replica checked out again because the trunk's checkout is another replica's path */
+  private readonly checkouts = new Map<string, string>();
+
   constructor(private readonly d: SessionServiceDeps) {}
 
   /** The CLI layer, for tools that measure single calls (bench). */
@@ -211,11 +214,18 @@ export class ClaudeSessionService implements SessionService {
     return rec;
   }
 
-  /** The caller's checkout, else the trunk's; a replica without it checks the MR out again (at the reviewed head). */
+  /**
+   * The caller's checkout, else the trunk's; a replica without it (another DATA_DIR) checks the MR out again, at the
+   * reviewed head, once: later turns of the MR on this replica find it in `checkouts`.
+   */
   private async checkout(mr: MrRef, rec: MrRecord): Promise<string> {
     if (mr.cwd) return mr.cwd;
-    if (rec.workspace && fs.existsSync(rec.workspace)) return rec.workspace;
-    return this.d.workspaces.prepare(mr.project, mr.iid, rec.reviewedSha ?? mr.sha, mr.targetBranch);
+    const key = `${mr.project.id}:${mr.iid}`;
+    const here = [rec.workspace, this.checkouts.get(key)].find((p) => p && fs.existsSync(p));
+    if (here) return here;
+    const cwd = await this.d.workspaces.prepare(mr.project, mr.iid, rec.reviewedSha ?? mr.sha, mr.targetBranch);
+    this.checkouts.set(key, cwd);
+    return cwd;
   }
 }
 
