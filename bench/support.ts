@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { buildArgs, buildEnv, defaultClaudeBin, type SessionMode } from '../src/claude/options.js';
+import { ClaudeSessionService } from '../src/claude/session-service.js';
 import { readMarker } from '../src/gitlab/markers.js';
 import { finding, reviewOutput, startHarness, waitFor, type Harness } from '../standins/harness.js';
 import type { RecordedRequest, Reply } from '../standins/model.js';
@@ -197,7 +198,10 @@ export async function benchHarness(env: Record<string, string> = {}): Promise<Be
   const h = await startHarness({ LOG_LEVEL: 'info', ...env });
   h.model.respond(instantAnswer);
   const timeline = new Timeline();
-  const { gitlab, workspaces, sessions, store } = h.bot.deps;
+  const { gitlab, workspaces, store } = h.bot.deps;
+  // The CLI calls under the session service: one span and one record per claude process.
+  if (!(h.bot.deps.sessions instanceof ClaudeSessionService)) throw new Error('the bench measures the real session service');
+  const sessions = h.bot.deps.sessions.cli;
   const calls: BenchHarness['calls'] = [];
   // Record the prompts first, so the timers below measure the whole call.
   const s = sessions as unknown as Record<string, (...a: any[]) => unknown>;

@@ -2,6 +2,8 @@
 // trunk) and a follow-up (a resume of that fork), each against the bare CLI call doing the same thing with the same
 // flags, prompt and cwd.
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { transcriptPath } from '../src/claude/paths.js';
 import { readMarker } from '../src/gitlab/markers.js';
 import { ALICE } from '../standins/harness.js';
 import { bareClaude, benchHarness, REPLY_ANSWER, turnKind, makeMr, median, ms, ratio, reviewViaWebhook, RUNS, sourceFile, waitFor, type BenchHarness, type Section } from './support.js';
@@ -51,6 +53,7 @@ export async function run(): Promise<Section> {
     const bareFork: number[] = [];
     const bareResume: number[] = [];
     const bareNew: number[] = [];
+    const claudeDir = path.join(h.config.dataDir, 'claude');
     for (let i = 0; i < runs; i++) {
       const did = threads[i]!.id;
       fork.push(await replyLatency(h, project, mr.iid, did, `Why is case ${i} a bug?`));
@@ -58,7 +61,7 @@ export async function run(): Promise<Section> {
       if (f.kind !== 'fork') throw new Error(`expected a fork, the bot made a ${f.kind}`);
       // The bare fork: the same trunk, prompt and flags, into a session of its own.
       const bareId = randomUUID();
-      const trunk = h.bot.deps.sessions.transcript(f.cwd, f.fromId!);
+      const trunk = transcriptPath(claudeDir, f.cwd, f.fromId!);
       bareFork.push(await bareClaude(h, { ...f, mode: { kind: 'fork', transcript: trunk, sessionId: bareId } }));
       // For scale: the same prompt and flags as a new session, the floor of any CLI call.
       bareNew.push(await bareClaude(h, { ...f, mode: { kind: 'new', sessionId: randomUUID() } }));
@@ -66,7 +69,7 @@ export async function run(): Promise<Section> {
       resume.push(await replyLatency(h, project, mr.iid, did, `But the caller checks b in case ${i}.`));
       const r = h.calls.at(-1)!;
       if (r.kind !== 'resume') throw new Error(`expected a resume, the bot made a ${r.kind}`);
-      bareResume.push(await bareClaude(h, { ...r, mode: { kind: 'resume', transcript: h.bot.deps.sessions.transcript(r.cwd, bareId) } }));
+      bareResume.push(await bareClaude(h, { ...r, mode: { kind: 'resume', transcript: transcriptPath(claudeDir, r.cwd, bareId) } }));
     }
     const row = (metric: string, xs: number[], bare: number[], kind: string) => {
       const q = median(xs) / median(bare);

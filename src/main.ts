@@ -5,6 +5,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import pLimit from 'p-limit';
 import { buildEnv, defaultClaudeBin } from './claude/options.js';
 import { Sessions } from './claude/sessions.js';
+import { ClaudeSessionService } from './claude/session-service.js';
 import type { Config } from './config.js';
 import type { BotIdentity } from './events/classify.js';
 import { jobHandler, type FlowTable } from './flows/dispatch.js';
@@ -102,7 +103,7 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
     gitlab,
     access: new Access(gitlab, { cacheMs: config.ACCESS_CACHE_MS }),
     store,
-    sessions,
+    sessions: new ClaudeSessionService({ cli: sessions, store, workspaces, log }),
     workspaces,
     projects,
     log,

@@ -1,6 +1,8 @@
 // Issue 2 end to end: a real-shaped MR webhook → clone → real CLI trunk session → notes on the GitLab stand-in.
 import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { transcriptPath } from '../src/claude/paths.js';
 import { findingFingerprint, readMarker, withMarker } from '../src/gitlab/markers.js';
 import { OUTCOME_HEADER } from '../src/server/app.js';
 import { ALICE, BOT, finding, reviewOutput, sampleMr, startHarness, waitFor, type Harness } from '../standins/harness.js';
@@ -56,7 +58,7 @@ describe('trunk review, end to end', () => {
     expect(rec?.trunkSessionId).toMatch(/^[0-9a-f-]{36}$/);
     expect(rec?.trunkStatus).toBe('done');
     expect(rec?.reviewedSha).toBe(mr.headSha);
-    expect(fs.existsSync(h.bot.deps.sessions.transcript(rec!.workspace!, rec!.trunkSessionId!))).toBe(true);
+    expect(fs.existsSync(transcriptPath(path.join(h.dataDir, 'claude'), rec!.workspace!, rec!.trunkSessionId!))).toBe(true);
 
     // What the model saw: the diff with new line numbers, the MR's text as data, read-only tools.
     const req = h.model.requests[0]!;

@@ -1,7 +1,9 @@
 // Issue 3: every discussion thread is its own conversation — fork the trunk on the first reply, resume after.
 import fs from 'node:fs';
+import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { transcriptPath } from '../src/claude/paths.js';
 import { readMarker } from '../src/gitlab/markers.js';
 import type { RecordedRequest } from '../standins/model.js';
 import { ALICE, BOB, BOT, finding, reviewOutput, sampleMr, startHarness, waitFor, type Harness } from '../standins/harness.js';
@@ -48,7 +50,7 @@ describe('thread conversations', () => {
 
   it('forks the trunk on the first reply, resumes the fork after, and keeps threads apart', async () => {
     const { project, mr, divThread, firstThread, rec } = await reviewed('acme/threads');
-    const trunkFile = h.bot.deps.sessions.transcript(rec.workspace!, rec.trunkSessionId!);
+    const trunkFile = transcriptPath(path.join(h.dataDir, 'claude'), rec.workspace!, rec.trunkSessionId!);
     const trunkBefore = md5(trunkFile);
     const start = h.model.requests.length;
 
@@ -162,7 +164,7 @@ describe('thread conversations', () => {
     await waitFor(() => botReplies(project, mr.iid, divThread.id).length === 1, 60_000, 'first answer');
     await h.bot.queue.drained();
     const lost = (await h.bot.deps.store.getThread(project.id, mr.iid, divThread.id))!;
-    fs.rmSync(h.bot.deps.sessions.transcript(rec.workspace!, lost.forkSessionId));
+    fs.rmSync(transcriptPath(path.join(h.dataDir, 'claude'), rec.workspace!, lost.forkSessionId));
 
     h.model.script(answer('ANSWER-AFTER-LOSS'));
     await say(project, mr.iid, ALICE.id, 'QUESTION-AFTER-LOSS still?', { discussionId: divThread.id });

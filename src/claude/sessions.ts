@@ -1,6 +1,5 @@
-// Trunk, fork and resume: the three ways the bot talks to Claude Code. Session ids are chosen before the CLI
-// starts, so a crash mid-run still leaves a record of which transcript to look for.
-import { randomUUID } from 'node:crypto';
+// New, resume and fork: the three CLI calls on a session, each under its session locks, within the CLI slots, with
+// the portable-session hooks around it. Which call an MR's turn needs is session-service.ts's decision.
 import fs from 'node:fs';
 import path from 'node:path';
 import { ClaudeError, type ClaudeResult } from './result.js';
@@ -52,10 +51,6 @@ export class Sessions {
 
   exists(cwd: string, sessionId: string): boolean {
     return fs.existsSync(this.transcript(cwd, sessionId));
-  }
-
-  newId(): string {
-    return randomUUID();
   }
 
   /** Bring transcripts this replica lacks (or holds an older copy of) from the portable store; a no-op without one. */

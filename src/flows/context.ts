@@ -1,4 +1,5 @@
 // Everything a flow needs to know about one MR: GitLab's view, the checkout, and the target branch's rules.
+import type { MrCheckout, MrRef } from '../claude/session-service.js';
 import type { ProjectRef } from '../events/types.js';
 import { readMarker, shortHash, withMarker } from '../gitlab/markers.js';
 import type { DiscussionInfo, FileDiff, MergeRequestInfo } from '../gitlab/types.js';
@@ -18,6 +19,11 @@ export interface MrContext {
   guidance: RepoGuidance;
   /** the project's team learnings whose scope covers a changed file (issue 16); fenced data in the turn's prompt */
   learnings?: Learning[];
+}
+
+/** The MR as the session service needs it for a turn in this checkout. */
+export function mrCheckout(ctx: MrContext): MrCheckout & MrRef {
+  return { project: ctx.project, iid: ctx.mr.iid, cwd: ctx.cwd, sha: ctx.mr.sha, targetBranch: ctx.mr.targetBranch };
 }
 
 const GUIDANCE_FILES = ['CLAUDE.md', 'REVIEW.md', '.claude/CLAUDE.md'];

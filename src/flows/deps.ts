@@ -1,5 +1,5 @@
 // What every flow receives. Wiring happens once in main.ts; tests hand in stand-ins.
-import type { Sessions } from '../claude/sessions.js';
+import type { SessionService } from '../claude/session-service.js';
 import type { Config } from '../config.js';
 import type { EnqueueResult, JobSpec } from '../jobs/queue.js';
 import type { Access } from '../gitlab/access.js';
@@ -20,7 +20,8 @@ export interface Deps {
   /** commenters' roles, cached */
   access: Access;
   store: Store;
-  sessions: Sessions;
+  /** the MR's Claude sessions: trunk, thread forks, verifier */
+  sessions: SessionService;
   workspaces: Workspaces;
   /** the API's view of a project, cached briefly: the gate every job passes */
   projects: Projects;

@@ -1,6 +1,6 @@
 // A thread is its own conversation: its first answer forks the MR's trunk session, later answers resume the fork.
-import fs from 'node:fs';
-import { ClaudeError, type ClaudeResult } from '../claude/result.js';
+import { ClaudeError } from '../claude/result.js';
+import type { ThreadStart, ThreadTurn } from '../claude/session-service.js';
 import type { NoteAdded } from '../events/types.js';
 import { readMarker, withMarker } from '../gitlab/markers.js';
 import { GitLabError } from '../gitlab/requester.js';
@@ -8,8 +8,7 @@ import type { DiscussionInfo, MergeRequestInfo, NoteInfo } from '../gitlab/types
 import { systemPrompt } from '../review/prompts.js';
 import { parseTurn, replyOutputSchema, TURN_SCHEMA } from '../review/outputs.js';
 import { threadPrompt } from '../review/thread.js';
-import { newThreadRecord, type MrRecord, type PendingReply, type ThreadRecord } from '../store/records.js';
-import type { TurnOptions } from '../claude/sessions.js';
+import type { PendingReply } from '../store/records.js';
 import { AwaitJob } from '../jobs/queue.js';
 import { trunkJobFor } from '../jobs/specs.js';
 import { parseCommand, runCommand } from './chat-commands.js';
@@ -64,60 +63,52 @@ export async function replyToNote(d: Deps, claimed: NoteAdded, signal?: AbortSig
   if (refused) return skip(log, refused);
   // The MR's review is under way in its own lane: this job waits for it (holding no worker slot), then runs again
   // and answers with the review in context.
-  let rec = await d.store.getMr(project.id, iid);
+  const rec = await d.store.getMr(project.id, iid);
   if (rec?.trunkStatus === 'running') throw new AwaitJob(trunkJobFor(trunkReviewOf(ev, mr)), 'the MR review is running; the answer follows it');
-  rec = await onThisReplica(d, project, mr, rec, prior);
+  const mrRef = { project, iid, sha: mr.sha, targetBranch: mr.targetBranch };
   // No trunk (the MR predates the bot, its review failed, its transcript is gone): the MR is reviewed first, then
   // this job runs again and forks. Still none after that review: a clear failure.
-  if (!trunkUsable(d, rec)) {
+  if (!(await d.sessions.hasTrunk(mrRef))) {
     if (waited > 0) throw new ClaudeError('session_missing', 'the trunk review did not produce a session');
     log.info({ sessionId: rec?.trunkSessionId, status: rec?.trunkStatus }, 'no usable trunk session; reviewing the MR first');
     throw new AwaitJob(trunkJobFor(trunkReviewOf(ev, mr), rec?.trunkSessionId), 'no usable trunk session: the MR is reviewed first');
   }
-  const trunkId = rec!.trunkSessionId!;
-  const cwd = rec!.workspace!;
-  // The same system prompt and schema as the trunk's turns (thread rules are in the turn's prompt): cacheable.
-  const turn = { systemPrompt: systemPrompt(guidance), jsonSchema: TURN_SCHEMA, maxBudgetUsd: repoConfig.threadBudgetUsd, signal, model: rec!.trunkModel };
 
   const location = threadLocation(disc, ev);
   const findingNote = findingNoteOf(d, disc);
   const unseen = disc.notes.filter((n) => n.id > (prior?.lastSeenNoteId ?? 0) && n.author.id !== d.bot.id && !n.system);
-
-  let result: ClaudeResult | undefined;
-  let forkId = prior?.forkSessionId;
-  // A previous attempt that died mid-run leaves a half-written fork (status 'running'): rebuild rather than replay it.
-  if (prior && prior.status !== 'running' && d.sessions.exists(cwd, prior.forkSessionId)) {
-    await d.store.updateThread(project.id, iid, ev.discussionId, (t) => {
-      t.status = 'running';
+  const others = disc.notes.filter((n) => !n.system && n.id !== findingNote?.id);
+  // What the session does not know yet: a resumed one the notes since its last turn; a new fork the thread (as
+  // questions), a rebuilt one the whole thread with the bot's answers.
+  const prompt = (start: ThreadStart) => start === 'resume'
+    ? threadPrompt({ iid, note: noteOf(note), unseen, botId: d.bot.id, location })
+    : threadPrompt({
+      iid,
+      note: noteOf(note),
+      unseen: start === 'rebuild' ? [] : others.filter((n) => n.author.id !== d.bot.id),
+      history: start === 'rebuild' ? others : undefined,
+      botId: d.bot.id,
+      location,
+      findingNote: findingNote?.body,
     });
-    result = await d.sessions
-      .resume(cwd, prior.forkSessionId, threadPrompt({ iid, note: noteOf(note), unseen, botId: d.bot.id, location }), turn)
-      .catch((e) => {
-        if (!(e instanceof ClaudeError) || e.kind !== 'session_missing') throw e;
-        return undefined; // the transcript vanished between the check and the call
-      });
-  }
-  const forked = !result;
-  const rebuilt = forked && !!prior;
-  if (rebuilt) log.warn({ sessionId: prior!.forkSessionId, status: prior!.status }, 'thread session unusable or its transcript is gone; rebuilding it from the thread');
-  if (!result) ({ result, forkId } = await freshFork(d, { ev, cwd, trunkId, prior, disc, note, location, findingNote, turn, rebuild: rebuilt, url: `${mr.webUrl}#note_${ev.noteId}` }));
-
-  const out = parseTurn(replyOutputSchema, result.structured, 'reply');
-  // The answer is paid for: keep it (and the session's state) before posting, so a failed post is only re-posted.
-  const pending: PendingReply = {
-    noteId: ev.noteId, reply: out.reply, verdict: out.verdict, forkSessionId: forkId!, forked, rebuilt,
-    learning: pendingLearning(out.learning, `${mr.webUrl}#note_${ev.noteId}`),
+  // The link from the API's MR (a payload's `url` could point anywhere).
+  const thread = { ...mrRef, discussionId: ev.discussionId, seed: { url: `${mr.webUrl}#note_${ev.noteId}` } };
+  // The same system prompt and schema as the trunk's turns (thread rules are in the turn's prompt): cacheable.
+  const turn = { systemPrompt: systemPrompt(guidance), jsonSchema: TURN_SCHEMA, maxBudgetUsd: repoConfig.threadBudgetUsd, signal };
+  // The answer is paid for: keep it with the session's state before posting, so a failed post is only re-posted.
+  const answer = (r: ThreadTurn): PendingReply => {
+    const out = parseTurn(replyOutputSchema, r.structured, 'reply');
+    return {
+      noteId: ev.noteId, reply: out.reply, verdict: out.verdict, forkSessionId: r.sessionId, forked: r.forked, rebuilt: r.rebuilt,
+      learning: pendingLearning(out.learning, `${mr.webUrl}#note_${ev.noteId}`),
+    };
   };
-  const { numTurns, costUsd } = result;
-  await d.store.updateThread(project.id, iid, ev.discussionId, (t) => {
-    t.status = 'done';
-    t.forkSessionId = forkId!;
-    t.turns += numTurns;
-    t.costUsd += costUsd;
-    if (rebuilt) t.rebuilds += 1;
-    t.pendingReply = pending;
+  let pending: PendingReply | undefined;
+  const result = await d.sessions.continueThread(thread, prompt, turn, (t, r) => {
+    t.pendingReply = pending = answer(r);
   });
-  log.info({ sessionId: forkId, forked, rebuilt, verdict: out.verdict, costUsd: result.costUsd }, 'thread answer ready');
+  pending ??= answer(result); // the thread was forgotten (`@bot forget`) during the turn: answer all the same
+  log.info({ sessionId: result.sessionId, forked: result.forked, rebuilt: result.rebuilt, verdict: pending.verdict, costUsd: result.costUsd }, 'thread answer ready');
   return postReply(d, ev, disc, pending, log, findingNote);
 }
 
@@ -141,61 +132,10 @@ function findingNoteOf(d: Deps, disc: DiscussionInfo): NoteInfo | undefined {
   return first && first.author.id === d.bot.id && readMarker(first.body)?.kind === 'finding' ? first : undefined;
 }
 
-interface ForkInput {
-  ev: NoteAdded;
-  cwd: string;
-  trunkId: string;
-  prior?: ThreadRecord;
-  disc: DiscussionInfo;
-  note: NoteInfo;
-  location?: { file: string; line?: number | null };
-  findingNote?: NoteInfo;
-  turn: TurnOptions;
-  /** the thread had a session that is lost: tell the new one the thread so far */
-  rebuild: boolean;
-  /** the note's link, from the API's MR (a payload's `url` could point anywhere) */
-  url: string;
-}
-
-/** Fork the trunk under a new id, recorded before the CLI starts; a rebuilt thread gets its history as text. */
-async function freshFork(d: Deps, i: ForkInput): Promise<{ result: ClaudeResult; forkId: string }> {
-  const { ev, disc, findingNote, rebuild } = i;
-  const forkId = d.sessions.newId();
-  await d.store.putThread(newThreadRecord({ projectId: ev.project.id, iid: ev.iid, discussionId: ev.discussionId, forkSessionId: forkId, trunkSessionId: i.trunkId, url: i.url }, i.prior));
-  const others = disc.notes.filter((n) => !n.system && n.id !== findingNote?.id);
-  const prompt = threadPrompt({
-    iid: ev.iid,
-    note: noteOf(i.note),
-    unseen: rebuild ? [] : others.filter((n) => n.author.id !== d.bot.id),
-    history: rebuild ? others : undefined,
-    botId: d.bot.id,
-    location: i.location,
-    findingNote: findingNote?.body,
-  });
-  const result = await d.sessions.fork(i.cwd, i.trunkId, forkId, prompt, i.turn);
-  return { result, forkId };
-}
-
 /** The review event of the trunk job a thread waits for (the MR as the API has it; the note's author asked). */
 function trunkReviewOf(ev: NoteAdded, mr: MergeRequestInfo) {
   const { project, iid } = ev;
   return { project, iid, title: mr.title, headSha: mr.sha, sourceBranch: mr.sourceBranch, targetBranch: mr.targetBranch, draft: mr.draft, state: mr.state, actor: ev.author, url: mr.webUrl };
-}
-
-/**
- * Workspaces and transcripts are per-replica caches (scale-out): check the MR out again when this replica lacks the
- * checkout, and fetch the trunk's and the thread's transcripts from the portable store (a no-op without one).
- */
-async function onThisReplica(d: Deps, project: NoteAdded['project'], mr: MergeRequestInfo, rec: MrRecord | undefined, prior: ThreadRecord | undefined): Promise<MrRecord | undefined> {
-  if (!rec?.trunkSessionId || rec.trunkStatus !== 'done' || !rec.workspace) return rec;
-  let cwd = rec.workspace;
-  if (!fs.existsSync(cwd)) cwd = await d.workspaces.prepare(project, rec.iid, rec.reviewedSha ?? mr.sha, mr.targetBranch);
-  await d.sessions.restore(cwd, prior ? [rec.trunkSessionId, prior.forkSessionId] : [rec.trunkSessionId]);
-  return { ...rec, workspace: cwd };
-}
-
-function trunkUsable(d: Deps, rec: MrRecord | undefined): boolean {
-  return !!rec?.trunkSessionId && rec.trunkStatus === 'done' && !!rec.workspace && fs.existsSync(rec.workspace) && d.sessions.exists(rec.workspace, rec.trunkSessionId);
 }
 
 function threadLocation(disc: DiscussionInfo, ev: NoteAdded): { file: string; line?: number | null } | undefined {

@@ -1,5 +1,5 @@
 // The trunk review: check the MR out, run one new Claude session over it, post the findings and the summary.
-import { ClaudeError, type ClaudeResult } from '../claude/result.js';
+import type { TrunkTurn } from '../claude/session-service.js';
 import type { ProjectRef } from '../events/types.js';
 import { parseTurn, reviewOutputSchema, TURN_SCHEMA } from '../review/outputs.js';
 import { learningsSection } from '../review/learnings.js';
@@ -7,7 +7,7 @@ import { reviewPrompt, systemPrompt } from '../review/prompts.js';
 import { pathFilter } from '../review/repo-config.js';
 import { renderDiff, type RenderedDiff } from '../review/render-diff.js';
 import type { PendingPost } from '../store/records.js';
-import { loadMrContext, type MrContext, type PostedIndex } from './context.js';
+import { loadMrContext, mrCheckout, type MrContext, type PostedIndex } from './context.js';
 import type { Deps } from './deps.js';
 import { publishReview } from './publish.js';
 import { verifyFindings } from './verify-findings.js';
@@ -44,40 +44,33 @@ export async function reviewMr(d: Deps, job: ReviewJob, signal?: AbortSignal): P
   // A retried job whose CLI run already finished goes straight to posting: never pay for a review twice.
   let pending = rec?.pendingPost?.sha === ctx.mr.sha ? rec.pendingPost : undefined;
   if (!pending) {
-    const sessionId = d.sessions.newId();
-    log.info({ sessionId, files: rendered.included.length, omitted: rendered.omitted.length }, 'trunk review starting');
-    pending = await runReviewTurn(d, ctx, rendered, sessionId, () => runTrunk(d, ctx, sessionId, rendered, signal), signal);
+    log.info({ files: rendered.included.length, omitted: rendered.omitted.length }, 'trunk review starting');
+    pending = await runReviewTurn(d, ctx, rendered, () => d.sessions.review(mrCheckout(ctx), trunkPrompt(ctx, rendered), {
+      systemPrompt: systemPrompt(ctx.guidance),
+      jsonSchema: TURN_SCHEMA,
+      maxBudgetUsd: ctx.repoConfig.reviewBudgetUsd,
+      signal,
+    }), signal);
   }
   const posted = await publishAndMark(d, ctx, pending);
   return { trunkSessionId: pending.sessionId, posted };
 }
 
 /**
- * One trunk turn (a new review or a push's update). The session id is recorded before the CLI starts; the
- * finished output is stored before anything is posted, so a retry after a GitLab outage only posts.
+ * One trunk turn (a new review or a push's update), then its verification. The finished output is stored before
+ * anything is posted, so a retry after a GitLab outage only posts.
  */
-export async function runReviewTurn(d: Deps, ctx: MrContext, rendered: RenderedDiff, sessionId: string, run: () => Promise<ClaudeResult>, signal?: AbortSignal): Promise<PendingPost> {
+export async function runReviewTurn(d: Deps, ctx: MrContext, rendered: RenderedDiff, run: () => Promise<TrunkTurn>, signal?: AbortSignal): Promise<PendingPost> {
   const { project, mr } = ctx;
   await d.store.updateMr(project.id, mr.iid, project.path, (r) => {
-    r.trunkSessionId = sessionId;
-    r.trunkStatus = 'running';
-    r.workspace = ctx.cwd;
     r.title = mr.title;
     r.webUrl = mr.webUrl;
   });
-  const result = await run().catch(async (e) => {
-    await d.store.updateMr(project.id, mr.iid, project.path, (r) => {
-      r.trunkStatus = 'failed';
-      r.lastError = e instanceof Error ? e.message : String(e);
-      if (e instanceof ClaudeError && e.details.costUsd) r.costUsd += e.details.costUsd;
-    });
-    throw e;
-  });
-  const model = d.config.CLAUDE_MODEL ?? result.model;
-  const verified = await verifyFindings(d, ctx, rendered, parseTurn(reviewOutputSchema, result.structured, 'review'), model, signal);
+  const result = await run();
+  const verified = await verifyFindings(d, ctx, rendered, parseTurn(reviewOutputSchema, result.structured, 'review'), signal);
   const pending: PendingPost = {
     sha: mr.sha,
-    sessionId,
+    sessionId: result.sessionId,
     output: verified.output,
     costUsd: result.costUsd + verified.costUsd,
     omitted: rendered.omitted,
@@ -86,17 +79,14 @@ export async function runReviewTurn(d: Deps, ctx: MrContext, rendered: RenderedD
     learnings: ctx.learnings?.length || undefined,
   };
   await d.store.updateMr(project.id, mr.iid, project.path, (r) => {
-    r.trunkStatus = 'done';
-    r.trunkModel = result.model ?? r.trunkModel;
     r.pendingPost = pending;
     r.costUsd += pending.costUsd;
     r.turns += result.numTurns;
     r.reviews += 1;
-    r.lastError = undefined;
   });
-  d.log.info({ sessionId, costUsd: result.costUsd, findings: pending.output.findings.length }, 'trunk turn finished');
+  d.log.info({ sessionId: result.sessionId, costUsd: result.costUsd, findings: pending.output.findings.length }, 'trunk turn finished');
   // An audit trail: a model reaching outside the checkout usually means the MR is trying to steer it.
-  if (result.permissionDenials.length) d.log.warn({ sessionId, denied: result.permissionDenials }, 'tool calls denied');
+  if (result.permissionDenials.length) d.log.warn({ sessionId: result.sessionId, denied: result.permissionDenials }, 'tool calls denied');
   return pending;
 }
 
@@ -109,8 +99,8 @@ export async function publishAndMark(d: Deps, ctx: MrContext, pending: PendingPo
   return posted;
 }
 
-function runTrunk(d: Deps, ctx: MrContext, sessionId: string, rendered: RenderedDiff, signal?: AbortSignal) {
-  const prompt = reviewPrompt({
+function trunkPrompt(ctx: MrContext, rendered: RenderedDiff): string {
+  return withLearnings(reviewPrompt({
     projectPath: ctx.project.path,
     iid: ctx.mr.iid,
     title: ctx.mr.title,
@@ -121,13 +111,7 @@ function runTrunk(d: Deps, ctx: MrContext, sessionId: string, rendered: Rendered
     files: ctx.diffs.map((f) => f.new_path),
     omitted: rendered.omitted,
     diff: rendered.text,
-  });
-  return d.sessions.start(ctx.cwd, sessionId, withLearnings(prompt, ctx), {
-    systemPrompt: systemPrompt(ctx.guidance),
-    jsonSchema: TURN_SCHEMA,
-    maxBudgetUsd: ctx.repoConfig.reviewBudgetUsd,
-    signal,
-  });
+  }), ctx);
 }
 
 /** A review turn's prompt with the team learnings that apply (fenced data; see review/learnings.ts). */

@@ -9,7 +9,7 @@ import { splitGitDiff, touches, type FilePatch } from '../review/interdiff.js';
 import { pathFilter } from '../review/repo-config.js';
 import { renderDiff } from '../review/render-diff.js';
 import type { MrRecord, PostedFinding } from '../store/records.js';
-import { loadMrContext, postedIndex, type MrContext, type PostedIndex } from './context.js';
+import { loadMrContext, mrCheckout, postedIndex, type MrContext, type PostedIndex } from './context.js';
 import type { Deps } from './deps.js';
 import { publishAndMark, reviewMr, runReviewTurn, withLearnings, type ReviewOutcome } from './review.js';
 
@@ -19,7 +19,7 @@ export async function updateMr(d: Deps, ev: CodePushed, signal?: AbortSignal): P
   const rec = await d.store.getMr(project.id, iid);
   if (rec?.paused) return skipped(log, 'reviews paused on this MR');
   // Never reviewed: this push gets a full review.
-  if (!rec?.trunkSessionId || rec.trunkStatus !== 'done' || !rec.reviewedSha) return reviewMr(d, { project, iid, reason: 'open' }, signal);
+  if (!rec?.reviewedSha) return reviewMr(d, { project, iid, reason: 'open' }, signal);
 
   // The cheap checks first: no checkout for a closed MR or a head already reviewed.
   const mr = await d.gitlab.mergeRequest(project.id, iid);
@@ -29,10 +29,8 @@ export async function updateMr(d: Deps, ev: CodePushed, signal?: AbortSignal): P
   const ctx = await loadMrContext(d, project, iid, mr);
   if (ctx.mr.draft && !ctx.repoConfig.reviewDrafts) return skipped(log, 'draft (review_drafts is off)');
   if (!ctx.repoConfig.autoReview) return skipped(log, 'auto_review is off in repo config');
-  // Scale-out: this replica may never have run this MR; fetch the trunk's transcript (a no-op when embedded).
-  await d.sessions.restore(ctx.cwd, [rec.trunkSessionId]);
-  if (!d.sessions.exists(ctx.cwd, rec.trunkSessionId)) {
-    log.warn({ sessionId: rec.trunkSessionId }, 'the trunk transcript is gone; reviewing the MR afresh');
+  if (!(await d.sessions.hasTrunk(mrCheckout(ctx)))) {
+    log.warn('no trunk session to continue (its last turn failed, or its transcript is gone); reviewing the MR afresh');
     return reviewMr(d, { project, iid, reason: 'missing_trunk' }, signal);
   }
 
@@ -56,13 +54,11 @@ export async function updateMr(d: Deps, ev: CodePushed, signal?: AbortSignal): P
       omitted: rendered.omitted,
       threads: threadOutcomes(fresh, idx, d.bot.id),
     });
-    const trunkId = rec.trunkSessionId!;
-    log.info({ sessionId: trunkId, from: rec.reviewedSha, to: ctx.mr.sha }, 'resuming the trunk for new commits');
-    pending = await runReviewTurn(d, ctx, rendered, trunkId, () =>
-      d.sessions.resume(ctx.cwd, trunkId, withLearnings(prompt, ctx), {
+    log.info({ from: rec.reviewedSha, to: ctx.mr.sha }, 'resuming the trunk for new commits');
+    pending = await runReviewTurn(d, ctx, rendered, () =>
+      d.sessions.reviewPush(mrCheckout(ctx), withLearnings(prompt, ctx), {
         systemPrompt: systemPrompt(ctx.guidance),
         jsonSchema: TURN_SCHEMA,
-        model: rec.trunkModel,
         maxBudgetUsd: ctx.repoConfig.reviewBudgetUsd,
         signal,
       }),
@@ -83,7 +79,7 @@ async function fixChecks(d: Deps, ctx: MrContext, rec: MrRecord, idx: PostedInde
     try {
       // A retry after a failed post reuses the verdict it paid for at this head.
       const kept = (await d.store.getThread(project.id, mr.iid, f.discussionId))?.pendingFix;
-      const verdict = kept?.sha === mr.sha ? kept : await checkOne(d, ctx, rec, f, patch.diff, signal);
+      const verdict = kept?.sha === mr.sha ? kept : await checkOne(d, ctx, f, patch.diff, signal);
       if (!verdict.addressed) continue;
       const disc = idx.discussions.find((x) => x.id === f.discussionId);
       const said = disc?.notes.some((n) => n.author.id === d.bot.id && readMarker(n.body)?.kind === 'fixed' && readMarker(n.body)?.fp === f.fp);
@@ -100,35 +96,25 @@ async function fixChecks(d: Deps, ctx: MrContext, rec: MrRecord, idx: PostedInde
   }
 }
 
-async function checkOne(d: Deps, ctx: MrContext, rec: MrRecord, f: PostedFinding, interdiff: string, signal?: AbortSignal) {
+async function checkOne(d: Deps, ctx: MrContext, f: PostedFinding, interdiff: string, signal?: AbortSignal) {
   const { project, mr } = ctx;
-  const turn = { systemPrompt: systemPrompt(ctx.guidance), jsonSchema: TURN_SCHEMA, maxBudgetUsd: ctx.repoConfig.threadBudgetUsd, signal, purpose: 'fix_check', model: rec.trunkModel };
   const prompt = fixCheckPrompt({ file: f.file, line: f.line, title: f.title, interdiff: truncate(interdiff, 40_000) });
-  const t = await d.store.getThread(project.id, mr.iid, f.discussionId);
-  if (t) await d.sessions.restore(ctx.cwd, [t.forkSessionId]);
-  let result;
-  let sessionId: string;
-  if (t && t.status !== 'running' && d.sessions.exists(ctx.cwd, t.forkSessionId)) {
-    sessionId = t.forkSessionId;
-    result = await d.sessions.resume(ctx.cwd, sessionId, prompt, turn);
-  } else {
-    // The thread has no session yet: fork one from the trunk, and keep it as the thread's.
-    sessionId = d.sessions.newId();
-    // Under the thread's lock, keeping what its lane recorded (answers, a pending reply): a reply may be running there.
-    await d.store.startThread({ projectId: project.id, iid: mr.iid, discussionId: f.discussionId, forkSessionId: sessionId, trunkSessionId: rec.trunkSessionId!, lastSeenNoteId: f.noteId, findingFp: f.fp });
-    result = await d.sessions.fork(ctx.cwd, rec.trunkSessionId!, sessionId, prompt, turn);
-  }
+  const thread = { ...mrCheckout(ctx), discussionId: f.discussionId, seed: { findingFp: f.fp, lastSeenNoteId: f.noteId } };
   // Parsed before anything is written: the verdict is paid for and kept with the thread (pendingFix).
-  const v = fixCheckOutputSchema.safeParse(result.structured);
-  const pendingFix = v.success ? { sha: mr.sha, ...v.data } : undefined;
-  await d.store.updateThread(project.id, mr.iid, f.discussionId, (t) => {
-    Object.assign(t, { forkSessionId: sessionId, status: 'done', turns: t.turns + result.numTurns, costUsd: t.costUsd + result.costUsd, pendingFix });
+  let v: ReturnType<typeof fixCheckOutputSchema.safeParse> | undefined;
+  const result = await d.sessions.checkFix(thread, prompt, { systemPrompt: systemPrompt(ctx.guidance), jsonSchema: TURN_SCHEMA, maxBudgetUsd: ctx.repoConfig.threadBudgetUsd, signal }, (t, turn) => {
+    v = fixCheckOutputSchema.safeParse(turn.structured);
+    t.pendingFix = v.success ? { sha: mr.sha, ...v.data } : undefined;
   });
+  v ??= fixCheckOutputSchema.safeParse(result.structured); // the thread record was deleted during the turn
   await d.store.updateMr(project.id, mr.iid, project.path, (r) => {
     r.costUsd += result.costUsd;
   });
-  if (!v.success) throw new ClaudeError('schema', `fix check output invalid: ${v.error.issues[0]?.path.join('.')}: ${v.error.issues[0]?.message}`);
-  d.log.info({ fp: f.fp, sessionId, addressed: v.data.addressed }, 'fix check');
+  if (!v.success) {
+    const issue = v.error.issues[0];
+    throw new ClaudeError('schema', `fix check output invalid: ${issue?.path.join('.')}: ${issue?.message}`);
+  }
+  d.log.info({ fp: f.fp, sessionId: result.sessionId, addressed: v.data.addressed }, 'fix check');
   return v.data;
 }
 

@@ -7,7 +7,7 @@ import { systemPrompt } from '../review/prompts.js';
 import type { RenderedDiff } from '../review/render-diff.js';
 import { verifierLearningsSection } from '../review/learnings.js';
 import { applyVerdicts, verifyPrompt } from '../review/verifier.js';
-import type { MrContext } from './context.js';
+import { mrCheckout, type MrContext } from './context.js';
 import type { Deps } from './deps.js';
 
 export interface Verified {
@@ -18,20 +18,17 @@ export interface Verified {
 }
 
 /** Drops candidates the verifier does not confirm. Fails open: if the verifier itself fails, the review is posted as is. */
-export async function verifyFindings(d: Deps, ctx: MrContext, rendered: RenderedDiff, output: ReviewOutput, model: string | undefined, signal?: AbortSignal): Promise<Verified> {
+export async function verifyFindings(d: Deps, ctx: MrContext, rendered: RenderedDiff, output: ReviewOutput, signal?: AbortSignal): Promise<Verified> {
   // Only what would be posted now: above the threshold, and not already posted or withdrawn (a push's repeats).
   const rec = await d.store.getMr(ctx.project.id, ctx.mr.iid);
   const known = new Set([...Object.keys(rec?.findings ?? {}), ...(rec?.withdrawn ?? [])]);
   const kept = filterFindings(output.findings, { minSeverity: ctx.repoConfig.minSeverity, minConfidence: 80 }).kept.filter((f) => !known.has(findingFingerprint(f)));
   if (!d.config.VERIFY_FINDINGS || kept.length === 0) return { output, checked: 0, dropped: 0, costUsd: 0 };
-  const sessionId = d.sessions.newId();
   try {
-    const result = await d.sessions.start(ctx.cwd, sessionId, [verifyPrompt({ iid: ctx.mr.iid, candidates: kept, diff: rendered.text }), verifierLearningsSection(ctx.learnings ?? [])].filter(Boolean).join('\n\n'), {
+    const result = await d.sessions.verify(mrCheckout(ctx), [verifyPrompt({ iid: ctx.mr.iid, candidates: kept, diff: rendered.text }), verifierLearningsSection(ctx.learnings ?? [])].filter(Boolean).join('\n\n'), {
       systemPrompt: systemPrompt(ctx.guidance),
       jsonSchema: VERIFY_SCHEMA,
       maxBudgetUsd: ctx.repoConfig.reviewBudgetUsd,
-      purpose: 'verify',
-      model,
       signal,
     });
     const { verdicts } = parseTurn(verifyOutputSchema, result.structured, 'verification');

@@ -11,7 +11,7 @@ import type { Job, Queue } from '../jobs/queue.js';
 import { isTransient } from '../jobs/retry.js';
 import type { Sizes } from '../store/retention.js';
 
-/** What a CLI call was for. Sessions derives it from the mode; a flow may say more (e.g. 'fix_check'). */
+/** What a CLI call was for. Sessions derives it from the mode; the session service may say more (e.g. 'fix_check'). */
 export type CliKind = 'trunk_review' | 'fork' | 'resume' | 'fix_check' | (string & {});
 
 export interface CliObservation {

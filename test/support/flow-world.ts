@@ -1,0 +1,155 @@
+// What a flow test runs against: the GitLab stand-in (real REST shapes, real diffs), an in-memory store, the fake
+// session service, and an in-memory checkout (a real git mirror costs a fetch and a checkout per job; the flows only
+// read the target branch's files and ask which commits the mirror has). Everything a flow posts is in `gitlab`.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { afterAll } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { classify } from '../../src/events/classify.js';
+import type { NoteAdded, ProjectRef } from '../../src/events/types.js';
+import type { Deps } from '../../src/flows/deps.js';
+import { Access } from '../../src/gitlab/access.js';
+import { GitLabClient } from '../../src/gitlab/client.js';
+import { Projects } from '../../src/gitlab/projects.js';
+import type { JobSpec } from '../../src/jobs/queue.js';
+import { createLogger } from '../../src/logger.js';
+import { Store } from '../../src/store/store.js';
+import type { Workspaces } from '../../src/workspace/workspaces.js';
+import { startGitlabStandin, type GitlabStandin, type StandinMr, type StandinProject } from '../../standins/gitlab.js';
+import { ALICE, BOB, BOT, botEnv, TOKEN } from '../../standins/harness.js';
+import { FakeSessions } from './fake-sessions.js';
+
+/** The MR's checkout as the flows use it: a directory, the target branch's files, the commits the mirror has. */
+export class FakeCheckout {
+  readonly root = fs.mkdtempSync(path.join(os.tmpdir(), 'mrr-flow-'));
+  /** files on the target branch (repo config, CLAUDE.md) */
+  readonly targetFiles = new Map<string, string>();
+  /** commits the mirror has */
+  readonly commits = new Set<string>();
+  /** what `diff` answers (a push's interdiff) */
+  interdiff = '';
+
+  async prepare(project: { id: number }, iid: number, sha: string): Promise<string> {
+    const dir = path.join(this.root, `${project.id}-${iid}`);
+    fs.mkdirSync(dir, { recursive: true });
+    this.commits.add(sha);
+    return dir;
+  }
+
+  async fetch(): Promise<void> {}
+
+  async has(_pid: number, rev: string): Promise<boolean> {
+    return this.commits.has(rev);
+  }
+
+  async readManyAt(_pid: number, _ref: string, files: string[]): Promise<Map<string, string>> {
+    return new Map(files.filter((f) => this.targetFiles.has(f)).map((f) => [f, this.targetFiles.get(f)!]));
+  }
+
+  async changedPaths(): Promise<string[] | undefined> {
+    return undefined; // GitLab's diff is complete in these tests
+  }
+
+  async diff(): Promise<string> {
+    return this.interdiff;
+  }
+}
+
+export interface FlowWorld {
+  gitlab: GitlabStandin;
+  deps: Deps;
+  sessions: FakeSessions;
+  store: Store;
+  checkout: FakeCheckout;
+  /** jobs the flows queued */
+  enqueued: JobSpec[];
+  /** log lines (JSON) */
+  logs: string[];
+  /**
+   * A new MR that adds src/math.js's div and src/list.js (as in the e2e tests), in the file's one project: MRs of one
+   * branch are cheap (no git work), and each has its own notes. `branch`: an MR of a branch of its own (for pushes).
+   */
+  newMr(branch?: string): Promise<{ project: StandinProject; ref: ProjectRef; mr: StandinMr }>;
+  /** a user writes a note (see GitlabStandin.addNote); returns the event intake makes of its Note Hook */
+  say(project: StandinProject, iid: number, authorId: number, body: string, opts?: Parameters<GitlabStandin['addNote']>[4]): NoteAdded;
+}
+
+/** A note as a reader sees it: GitLabClient breaks the bot's own mentions with a zero-width space (note-safety.ts). */
+export const seen = (body: string) => body.replaceAll('\u200b', '');
+
+const MATH = 'export function add(a, b) {\n  return a + b;\n}\n';
+const FEATURE = {
+  'src/math.js': `${MATH}\nexport function div(a, b) {\n  return a / b;\n}\n`,
+  'src/list.js': 'export function first(xs) {\n  return xs[0].value;\n}\n',
+};
+
+/** One stand-in per test file (its git repositories are the slow part); a fresh store and fake per `world()`. */
+export function flowWorlds(env: Record<string, string> = {}) {
+  let standin: GitlabStandin | undefined;
+  let project: StandinProject | undefined;
+  const branches = new Set<string>();
+  const dirs: string[] = [];
+  afterAll(async () => {
+    await standin?.close();
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  return async function world(): Promise<FlowWorld> {
+    if (!standin) {
+      standin = await startGitlabStandin({ token: TOKEN, bot: BOT });
+      standin.addUser(ALICE);
+      standin.addUser(BOB);
+    }
+    const gitlab = standin;
+    const checkout = new FakeCheckout();
+    dirs.push(checkout.root);
+    const config = loadConfig({ ...botEnv(gitlab.url, checkout.root), ...env });
+    const client = new GitLabClient({ url: gitlab.url, token: TOKEN, attempts: 1 });
+    const store = new Store(new Map());
+    const sessions = new FakeSessions(store);
+    const logs: string[] = [];
+    const sink = new Writable({
+      write(chunk, _e, cb) {
+        logs.push(...chunk.toString().split('\n').filter(Boolean));
+        cb();
+      },
+    });
+    const enqueued: JobSpec[] = [];
+    const deps: Deps = {
+      config,
+      gitlab: client,
+      access: new Access(client, { cacheMs: 0 }),
+      store,
+      sessions,
+      // The flows' part of Workspaces, in memory (see FakeCheckout).
+      workspaces: checkout as unknown as Workspaces,
+      projects: new Projects({ gitlab: client }),
+      bot: BOT,
+      log: createLogger({ level: 'debug', redact: (s) => s, destination: sink }),
+      enqueue: async (spec) => {
+        enqueued.push(spec);
+        return { id: `job-${enqueued.length}`, duplicate: false };
+      },
+    };
+    return {
+      gitlab, deps, sessions, store, checkout, enqueued, logs,
+      async newMr(branch = 'feature') {
+        project ??= await gitlab.createProject('flows/app', { 'README.md': '# app\n', 'src/math.js': MATH });
+        if (!branches.has(branch)) {
+          branches.add(branch);
+          await gitlab.commit(project, branch, FEATURE, 'add div and first');
+        }
+        const mr = await gitlab.createMr(project, { sourceBranch: branch, title: 'Add helpers', description: 'Adds div and first.', authorId: ALICE.id });
+        return { project, ref: { id: project.id, path: project.path, webUrl: project.webUrl }, mr };
+      },
+      say(project, iid, authorId, body, opts) {
+        const { note, discussion } = gitlab.addNote(project, iid, authorId, body, opts);
+        const c = classify('Note Hook', gitlab.noteHook(project, iid, note, discussion), BOT);
+        if (!('event' in c) || c.event.kind !== 'note') throw new Error(`intake ignores this note: ${JSON.stringify(c)}`);
+        return c.event;
+      },
+    };
+  };
+}
