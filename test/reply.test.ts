@@ -2,6 +2,7 @@
 // asks, what it posts and keeps. The fork/resume/rebuild decisions themselves are test/session-service.test.ts's.
 import { describe, expect, it } from 'vitest';
 import { replyToNote } from '../src/flows/reply.js';
+import { AwaitJob } from '../src/jobs/queue.js';
 import { reviewMr } from '../src/flows/review.js';
 import { findingFingerprint, readMarker } from '../src/gitlab/markers.js';
 import { ALICE, BOB, BOT, finding, reviewOutput } from '../standins/harness.js';
@@ -71,12 +72,19 @@ describe('replyToNote', () => {
     expect(t.answered).toHaveLength(2);
   });
 
-  it('reviews the MR first when a question comes before any review', async () => {
+  it('a question before any review waits for the trunk review as its own job, then forks it', async () => {
     const w = await world();
     const { project, mr } = await w.newMr();
     w.sessions.script(reviewOutput([], 'LATE-REVIEW'), answer('ANSWER-LATE'));
     const q = w.say(project, mr.iid, ALICE.id, `@${BOT.username} QUESTION-LATE what does div do?`, { thread: true });
-    expect(await replyToNote(w.deps, q)).toMatchObject({ answered: true, forked: true, rebuilt: false });
+    // The reply job never runs the review itself: it asks the queue to run the trunk job first.
+    const wait = await replyToNote(w.deps, q).then(() => undefined, (e: unknown) => e);
+    expect(wait).toBeInstanceOf(AwaitJob);
+    const spec = (wait as AwaitJob).spec;
+    expect(spec).toMatchObject({ kind: 'review', data: { project: { id: project.id }, iid: mr.iid, reason: 'missing_trunk' } });
+    expect(w.sessions.calls).toHaveLength(0);
+    await reviewMr(w.deps, { project, iid: mr.iid, reason: 'missing_trunk' });
+    expect(await replyToNote(w.deps, q, undefined, 1)).toMatchObject({ answered: true, forked: true, rebuilt: false });
     expect(w.sessions.calls.map((c) => c.kind)).toEqual(['review', 'thread']);
     expect(botReplies(w, project, mr.iid, q.discussionId)[0]!.body).toContain('ANSWER-LATE');
     expect((await w.store.getMr(project.id, mr.iid))?.reviews).toBe(1);
