@@ -3,6 +3,9 @@ import path from 'node:path';
 import { z } from 'zod';
 import { defaultConcurrency } from './claude/concurrency.js';
 
+/** The retention settings are in days; everything inside counts in ms. */
+export const DAY_MS = 86_400_000;
+
 const bool = z
   .string()
   .transform((s) => ['1', 'true', 'yes', 'on'].includes(s.trim().toLowerCase()));

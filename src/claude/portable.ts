@@ -13,6 +13,7 @@ import zlib from 'node:zlib';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { transcriptPath } from './paths.js';
+import { redisKey } from '../keys.js';
 
 const gzip = promisify(zlib.gzip);
 const gunzip = promisify(zlib.gunzip);
@@ -38,7 +39,7 @@ export class PortableSessions implements SessionHooks {
   constructor(private readonly o: PortableOptions) {}
 
   private key(id: string): string {
-    return `${this.o.prefix}:session:${id}`;
+    return redisKey.session(this.o.prefix, id);
   }
 
   /** Which generation of a transcript this replica has (written when it saves or restores one). */

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { SessionLocks } from './locks.js';
+import { redisKey } from '../keys.js';
 
 // KEYS: writer, readers (zset token → expiry ms), writer-intent. A waiting writer's intent holds new readers back.
 const TRY_EXCLUSIVE = `
@@ -84,7 +85,7 @@ export class RedisLocks implements SessionLocks {
   }
 
   private keys(key: string): [string, string, string] {
-    const base = `${this.o.prefix}:lock:${key}`;
+    const base = redisKey.lock(this.o.prefix, key);
     return [`${base}:w`, `${base}:r`, `${base}:wi`];
   }
 

@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { DelayedError, Queue as BullQueue, UnrecoverableError, Worker, type Job as BullJob } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { waitUntilDrained, type EnqueueResult, type Job, type JobHandler, type JobSpec, type Queue, type QueueEvents, type QueueStats, type RetryPolicy } from './queue.js';
+import { redisKey } from '../keys.js';
 
 export interface RedisQueueOptions {
   /** a connection for commands; the queue duplicates it for BullMQ's blocking worker */
@@ -144,7 +145,7 @@ export class RedisQueue implements Queue {
   }
 
   private key(...parts: string[]): string {
-    return [this.o.prefix, this.name, 'mrr', ...parts].join(':');
+    return redisKey.queue(this.o.prefix, this.name, ...parts);
   }
 
   private laneKeys(orderKey: string, id: string): string[] {
