@@ -72,6 +72,9 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
   const access = new Access(gitlab, { cacheMs: config.ACCESS_CACHE_MS });
   const queue = jobQueue(config, backend, metrics, log);
   const retention = retentionFor(config, { store: backend.store, dirs, queue, workspaces, gitlab, log });
+  metrics.trackQueue(queue);
+  metrics.trackGitLab(() => gitlabStatus.isUp);
+  metrics.trackSizes(() => retention.sizes());
   const stopping = new AbortController(); // shutdown began: /healthz and /readyz say so, the identity wait ends
   const isShuttingDown = () => stopping.signal.aborted;
   let identity: BotIdentity | undefined; // intake reads it (undefined while GitLab has not answered); flows get it set
@@ -80,9 +83,6 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
     admin: config.ADMIN_PORT === undefined ? undefined : createAdminApp(log),
     mount: (app) => mountAdminRoutes(app, config, { metrics, gitlabStatus, backend, queue, retention, isShuttingDown }),
   });
-  metrics.trackQueue(queue);
-  metrics.trackGitLab(() => gitlabStatus.isUp);
-  metrics.trackSizes(() => retention.sizes());
 
   // Webhooks are still taken and persisted while running jobs drain (GitLab never redelivers one we refuse);
   // the server closes last, and the queue after every request in flight has been answered.

@@ -1,4 +1,4 @@
-// Issue 2 end to end: a real-shaped MR webhook → clone → real CLI trunk session → notes on the GitLab stand-in.
+// A real-shaped MR webhook → clone → real CLI trunk session → notes on the GitLab stand-in.
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findingFingerprint, readMarker, withMarker } from '../src/gitlab/markers.js';

@@ -1,4 +1,4 @@
-// Issue 5 and 13, the webhook edge: the token, GitLab's HMAC signing (Standard Webhooks) on its own or next to the
+// The webhook edge: the token, GitLab's HMAC signing (Standard Webhooks) on its own or next to the
 // token, the project allowlist, the per-project rate limit (delays, never refuses) and the body limit.
 // The flows are recorders: nothing here needs the CLI.
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';

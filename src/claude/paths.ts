@@ -1,4 +1,4 @@
-// Where the CLI keeps a session's transcript (claude-cli.md §2):
+// Where the CLI keeps a session's transcript:
 // <CLAUDE_CONFIG_DIR>/projects/<realpath(cwd) with non-alphanumerics as "-">/<id>.jsonl
 import fs from 'node:fs';
 import path from 'node:path';

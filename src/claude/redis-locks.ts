@@ -3,7 +3,7 @@
 // too: a writer waiting behind a local reader must still be seen by other replicas' new readers.
 //
 // Hand-written over a library (redlock and friends): they offer exclusive locks only, and forks need a shared
-// one on the trunk (claude-cli.md §4). Waiting is polling with jitter: a release is rare (one per CLI call) and a
+// one on the trunk (forks read it at once). Waiting is polling with jitter: a release is rare (one per CLI call) and a
 // pub/sub wake-up would need a subscriber connection per replica for little gain.
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
