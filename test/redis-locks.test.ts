@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisLocks } from '../src/claude/redis-locks.js';
+import { waitFor } from '../standins/harness.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -13,13 +14,6 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(fn: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await sleep(10);
-  }
-}
 
 describe('RedisLocks (session locks across replicas)', () => {
   function locks(ttlMs = 1_000) {
@@ -42,14 +36,14 @@ describe('RedisLocks (session locks across replicas)', () => {
       events.push(`${name}-`);
     };
     const x1 = a.exclusive('s', hold('x1', 150));
-    await until(() => events.includes('x1+'));
+    await waitFor(() => events.includes('x1+'), 10_000, 'x1 to hold the lock');
     await Promise.all([x1, b.exclusive('s', hold('x2', 10))]);
     expect(events).toEqual(['x1+', 'x1-', 'x2+', 'x2-']);
 
     events.length = 0;
     const r1 = a.shared('t', hold('r1', 200));
     const r2 = b.shared('t', hold('r2', 200));
-    await until(() => events.includes('r1+') && events.includes('r2+'));
+    await waitFor(() => events.includes('r1+') && events.includes('r2+'), 10_000, 'both readers to hold the lock');
     const w = b.exclusive('t', hold('w', 10));
     await sleep(50);
     const r3 = a.shared('t', hold('r3', 10));

@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GitLabClient } from '../src/gitlab/client.js';
-import { GitLabError, networkCause } from '../src/gitlab/requester.js';
+import { behindProxy, GitLabError, networkCause } from '../src/gitlab/requester.js';
 
 type Reply = { status: number; headers?: Record<string, string>; body?: string; hang?: boolean };
 let next: Reply = { status: 200 };
@@ -85,5 +85,14 @@ describe('GitLabError.transient', () => {
   it('network failures, 408, 429 and 5xx can heal; other 4xx cannot', () => {
     for (const s of [0, 408, 429, 500, 503]) expect(new GitLabError('x', s, 'GET', 'e').transient).toBe(true);
     for (const s of [400, 401, 403, 404, 409, 422]) expect(new GitLabError('x', s, 'GET', 'e').transient).toBe(false);
+  });
+});
+
+describe('behindProxy', () => {
+  it('reads the proxy variables curl and git read, in either case', () => {
+    expect(behindProxy({})).toBe(false);
+    expect(behindProxy({ https_proxy: 'http://p:3128' })).toBe(true);
+    expect(behindProxy({ HTTP_PROXY: 'http://p:3128' })).toBe(true);
+    expect(behindProxy({ NO_PROXY: 'localhost' })).toBe(false);
   });
 });

@@ -7,7 +7,7 @@ import { cliDirs } from '../claude/paths.js';
 import type { Config } from '../config.js';
 import { GitLabClient } from '../gitlab/client.js';
 import { tokenRejected, UNREACHABLE_FIX } from '../gitlab/hints.js';
-import { GitLabError } from '../gitlab/requester.js';
+import { behindProxy, GitLabError } from '../gitlab/requester.js';
 import { makeRedactor } from '../redact.js';
 import { probeWritable } from '../server/readiness.js';
 import { signPayload } from '../server/webhook-auth.js';
@@ -99,7 +99,7 @@ async function checkClaude(config: Config): Promise<Check> {
 async function checkModel(config: Config, probeModel: string): Promise<Check> {
   const name = 'model access';
   // Through a proxy only the CLI gets out (Node's fetch ignores HTTPS_PROXY), so probe with what the bot uses.
-  const proxied = PROXY_VARS.some((k) => process.env[k]);
+  const proxied = behindProxy();
   if ((config.CLAUDE_CODE_OAUTH_TOKEN && !config.ANTHROPIC_API_KEY) || proxied) return checkModelViaCli(config);
   if (!config.ANTHROPIC_API_KEY && !config.ANTHROPIC_BASE_URL) {
     return fail(name, 'no ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN or ANTHROPIC_BASE_URL is set', 'set ANTHROPIC_API_KEY (console.anthropic.com → API keys)');
@@ -124,7 +124,6 @@ async function checkModel(config: Config, probeModel: string): Promise<Check> {
   }
 }
 
-const PROXY_VARS = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'];
 const CLI_MODEL_FIX = 'check ANTHROPIC_API_KEY, or renew CLAUDE_CODE_OAUTH_TOKEN (claude setup-token); behind a proxy check HTTPS_PROXY';
 
 async function checkModelViaCli(config: Config): Promise<Check> {
