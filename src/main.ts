@@ -1,8 +1,9 @@
 // The composition root: startBot builds the bot in the order each part needs the ones before it, one step a line.
 // config → logger → DATA_DIR → store, locks and queue (backends.ts) → GitLab → CLI sessions → the services flows use
 // → HTTP listeners → the bot's identity (GET /user) → flows' deps → jobs run.
-// Nothing is assigned after it is handed out: the flows' deps are built once the identity is known, and the queue
-// gets its handler then, through its explicit `start(handler)`.
+// No part is handed out half-built: the flows' deps are made once the identity is known, and the queue gets its
+// handler then, through its explicit `start(handler)`. Only intake sees the identity before that, as optional: it
+// takes webhooks while GitLab has not answered yet (events/classify.ts says what it leaves to the flows).
 import fs from 'node:fs';
 import { serve, type ServerType } from '@hono/node-server';
 import type { Hono } from 'hono';
