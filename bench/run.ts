@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [<ids…>]`: every measurement of issue 9, one after another (never in parallel: they
+// `npm run bench [-- --quick] [<ids…>]`: every measurement, one after another (never in parallel: they
 // would time each other), printed as one Markdown table with the machine it ran on. Progress goes to stderr, the
 // table to stdout.
 import { parseBenchArgs, USAGE } from './args.js';

@@ -1,4 +1,4 @@
-// Soak (issue 14, "a year of uptime"): a steady stream of MRs through many retention cycles. The bot runs as a child
+// Soak ("a year of uptime"): a steady stream of MRs through many retention cycles. The bot runs as a child
 // process (`mr-reviewer serve`) with retention windows of seconds instead of days (the fast clock) and an instant
 // model; every cycle opens MRs, reviews them, answers one thread on each, merges them, and waits until retention
 // has purged them. After each cycle the bot's own /metrics gives disk use under DATA_DIR, store record counts and

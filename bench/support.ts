@@ -5,9 +5,9 @@
 // so modules repeat (RUNS) and report medians and ratios against a baseline measured in the same run.
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
-import path from 'node:path';
 import { execa } from 'execa';
-import { buildArgs, buildEnv, defaultClaudeBin, type SessionMode } from '../src/claude/options.js';
+import { buildArgs, claudeBin, cliEnv, defaultClaudeBin, type SessionMode } from '../src/claude/options.js';
+import { cliDirs } from '../src/claude/paths.js';
 import { ClaudeSessionService } from '../src/claude/session-service.js';
 import { readMarker } from '../src/gitlab/markers.js';
 import { finding, reviewOutput, startHarness, waitFor, type Harness } from '../standins/harness.js';
@@ -301,17 +301,10 @@ export function botTrouble(h: Harness): string {
  * This is the floor a review cannot go below; the bot's overhead is what it adds on top.
  */
 export async function bareClaude(h: Harness, o: { cwd: string; prompt: string; systemPrompt: string; jsonSchema?: object; mode: SessionMode }): Promise<number> {
-  const claudeDir = path.join(h.config.dataDir, 'claude');
-  const env = buildEnv({
-    configDir: claudeDir,
-    homeDir: path.join(claudeDir, 'home'),
-    anthropicApiKey: h.config.ANTHROPIC_API_KEY,
-    anthropicBaseUrl: h.config.ANTHROPIC_BASE_URL,
-    maxRetries: h.config.CLAUDE_MAX_RETRIES,
-  });
+  const env = cliEnv(h.config, cliDirs(h.config.dataDir));
   const args = buildArgs({ mode: o.mode, systemPrompt: o.systemPrompt, jsonSchema: o.jsonSchema, model: h.config.CLAUDE_MODEL });
   const t0 = performance.now();
-  const r = await execa(h.config.CLAUDE_BIN ?? defaultClaudeBin(), args, { cwd: o.cwd, env, extendEnv: false, input: o.prompt, reject: false, timeout: 120_000 });
+  const r = await execa(claudeBin(h.config), args, { cwd: o.cwd, env, extendEnv: false, input: o.prompt, reject: false, timeout: 120_000 });
   const t = performance.now() - t0;
   if (r.exitCode !== 0) throw new Error(`bare claude exited ${r.exitCode}: ${String(r.stderr || r.stdout).slice(0, 300)}`);
   return t;

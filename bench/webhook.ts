@@ -195,7 +195,6 @@ async function serveTargets(): Promise<void> {
     new Promise<never>((_r, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
   const parked: FlowTable = { review: park, update: park, reply: park };
   const bot = await startBot(config, { logger, flows: parked });
-  await bot.ready;
 
   const bareApp = new Hono();
   bareApp.post('/webhooks/gitlab', async (c) => {

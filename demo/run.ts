@@ -163,7 +163,6 @@ async function main(): Promise<number> {
   });
   const logger = createLogger({ level: 'info', redact: makeRedactor(config.secrets), destination: fs.createWriteStream(logFile) });
   const bot = await startBot(config, { logger });
-  await bot.ready;
   const botUrl = `http://127.0.0.1:${bot.port}`;
 
   let failed = false;

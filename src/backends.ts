@@ -31,7 +31,7 @@ export interface Backend {
   ping?: () => Promise<unknown>;
   /** portable sessions (Redis mode only) */
   sessionHooks?: SessionHooks;
-  /** built later than the rest: its events need the flows' deps, which need the store */
+  /** the job queue, with main.ts's settings (concurrency, retry policy, events); jobs run once it is given a handler */
   queue(s: QueueSettings): Queue;
   /** after the queue and the store are closed */
   close(): Promise<void>;

@@ -3,6 +3,9 @@ import path from 'node:path';
 import { z } from 'zod';
 import { defaultConcurrency } from './claude/concurrency.js';
 
+/** The retention settings are in days; everything inside counts in ms. */
+export const DAY_MS = 86_400_000;
+
 const bool = z
   .string()
   .transform((s) => ['1', 'true', 'yes', 'on'].includes(s.trim().toLowerCase()));
@@ -37,7 +40,7 @@ const schema = z.object({
   MAX_BODY_BYTES: int(1_024, 25 * 1024 * 1024).default(25 * 1024 * 1024),
   MIN_SEVERITY: z.enum(['critical', 'major', 'minor', 'nit']).default('minor'),
   REVIEW_DRAFTS: bool.default(false),
-  /** a second, independent look at each finding before it is posted (review-guide §6.1) */
+  /** a second, independent look at each finding before it is posted (review/verifier.ts) */
   VERIFY_FINDINGS: bool.default(true),
   REPLY_LANGUAGE: z.string().optional(),
   ALLOWED_PROJECTS: list.optional(),

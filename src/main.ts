@@ -1,37 +1,41 @@
-// Wiring, in one place: config → store, queue, GitLab, CLI sessions → flows → HTTP server.
+// The composition root: startBot builds the bot in the order each part needs the ones before it, one step a line.
+// config → logger → DATA_DIR → store, locks and queue (backends.ts) → GitLab → CLI sessions → the services flows use
+// → HTTP listeners → the bot's identity (GET /user) → flows' deps → jobs run.
+// No part is handed out half-built: the flows' deps are made once the identity is known, and the queue gets its
+// handler then, through its explicit `start(handler)`. Only intake sees the identity before that, as optional: it
+// takes webhooks while GitLab has not answered yet (events/classify.ts says what it leaves to the flows).
 import fs from 'node:fs';
-import path from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
+import type { Hono } from 'hono';
 import pLimit from 'p-limit';
-import { buildEnv, defaultClaudeBin } from './claude/options.js';
-import { Sessions } from './claude/sessions.js';
+import { claudeBin, cliEnv } from './claude/options.js';
+import { cliDirs, type CliDirs } from './claude/paths.js';
 import { ClaudeSessionService } from './claude/session-service.js';
-import type { Config } from './config.js';
-import type { BotIdentity } from './events/classify.js';
+import { Sessions } from './claude/sessions.js';
+import { DAY_MS, type Config } from './config.js';
 import { jobHandler, type FlowTable } from './flows/dispatch.js';
 import type { Deps } from './flows/deps.js';
 import { failureNotifier } from './flows/failure.js';
-import { GitLabClient } from './gitlab/client.js';
 import { Access } from './gitlab/access.js';
-import { waitForIdentity } from './gitlab/identity.js';
+import { GitLabClient } from './gitlab/client.js';
+import { waitForIdentity, type BotIdentity } from './gitlab/identity.js';
 import { Projects } from './gitlab/projects.js';
-import { backoffPolicy, reasonOf } from './jobs/retry.js';
+import { GitLabError } from './gitlab/requester.js';
 import type { Queue } from './jobs/queue.js';
+import { backoffPolicy, reasonOf } from './jobs/retry.js';
 import { createLogger, type Logger } from './logger.js';
 import { makeRedactor } from './redact.js';
 import { createAdminApp } from './server/admin.js';
 import { createApp } from './server/app.js';
 import { Metrics } from './server/metrics.js';
-import { GitLabError } from './gitlab/requester.js';
-import { LearningsRepo } from './store/learnings.js';
-import { Retention } from './store/retention.js';
-import { mountStatusPage } from './server/status-page.js';
 import { ProjectRateLimiter } from './server/rate-limit.js';
 import { GitLabStatus, mountReadiness } from './server/readiness.js';
-import { createBackend } from './backends.js';
+import { mountStatusPage } from './server/status-page.js';
+import { LearningsRepo } from './store/learnings.js';
+import { Retention } from './store/retention.js';
+import type { Store } from './store/store.js';
+import { createBackend, type Backend } from './backends.js';
 import { Workspaces } from './workspace/workspaces.js';
-
-const DAY_MS = 86_400_000;
 
 export interface Bot {
   deps: Deps;
@@ -40,8 +44,6 @@ export interface Bot {
   port: number;
   /** the status page, /metrics and /readyz when ADMIN_PORT is set */
   adminPort?: number;
-  /** resolves when the HTTP server is listening and the bot knows itself */
-  ready: Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -54,40 +56,94 @@ export interface StartOptions {
   gitlabWaitMs?: number;
 }
 
+/**
+ * Resolves once the bot knows itself and runs jobs. While it waits for GitLab the listeners are up: webhooks are
+ * taken and /readyz says what it waits for. A rejected token (StartupError), a CLI run's bounded wait running out or
+ * a shutdown during the wait stops what was started and rejects.
+ */
 export async function startBot(config: Config, opts: StartOptions = {}): Promise<Bot> {
-  const redact = makeRedactor(config.secrets);
-  const log = opts.logger ?? createLogger({ level: config.LOG_LEVEL, redact });
-  if (!config.ANTHROPIC_API_KEY && !config.CLAUDE_CODE_OAUTH_TOKEN && !config.ANTHROPIC_BASE_URL) {
-    // Not fatal (a webhook-only replica needs no key, and `doctor` explains), but reviews will fail.
-    log.warn('neither ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN nor ANTHROPIC_BASE_URL is set: reviews will fail');
-  }
-  fs.mkdirSync(config.dataDir, { recursive: true });
-  const claudeDir = path.join(config.dataDir, 'claude');
-  const claudeHome = path.join(claudeDir, 'home');
-  fs.mkdirSync(claudeHome, { recursive: true });
+  const log = opts.logger ?? createLogger({ level: config.LOG_LEVEL, redact: makeRedactor(config.secrets) });
+  warnWithoutModelCredentials(config, log);
+  const dirs = prepareDataDir(config);
+  const backend = createBackend(config, { log, claudeDir: dirs.configDir });
+  const gitlab = gitlabClient(config, log);
+  const metrics = new Metrics();
+  const gitlabStatus = new GitLabStatus(config.GITLAB_URL);
+  const sessions = cliSessions(config, dirs, backend, metrics);
+  const projects = new Projects({ gitlab, allowed: config.ALLOWED_PROJECTS });
+  const workspaces = new Workspaces({ root: config.dataDir, token: config.GITLAB_TOKEN, gitlabUrl: config.GITLAB_URL, remote: (id) => projects.cloneUrl(id), fetchTimeoutMs: config.GIT_FETCH_TIMEOUT_MS });
+  const access = new Access(gitlab, { cacheMs: config.ACCESS_CACHE_MS });
+  const queue = jobQueue(config, backend, metrics, log);
+  const retention = retentionFor(config, { store: backend.store, dirs, queue, workspaces, gitlab, log });
+  metrics.trackQueue(queue);
+  metrics.trackGitLab(() => gitlabStatus.isUp);
+  metrics.trackSizes(() => retention.sizes());
+  const stopping = new AbortController(); // shutdown began: /healthz and /readyz say so, the identity wait ends
+  const isShuttingDown = () => stopping.signal.aborted;
+  let identity: BotIdentity | undefined; // intake reads it (undefined while GitLab has not answered); flows get it set
+  const http = await listen(config, log, {
+    main: webhookApp(config, { queue, log, metrics, isShuttingDown, bot: () => identity }),
+    admin: config.ADMIN_PORT === undefined ? undefined : createAdminApp(log),
+    mount: (app) => mountAdminRoutes(app, config, { metrics, gitlabStatus, backend, queue, retention, isShuttingDown }),
+  });
 
-  // SQLite under DATA_DIR by default; Redis (state, BullMQ, cross-replica locks, portable sessions) with REDIS_URL.
-  const backend = createBackend(config, { log, claudeDir });
-  const store = backend.store;
-  const gitlab = new GitLabClient({
+  // Webhooks are still taken and persisted while running jobs drain (GitLab never redelivers one we refuse);
+  // the server closes last, and the queue after every request in flight has been answered.
+  const stop = once(async () => {
+    stopping.abort();
+    log.info({ deadlineMs: config.SHUTDOWN_DEADLINE_MS }, 'shutting down: no new jobs; webhooks still accepted');
+    await queue.stop(config.SHUTDOWN_DEADLINE_MS);
+    await retention.stop();
+    await http.close();
+    await queue.close();
+    await backend.store.close();
+    await backend.close();
+    log.info('stopped');
+  });
+  if (opts.handleSignals) exitOnSignals(isShuttingDown, stop);
+
+  // Who am I: notes by this user id are never answered. Retried until GitLab answers (or a CLI run gives up).
+  try {
+    identity = await waitForIdentity(gitlab, { status: gitlabStatus, log, signal: stopping.signal, giveUpAfterMs: opts.gitlabWaitMs });
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  log.info({ bot: identity.username, id: identity.id }, 'bot identity known');
+  const deps: Deps = { config, gitlab, access, store: backend.store, sessions: new ClaudeSessionService({ cli: sessions, store: backend.store, workspaces, log }), workspaces, projects, log, bot: identity, enqueue: (spec) => queue.enqueue(spec) };
+  // MR_REVIEWER_ROLE=web only takes webhooks; worker and all run jobs.
+  if (config.MR_REVIEWER_ROLE !== 'web') queue.start(jobHandler(deps, opts.flows));
+  retention.start(config.RETENTION_SWEEP_MINUTES * 60_000);
+  return { deps, queue, retention, port: http.port, adminPort: http.adminPort, stop };
+}
+
+function warnWithoutModelCredentials(config: Config, log: Logger): void {
+  if (config.ANTHROPIC_API_KEY || config.CLAUDE_CODE_OAUTH_TOKEN || config.ANTHROPIC_BASE_URL) return;
+  // Not fatal (a webhook-only replica needs no key, and `doctor` explains), but reviews will fail.
+  log.warn('neither ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN nor ANTHROPIC_BASE_URL is set: reviews will fail');
+}
+
+function prepareDataDir(config: Config): CliDirs {
+  const dirs = cliDirs(config.dataDir);
+  fs.mkdirSync(dirs.homeDir, { recursive: true });
+  return dirs;
+}
+
+function gitlabClient(config: Config, log: Logger): GitLabClient {
+  return new GitLabClient({
     url: config.GITLAB_URL,
     token: config.GITLAB_TOKEN,
-    redact,
+    redact: makeRedactor(config.secrets),
     onRetry: (e, ms) => log.warn({ status: e.status, endpoint: e.endpoint, reason: e.message, waitMs: Math.round(ms) }, 'GitLab call failed; retrying'),
   });
+}
+
+function cliSessions(config: Config, dirs: CliDirs, backend: Backend, metrics: Metrics): Sessions {
   const limit = pLimit(config.MAX_CONCURRENT_SESSIONS);
-  const metrics = new Metrics();
-  const sessions = new Sessions({
-    bin: config.CLAUDE_BIN ?? defaultClaudeBin(),
-    configDir: claudeDir,
-    env: buildEnv({
-      configDir: claudeDir,
-      homeDir: claudeHome,
-      anthropicApiKey: config.ANTHROPIC_API_KEY,
-      anthropicBaseUrl: config.ANTHROPIC_BASE_URL,
-      oauthToken: config.CLAUDE_CODE_OAUTH_TOKEN,
-      maxRetries: config.CLAUDE_MAX_RETRIES,
-    }),
+  return new Sessions({
+    bin: claudeBin(config),
+    configDir: dirs.configDir,
+    env: cliEnv(config, dirs),
     model: config.CLAUDE_MODEL,
     timeoutMs: config.CLAUDE_TIMEOUT_MS,
     locks: backend.locks,
@@ -95,26 +151,12 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
     slots: { run: (fn) => limit(fn) },
     observe: metrics.observeCli,
   });
-  const projects = new Projects({ gitlab, allowed: config.ALLOWED_PROJECTS });
-  const workspaces = new Workspaces({ root: config.dataDir, token: config.GITLAB_TOKEN, gitlabUrl: config.GITLAB_URL, remote: (id) => projects.cloneUrl(id), fetchTimeoutMs: config.GIT_FETCH_TIMEOUT_MS });
-  let bot: BotIdentity | undefined;
-  const deps: Deps = {
-    config,
-    gitlab,
-    access: new Access(gitlab, { cacheMs: config.ACCESS_CACHE_MS }),
-    store,
-    sessions: new ClaudeSessionService({ cli: sessions, store, workspaces, log }),
-    workspaces,
-    projects,
-    log,
-    get bot() {
-      if (!bot) throw new Error('bot identity not known yet');
-      return bot;
-    },
-  };
+}
 
-  const notifyFailure = failureNotifier(deps, (spec) => queue.enqueue(spec));
-  const queue: Queue = backend.queue({
+/** The queue posts its own failure notes: a job that gives up queues a 'notify' job in the same lane. */
+function jobQueue(config: Config, backend: Backend, metrics: Metrics, log: Logger): Queue {
+  const notifyFailure = failureNotifier({ log, store: backend.store }, (spec) => queue.enqueue(spec));
+  const queue = backend.queue({
     concurrency: config.MAX_CONCURRENT_SESSIONS,
     policy: backoffPolicy({ baseMs: config.RETRY_BASE_MS, maxDelayMs: config.RETRY_MAX_DELAY_MS, horizonMs: config.RETRY_HORIZON_MS, maxAttempts: config.JOB_ATTEMPTS }),
     dedupeTtlMs: config.RETENTION_DELIVERY_DAYS * DAY_MS,
@@ -130,19 +172,28 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
       onDone: metrics.jobDone,
     },
   });
+  return queue;
+}
 
-  metrics.trackQueue(queue);
-  const gitlabStatus = new GitLabStatus(config.GITLAB_URL);
-  metrics.trackGitLab(() => gitlabStatus.isUp);
-  const retention = new Retention({
-    store,
+interface RetentionParts {
+  store: Store;
+  dirs: CliDirs;
+  queue: Queue;
+  workspaces: Workspaces;
+  gitlab: GitLabClient;
+  log: Logger;
+}
+
+function retentionFor(config: Config, p: RetentionParts): Retention {
+  return new Retention({
+    store: p.store,
     dataDir: config.dataDir,
-    claudeDir,
-    queue,
-    log,
-    removeWorktree: (pid, iid) => workspaces.remove(pid, iid),
+    claudeDir: p.dirs.configDir,
+    queue: p.queue,
+    log: p.log,
+    removeWorktree: (pid, iid) => p.workspaces.remove(pid, iid),
     mrState: (pid, iid) =>
-      gitlab.mergeRequest(pid, iid).then(
+      p.gitlab.mergeRequest(pid, iid).then(
         (m) => ({ state: m.state, closedAt: m.closedAt }),
         (e) => {
           if (e instanceof GitLabError && e.status === 404) return { state: 'gone' as const };
@@ -156,83 +207,96 @@ export async function startBot(config: Config, opts: StartOptions = {}): Promise
       failedJobMs: config.RETENTION_FAILED_JOB_DAYS * DAY_MS,
     },
   });
-  metrics.trackSizes(() => retention.sizes());
-  let shuttingDown = false;
-  const stopping = new AbortController();
-  const rateLimiter = new ProjectRateLimiter({ perMinute: config.PROJECT_RATE_LIMIT_PER_MIN });
-  // ADMIN_PORT: the admin routes get their own listener, so publishing the webhook port exposes nothing else.
-  const admin = config.ADMIN_PORT === undefined ? undefined : createAdminApp(log);
-  const app = createApp({
+}
+
+interface AppParts {
+  queue: Queue;
+  log: Logger;
+  metrics: Metrics;
+  isShuttingDown: () => boolean;
+  /** undefined until GET /user answered */
+  bot: () => BotIdentity | undefined;
+}
+
+function webhookApp(config: Config, p: AppParts): Hono {
+  return createApp({
     secret: config.GITLAB_WEBHOOK_SECRET,
     signingKey: config.GITLAB_WEBHOOK_SIGNING_KEY,
     maxBodyBytes: config.MAX_BODY_BYTES,
-    queue,
-    log,
-    bot: () => bot,
+    queue: p.queue,
+    log: p.log,
+    bot: p.bot,
     allowedProjects: config.ALLOWED_PROJECTS,
-    rateLimit: rateLimiter,
-    isShuttingDown: () => shuttingDown,
+    rateLimit: new ProjectRateLimiter({ perMinute: config.PROJECT_RATE_LIMIT_PER_MIN }),
+    isShuttingDown: p.isShuttingDown,
     webhooks: config.MR_REVIEWER_ROLE !== 'worker',
-    onWebhook: metrics.webhook,
-    extend: (main) => {
-      const a = admin ?? main;
-      a.get('/metrics', async (c) => {
-        const m = await metrics.render();
-        return c.body(m.body, 200, { 'Content-Type': m.contentType });
-      });
-      mountReadiness(a, { gitlab: gitlabStatus, dataDir: config.dataDir, redisPing: backend.ping, isShuttingDown: () => shuttingDown });
-      mountStatusPage(a, { adminToken: config.ADMIN_TOKEN, store, queueStats: () => queue.stats(), notice: () => gitlabStatus.problem, sizes: () => retention.sizes(), learnings: () => new LearningsRepo(store).all() });
+    onWebhook: p.metrics.webhook,
+  });
+}
+
+interface AdminParts {
+  metrics: Metrics;
+  gitlabStatus: GitLabStatus;
+  backend: Backend;
+  queue: Queue;
+  retention: Retention;
+  isShuttingDown: () => boolean;
+}
+
+/** /metrics, /readyz and the status page. */
+function mountAdminRoutes(app: Hono, config: Config, p: AdminParts): void {
+  app.get('/metrics', async (c) => {
+    const m = await p.metrics.render();
+    return c.body(m.body, 200, { 'Content-Type': m.contentType });
+  });
+  mountReadiness(app, { gitlab: p.gitlabStatus, dataDir: config.dataDir, redisPing: p.backend.ping, isShuttingDown: p.isShuttingDown });
+  mountStatusPage(app, { adminToken: config.ADMIN_TOKEN, store: p.backend.store, queueStats: () => p.queue.stats(), notice: () => p.gitlabStatus.problem, sizes: () => p.retention.sizes(), learnings: () => new LearningsRepo(p.backend.store).all() });
+}
+
+interface Listeners {
+  port: number;
+  adminPort?: number;
+  close(): Promise<void>;
+}
+
+/** ADMIN_PORT: the admin routes get their own listener, so publishing the webhook port exposes nothing else. */
+async function listen(config: Config, log: Logger, apps: { main: Hono; admin?: Hono; mount: (app: Hono) => void }): Promise<Listeners> {
+  apps.mount(apps.admin ?? apps.main);
+  const admin = apps.admin && (await serveOn(apps.admin, config.ADMIN_PORT, config.HOST));
+  if (admin) log.info({ adminPort: admin.port }, 'admin listening');
+  const main = await serveOn(apps.main, config.PORT, config.HOST);
+  log.info({ port: main.port, pid: process.pid }, 'listening');
+  return {
+    port: main.port,
+    adminPort: admin?.port,
+    close: async () => {
+      await main.close();
+      await admin?.close();
     },
-  });
-
-  let adminServer: ServerType | undefined;
-  const adminPort = admin && (await new Promise<number>((resolve) => {
-    adminServer = serve({ fetch: admin.fetch, port: config.ADMIN_PORT, hostname: config.HOST }, (info) => resolve(info.port));
-  }));
-  if (adminPort) log.info({ adminPort }, 'admin listening');
-
-  let server: ServerType | undefined;
-  const listening = new Promise<number>((resolve) => {
-    server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) => resolve(info.port));
-  });
-  const port = await listening;
-  log.info({ port, pid: process.pid }, 'listening');
-
-  // Who am I: notes by this user id are never answered. Retried until GitLab answers (or a CLI run gives up).
-  const ready = (async () => {
-    bot = await waitForIdentity(gitlab, { status: gitlabStatus, log, signal: stopping.signal, giveUpAfterMs: opts.gitlabWaitMs });
-    log.info({ bot: bot.username, id: bot.id }, 'bot identity known');
-    deps.enqueue = (spec) => queue.enqueue(spec);
-    // MR_REVIEWER_ROLE=web only takes webhooks; worker and all run jobs.
-    if (config.MR_REVIEWER_ROLE !== 'web') queue.start(jobHandler(deps, opts.flows));
-    retention.start(config.RETENTION_SWEEP_MINUTES * 60_000);
-  })();
-
-  // Webhooks are still taken and persisted while running jobs drain (GitLab never redelivers one we refuse);
-  // the server closes last, and the queue after every request in flight has been answered.
-  const stop = async () => {
-    if (shuttingDown) return;
-    shuttingDown = true;
-    stopping.abort();
-    log.info({ deadlineMs: config.SHUTDOWN_DEADLINE_MS }, 'shutting down: no new jobs; webhooks still accepted');
-    await queue.stop(config.SHUTDOWN_DEADLINE_MS);
-    await retention.stop();
-    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
-    await new Promise<void>((r) => (adminServer ? adminServer.close(() => r()) : r()));
-    await queue.close();
-    await store.close();
-    await backend.close();
-    log.info('stopped');
   };
-  if (opts.handleSignals) {
-    // `on`, not `once`: execa's signal-exit re-raises a signal when it sees no other listener, which killed the
-    // process mid-drain. A second signal exits at once; running jobs are then recovered at the next start.
-    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
-      process.on(sig, () => {
-        if (shuttingDown) process.exit(1);
-        void stop().then(() => process.exit(0));
-      });
-    }
+}
+
+function serveOn(app: Hono, port: number | undefined, hostname: string): Promise<{ port: number; close(): Promise<void> }> {
+  return new Promise((resolve) => {
+    const server: ServerType = serve({ fetch: app.fetch, port, hostname }, (info) =>
+      resolve({ port: info.port, close: () => new Promise<void>((r) => server.close(() => r())) }),
+    );
+  });
+}
+
+/** Runs fn on the first call; later calls get the same promise (a second SIGTERM, a stop after a failed start). */
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let run: Promise<void> | undefined;
+  return () => (run ??= fn());
+}
+
+function exitOnSignals(isShuttingDown: () => boolean, stop: () => Promise<void>): void {
+  // `on`, not `once`: execa's signal-exit re-raises a signal when it sees no other listener, which killed the
+  // process mid-drain. A second signal exits at once; running jobs are then recovered at the next start.
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(sig, () => {
+      if (isShuttingDown()) process.exit(1);
+      void stop().then(() => process.exit(0));
+    });
   }
-  return { deps, queue, retention, port, adminPort, ready, stop };
 }

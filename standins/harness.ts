@@ -70,7 +70,6 @@ export async function startHarness(env: Record<string, string> = {}, opts: Start
   });
   const logger = createLogger({ level: config.LOG_LEVEL, redact: makeRedactor(config.secrets), destination: sink });
   const bot = await startBot(config, { logger, ...opts });
-  await bot.ready;
   const url = `http://127.0.0.1:${bot.port}`;
   return {
     model,

@@ -1,4 +1,4 @@
-// Issue 21: with ADMIN_PORT set, the public port serves only the webhook and /healthz; the status page and /metrics
+// With ADMIN_PORT set, the public port serves only the webhook and /healthz; the status page and /metrics
 // answer on the admin port alone. Without it, everything shares PORT (metrics.e2e and status-page.e2e cover that).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../standins/harness.js';

@@ -1,4 +1,4 @@
-// Issue 21: `npm run bench -- --quick` printed an empty table (the flag was taken for a measurement id). The command
+// `npm run bench -- --quick` printed an empty table (the flag was taken for a measurement id). The command
 // line is now checked first: --quick is a mode, unknown flags and ids stop with the usage and a non-zero exit.
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseCommand, runCommand, type Command } from '../src/flows/chat-commands.js';
 import { readMarker } from '../src/gitlab/markers.js';
-import { mrLane } from '../src/jobs/specs.js';
+import { lane } from '../src/keys.js';
 import { newThreadRecord } from '../src/store/records.js';
 import { ALICE, BOB, BOT } from '../standins/harness.js';
 import { flowWorlds, seen, type FlowWorld } from './support/flow-world.js';
@@ -61,7 +61,7 @@ describe('runCommand', () => {
     const { ran, answer, ref, mr, ev } = await command(w, BOB, 'review');
     expect(ran).toBe('review');
     expect(answer?.body).toContain(`Starting a full review of \`${mr.headSha.slice(0, 12)}\``);
-    expect(w.enqueued).toEqual([expect.objectContaining({ kind: 'review', orderKey: mrLane(ref.id, mr.iid), dedupeKeys: [`cmd:${ev.noteId}`] })]);
+    expect(w.enqueued).toEqual([expect.objectContaining({ kind: 'review', orderKey: lane.mr(ref.id, mr.iid), dedupeKeys: [`cmd:${ev.noteId}`] })]);
     expect(w.enqueued[0]!.data).toMatchObject({ kind: 'review', reason: 'command', iid: mr.iid, headSha: mr.headSha, actor: BOB });
   });
 

@@ -1,4 +1,4 @@
-// Issue 8: the `mr-reviewer` binary's doctor and setup-webhook commands, run as real processes against the stand-ins.
+// The `mr-reviewer` binary's doctor and setup-webhook commands, run as real processes against the stand-ins.
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// Issue 21: with MAX_CONCURRENT_SESSIONS unset, the number of CLI processes follows the memory the process may use:
+// With MAX_CONCURRENT_SESSIONS unset, the number of CLI processes follows the memory the process may use:
 // the cgroup's limit (a container's, a systemd unit's MemoryMax), read from a fake cgroup tree here.
 import fs from 'node:fs';
 import os from 'node:os';

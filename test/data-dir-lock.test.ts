@@ -1,4 +1,4 @@
-// Issue 21: one bot per DATA_DIR; a lock left by a dead process is taken over.
+// One bot per DATA_DIR; a lock left by a dead process is taken over.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';

@@ -1,5 +1,5 @@
-// Issue 8: `npm run demo` completes without GitLab or a key, and shows the review and both thread answers.
-// Issue 21: without a terminal it stays up, serving the URL it prints, until SIGTERM; `--once` exits after the walk-through.
+// `npm run demo` completes without GitLab or a key, and shows the review and both thread answers.
+// Without a terminal it stays up, serving the URL it prints, until SIGTERM; `--once` exits after the walk-through.
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../standins/harness.js';

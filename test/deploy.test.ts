@@ -1,5 +1,5 @@
-// Issue 8: the deploy files parse, and they set the variables the code actually reads (src/config.ts).
-// Issue 21: and they hold up as an operator uses them: no placeholder Secret, probes that do not restart a pod
+// The deploy files parse, and they set the variables the code actually reads (src/config.ts).
+// And they hold up as an operator uses them: no placeholder Secret, probes that do not restart a pod
 // waiting for GitLab, memory limits the concurrency follows, the admin port kept off the public one, a hardened unit,
 // CI with Redis, the npm cache and both Node versions.
 import fs from 'node:fs';

@@ -1,4 +1,4 @@
-// Issue 21: the container image runs from exactly the files deploy/Dockerfile copies (no tsconfig.json, no test/),
+// The container image runs from exactly the files deploy/Dockerfile copies (no tsconfig.json, no test/),
 // so the bot is started from a copy of just those files and its HTTP surface must answer 2xx.
 import fs from 'node:fs';
 import os from 'node:os';

@@ -1,4 +1,4 @@
-// Issue 4 end to end: the bot as a real child process (kill -9, SIGTERM, restart on the same DATA_DIR), the real
+// The bot as a real child process (kill -9, SIGTERM, restart on the same DATA_DIR), the real
 // CLI against the model stand-in, real git against the GitLab stand-in. "Accepted means done once."
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';

@@ -1,4 +1,4 @@
-// Issue 14: each dependency down for longer than the old retry horizon (4 tries × 5 job attempts), with the bot as
+// Each dependency down for longer than the old retry horizon (4 tries × 5 job attempts), with the bot as
 // a child process on short clocks. Every acknowledged delivery's review is posted exactly once afterwards, and the
 // model answers each input once.
 import path from 'node:path';

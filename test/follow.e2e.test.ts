@@ -1,4 +1,4 @@
-// Issue 6: a reviewer that follows the MR — incremental re-review, fix checks, commands, drafts, repo config.
+// A reviewer that follows the MR — incremental re-review, fix checks, commands, drafts, repo config.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMarker } from '../src/gitlab/markers.js';
 import { OUTCOME_HEADER } from '../src/server/app.js';

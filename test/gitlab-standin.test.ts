@@ -574,7 +574,7 @@ describe('webhook delivery like WebHookService (no redelivery, auto-disabling)',
   });
 });
 
-describe('real GitLab shapes (issue 13 §1, §6)', () => {
+describe('real GitLab shapes: odd paths, diff_refs null at first, files left out of the diff, lost access', () => {
   const ODD = 'src/a&b #1 100% é.js';
   let q: StandinProject;
   let m: StandinMr;

@@ -1,4 +1,4 @@
-// Issue 13 §3 end to end: GitLab never redelivers and disables a hook after 4 non-2xx answers in a row. The GitLab
+// GitLab never redelivers and disables a hook after 4 non-2xx answers in a row. The GitLab
 // stand-in delivers through real hook records (set up by `setup-webhook`'s code) and counts failures like
 // WebHookService; a realistic day of deliveries, including everything the bot does not want, must never earn a
 // non-2xx or get the hook disabled. The flows are recorders (no CLI).

@@ -1,4 +1,4 @@
-// Issue 21: start-up's GET /user against the GitLab stand-in: the wait is reported, bounded when asked, and a
+// Start-up's GET /user against the GitLab stand-in: the wait is reported, bounded when asked, and a
 // rejected token ends it at once with doctor's hint.
 import net from 'node:net';
 import { Writable } from 'node:stream';

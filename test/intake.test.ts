@@ -1,4 +1,4 @@
-// Issue 2 and 13 intake rules: secret first, GitLab's size limit, an empty 2xx for every authenticated delivery
+// Secret first, GitLab's size limit, an empty 2xx for every authenticated delivery
 // (GitLab never redelivers and disables a hook after 4 non-2xx), dedupe; settings checked at start.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Writable } from 'node:stream';

@@ -1,4 +1,4 @@
-// Issue 8: /metrics moves as a scripted review runs; a job's log lines carry its ids and never the token.
+// /metrics moves as a scripted review runs; a job's log lines carry its ids and never the token.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMarker } from '../src/gitlab/markers.js';
 import { finding, reviewOutput, sampleMr, SECRET, startHarness, TOKEN, waitFor, type Harness } from '../standins/harness.js';

@@ -49,7 +49,7 @@ function runClaude(args: string[], prompt: string, opts: { cwd?: string } = {}):
   return Object.assign(p, { pid: child.pid, exited: () => done });
 }
 
-/** Session directory name rule from docs/claude-cli.md §2 (short paths only). */
+/** The CLI names a session directory after realpath(cwd) with non-alphanumerics as "-" (short paths only). */
 function projectDirName(dir: string): string {
   return fs.realpathSync(dir).replace(/[^a-zA-Z0-9]/g, '-');
 }

@@ -1,4 +1,4 @@
-// Issue 13 §4: commands only from people allowed to ask; questions open by default, restricted by repo config, with a
+// Commands only from people allowed to ask; questions open by default, restricted by repo config, with a
 // per-user daily budget. Real CLI, GitLab stand-in with members and roles.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMarker } from '../src/gitlab/markers.js';

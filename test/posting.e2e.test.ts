@@ -1,4 +1,4 @@
-// Issue 13 §2 and §5 with the real CLI: nothing the model writes runs as the bot on GitLab (the stand-in runs quick
+// Nothing the model writes runs as the bot on GitLab (the stand-in runs quick
 // actions and records mentions like GitLab), and a note GitLab saved before failing is posted once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMarker } from '../src/gitlab/markers.js';

@@ -1,4 +1,4 @@
-// Issue 21: /readyz reports the dependencies (GitLab at start-up, a writable DATA_DIR, Redis when set); /healthz is liveness.
+// /readyz reports the dependencies (GitLab at start-up, a writable DATA_DIR, Redis when set); /healthz is liveness.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

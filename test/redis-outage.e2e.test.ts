@@ -1,4 +1,4 @@
-// Issue 14, "Redis outage in scale-out mode", end to end: a web replica and a worker (real processes) on a private
+// A Redis outage in scale-out mode: a web replica and a worker (real processes) on a private
 // redis-server that the test kills for longer than ioredis's give-up point (~10 s), then starts again, empty (no
 // persistence: what Redis held is Redis's durability, see README). Deliveries that arrive during the outage are
 // acknowledged from the web replica's local spool and, once Redis is back, each is reviewed exactly once.

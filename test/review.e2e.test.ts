@@ -1,4 +1,4 @@
-// Issue 2 end to end: a real-shaped MR webhook → clone → real CLI trunk session → notes on the GitLab stand-in.
+// A real-shaped MR webhook → clone → real CLI trunk session → notes on the GitLab stand-in.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

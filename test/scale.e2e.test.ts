@@ -1,4 +1,4 @@
-// Issue 7 end to end, with real processes on the real Redis: one web replica and two workers (`node bin/mr-reviewer.js
+// With real processes on the real Redis: one web replica and two workers (`node bin/mr-reviewer.js
 // serve`), each worker with its own DATA_DIR, so nothing but Redis is shared. The stand-ins run in this process.
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';

@@ -1,4 +1,4 @@
-// Issue 5: a hostile MR against the real CLI. The branch carries project settings with hooks, an MCP server,
+// A hostile MR against the real CLI. The branch carries project settings with hooks, an MCP server,
 // a CLAUDE.md with orders and symlinks out of the repo; the scripted model tries every forbidden move in turn.
 import fs from 'node:fs';
 import os from 'node:os';

@@ -1,4 +1,4 @@
-// Issue 21: `serve` as an operator starts it. It says what is wrong with GitLab (URL and cause) and waits visibly,
+// `serve` as an operator starts it. It says what is wrong with GitLab (URL and cause) and waits visibly,
 // stops on a rejected token with doctor's hint, refuses a second process on one DATA_DIR, and `npm start` passes
 // SIGTERM on to the bot.
 import fs from 'node:fs';

@@ -1,4 +1,4 @@
-// Issue 8: the status page in a real headless Chromium, after a scripted review and one thread reply.
+// The status page in a real headless Chromium, after a scripted review and one thread reply.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Browser } from 'playwright-core';

@@ -1,4 +1,4 @@
-// Issue 3: every discussion thread is its own conversation — fork the trunk on the first reply, resume after.
+// Every discussion thread is its own conversation — fork the trunk on the first reply, resume after.
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';

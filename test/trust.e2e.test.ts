@@ -1,4 +1,4 @@
-// Issue 13 §1 and §6 end to end: a payload is trusted only as a pointer (ids), GitLab's API decides the rest; and
+// A payload is trusted only as a pointer (ids), GitLab's API decides the rest; and
 // the shapes real GitLab has: odd paths, diff_refs null at first, files left out of the diff.
 import fs from 'node:fs';
 import http from 'node:http';

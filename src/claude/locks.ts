@@ -1,5 +1,6 @@
-// Per-session read/write locks. Two calls on one session corrupt its history (claude-cli.md §4), so a trunk run
-// or a resume holds its session exclusively; forks only read the trunk, so several may share it.
+// Per-session read/write locks. Two calls on one session corrupt its history (the CLI branches it and merges the
+// replies into one turn), so a trunk run or a resume holds its session exclusively; forks only read the trunk, so
+// several may share it.
 
 export interface SessionLocks {
   exclusive<T>(key: string, fn: () => Promise<T>): Promise<T>;

@@ -1,6 +1,8 @@
 // Building the CLI's argument list and its environment. Both are security boundaries (see docs/security.md).
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import type { Config } from '../config.js';
+import type { CliDirs } from './paths.js';
 
 /** How a call relates to earlier sessions. Transcripts are passed by absolute path: resume by id only works from the original cwd. */
 export type SessionMode =
@@ -89,4 +91,21 @@ export function defaultClaudeBin(): string {
   const require = createRequire(import.meta.url);
   const pkg = require.resolve('@anthropic-ai/claude-code/package.json');
   return path.join(path.dirname(pkg), 'bin', 'claude.exe');
+}
+
+/** CLAUDE_BIN, or the one `npm ci` installed. */
+export const claudeBin = (config: Pick<Config, 'CLAUDE_BIN'>): string => config.CLAUDE_BIN ?? defaultClaudeBin();
+
+type CliSettings = Pick<Config, 'ANTHROPIC_API_KEY' | 'ANTHROPIC_BASE_URL' | 'CLAUDE_CODE_OAUTH_TOKEN' | 'CLAUDE_MAX_RETRIES'>;
+
+/** The CLI's environment for these settings: what `serve` runs it with, and what `doctor` checks it with. */
+export function cliEnv(config: CliSettings, dirs: CliDirs, maxRetries = config.CLAUDE_MAX_RETRIES): Record<string, string> {
+  return buildEnv({
+    configDir: dirs.configDir,
+    homeDir: dirs.homeDir,
+    anthropicApiKey: config.ANTHROPIC_API_KEY,
+    anthropicBaseUrl: config.ANTHROPIC_BASE_URL,
+    oauthToken: config.CLAUDE_CODE_OAUTH_TOKEN,
+    maxRetries,
+  });
 }

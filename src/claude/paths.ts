@@ -1,7 +1,19 @@
-// Where the CLI keeps a session's transcript (claude-cli.md §2):
+// Where the CLI keeps a session's transcript:
 // <CLAUDE_CONFIG_DIR>/projects/<realpath(cwd) with non-alphanumerics as "-">/<id>.jsonl
 import fs from 'node:fs';
 import path from 'node:path';
+
+/** The CLI's state under DATA_DIR: CLAUDE_CONFIG_DIR (transcripts, settings) and the HOME it runs with. */
+export interface CliDirs {
+  configDir: string;
+  homeDir: string;
+}
+
+/** One layout for `serve`, `doctor` and the benchmarks. */
+export function cliDirs(dataDir: string): CliDirs {
+  const configDir = path.join(dataDir, 'claude');
+  return { configDir, homeDir: path.join(configDir, 'home') };
+}
 
 export function encodeProjectDir(cwd: string): string {
   let real = cwd;

@@ -13,6 +13,8 @@ import zlib from 'node:zlib';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { transcriptPath } from './paths.js';
+import { DAY_MS } from '../config.js';
+import { redisKey } from '../keys.js';
 
 const gzip = promisify(zlib.gzip);
 const gunzip = promisify(zlib.gunzip);
@@ -38,7 +40,7 @@ export class PortableSessions implements SessionHooks {
   constructor(private readonly o: PortableOptions) {}
 
   private key(id: string): string {
-    return `${this.o.prefix}:session:${id}`;
+    return redisKey.session(this.o.prefix, id);
   }
 
   /** Which generation of a transcript this replica has (written when it saves or restores one). */
@@ -74,7 +76,7 @@ export class PortableSessions implements SessionHooks {
       .multi()
       .hset(key, 'data', data, 'bytes', raw.length, 'savedAt', Date.now())
       .hincrby(key, 'gen', 1)
-      .pexpire(key, this.o.ttlMs ?? 30 * 24 * 3600_000)
+      .pexpire(key, this.o.ttlMs ?? 30 * DAY_MS)
       .exec();
     const gen = Number(res?.[1]?.[1] ?? 0);
     this.setLocalGen(sessionId, gen);

@@ -3,12 +3,13 @@
 // too: a writer waiting behind a local reader must still be seen by other replicas' new readers.
 //
 // Hand-written over a library (redlock and friends): they offer exclusive locks only, and forks need a shared
-// one on the trunk (claude-cli.md §4). Waiting is polling with jitter: a release is rare (one per CLI call) and a
+// one on the trunk (forks read it at once). Waiting is polling with jitter: a release is rare (one per CLI call) and a
 // pub/sub wake-up would need a subscriber connection per replica for little gain.
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { SessionLocks } from './locks.js';
+import { redisKey } from '../keys.js';
 
 // KEYS: writer, readers (zset token → expiry ms), writer-intent. A waiting writer's intent holds new readers back.
 const TRY_EXCLUSIVE = `
@@ -84,7 +85,7 @@ export class RedisLocks implements SessionLocks {
   }
 
   private keys(key: string): [string, string, string] {
-    const base = `${this.o.prefix}:lock:${key}`;
+    const base = redisKey.lock(this.o.prefix, key);
     return [`${base}:w`, `${base}:r`, `${base}:wi`];
   }
 

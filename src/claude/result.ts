@@ -1,4 +1,5 @@
-// Turning what the CLI printed into a typed result or a typed error (claude-cli.md §1).
+// Turning what `claude -p --output-format json` printed (one JSON object, is_error and subtype telling failures
+// apart) into a typed result or a typed error.
 
 export interface ClaudeUsage {
   input_tokens?: number;

@@ -1,16 +1,17 @@
 // `mr-reviewer doctor`: is everything the bot needs in place? A checklist, with the fix for each failure.
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
 import { execa } from 'execa';
-import { buildEnv, defaultClaudeBin } from '../claude/options.js';
-import { ConfigError, loadConfig, type Config } from '../config.js';
+import { claudeBin, cliEnv } from '../claude/options.js';
+import { cliDirs } from '../claude/paths.js';
+import type { Config } from '../config.js';
 import { GitLabClient } from '../gitlab/client.js';
 import { tokenRejected, UNREACHABLE_FIX } from '../gitlab/hints.js';
-import { GitLabError } from '../gitlab/requester.js';
+import { behindProxy, GitLabError } from '../gitlab/requester.js';
 import { makeRedactor } from '../redact.js';
 import { probeWritable } from '../server/readiness.js';
 import { signPayload } from '../server/webhook-auth.js';
+import { readSettings } from './config.js';
 
 export interface Check {
   name: string;
@@ -83,21 +84,12 @@ async function checkGit(): Promise<Check> {
   return r.exitCode === 0 ? pass('git', String(r.stdout).trim()) : fail('git', 'git is not installed or not on PATH', 'install git (apt-get install git)');
 }
 
-function cliEnv(config: Config): Record<string, string> {
-  const dir = path.join(config.dataDir, 'claude');
-  return buildEnv({
-    configDir: dir,
-    homeDir: path.join(dir, 'home'),
-    anthropicApiKey: config.ANTHROPIC_API_KEY,
-    anthropicBaseUrl: config.ANTHROPIC_BASE_URL,
-    oauthToken: config.CLAUDE_CODE_OAUTH_TOKEN,
-    maxRetries: 0,
-  });
-}
+/** The environment `serve` gives the CLI (same DATA_DIR layout), without retries: a check answers at once. */
+const checkEnv = (config: Config) => cliEnv(config, cliDirs(config.dataDir), 0);
 
 async function checkClaude(config: Config): Promise<Check> {
-  const bin = config.CLAUDE_BIN ?? defaultClaudeBin();
-  const r = await execa(bin, ['--version'], { reject: false, timeout: 30_000, env: cliEnv(config), extendEnv: false });
+  const bin = claudeBin(config);
+  const r = await execa(bin, ['--version'], { reject: false, timeout: 30_000, env: checkEnv(config), extendEnv: false });
   if (r.exitCode === 0) return pass('claude CLI', `${String(r.stdout).trim()} (${bin})`);
   const why = String(r.stderr || r.stdout || r.message).trim().split('\n')[0];
   return fail('claude CLI', `${bin} --version failed: ${why}`, 'run npm ci (the CLI is the @anthropic-ai/claude-code dependency) or set CLAUDE_BIN to a working claude binary');
@@ -107,7 +99,7 @@ async function checkClaude(config: Config): Promise<Check> {
 async function checkModel(config: Config, probeModel: string): Promise<Check> {
   const name = 'model access';
   // Through a proxy only the CLI gets out (Node's fetch ignores HTTPS_PROXY), so probe with what the bot uses.
-  const proxied = PROXY_VARS.some((k) => process.env[k]);
+  const proxied = behindProxy();
   if ((config.CLAUDE_CODE_OAUTH_TOKEN && !config.ANTHROPIC_API_KEY) || proxied) return checkModelViaCli(config);
   if (!config.ANTHROPIC_API_KEY && !config.ANTHROPIC_BASE_URL) {
     return fail(name, 'no ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN or ANTHROPIC_BASE_URL is set', 'set ANTHROPIC_API_KEY (console.anthropic.com → API keys)');
@@ -132,13 +124,12 @@ async function checkModel(config: Config, probeModel: string): Promise<Check> {
   }
 }
 
-const PROXY_VARS = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'];
 const CLI_MODEL_FIX = 'check ANTHROPIC_API_KEY, or renew CLAUDE_CODE_OAUTH_TOKEN (claude setup-token); behind a proxy check HTTPS_PROXY';
 
 async function checkModelViaCli(config: Config): Promise<Check> {
-  const bin = config.CLAUDE_BIN ?? defaultClaudeBin();
+  const bin = claudeBin(config);
   fs.mkdirSync(config.dataDir, { recursive: true }); // its cwd; the DATA_DIR check comes later
-  const r = await execa(bin, ['-p', '--output-format', 'json', '--max-turns', '1', 'Reply with OK.'], { reject: false, stdin: 'ignore', timeout: 120_000, env: cliEnv(config), extendEnv: false, cwd: config.dataDir });
+  const r = await execa(bin, ['-p', '--output-format', 'json', '--max-turns', '1', 'Reply with OK.'], { reject: false, stdin: 'ignore', timeout: 120_000, env: checkEnv(config), extendEnv: false, cwd: config.dataDir });
   try {
     const out = JSON.parse(String(r.stdout)) as { is_error?: boolean; result?: string };
     if (!out.is_error) return pass('model access', `the CLI answered with ${config.ANTHROPIC_API_KEY ? 'ANTHROPIC_API_KEY' : 'CLAUDE_CODE_OAUTH_TOKEN'}`);
@@ -199,14 +190,13 @@ export function formatChecks(checks: Check[]): string {
 }
 
 export async function doctorCommand(o: DoctorOptions): Promise<number> {
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    console.log(formatChecks(e.problems.map((p) => fail('settings', p.replace(/^config: /, ''), 'set it in the environment (see docs/configuration.md)'))));
+  // The same settings `serve` would start with (readSettings), shown as failed checks instead of ending the process.
+  const settings = readSettings();
+  if ('problems' in settings) {
+    console.log(formatChecks(settings.problems.map((p) => fail('settings', p.replace(/^config: /, ''), 'set it in the environment (see docs/configuration.md)'))));
     return 1;
   }
+  const config = settings.config;
   const checks = await runChecks(config, o);
   console.log(makeRedactor(config.secrets)(formatChecks(checks)));
   return checks.every((c) => c.ok) ? 0 : 1;

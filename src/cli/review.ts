@@ -4,7 +4,7 @@
 // up on an unreachable GitLab after GITLAB_WAIT_MS instead of waiting like a server.
 import { postedIndex } from '../flows/context.js';
 import { reviewMr } from '../flows/review.js';
-import { startBot } from '../main.js';
+import { startBot, type Bot } from '../main.js';
 import { makeRedactor } from '../redact.js';
 import { configOrExit, lockOrExit } from './config.js';
 
@@ -19,10 +19,18 @@ export async function reviewCommand(o: { project: string; iid: number }): Promis
   }
   const config = configOrExit({ ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
   lockOrExit(config);
-  const bot = await startBot(config, { gitlabWaitMs: GITLAB_WAIT_MS });
   const redact = makeRedactor(config.secrets);
+  const fail = (e: unknown) => {
+    console.error(`review failed: ${redact((e as Error).message)}`);
+    return 1;
+  };
+  let bot: Bot;
   try {
-    await bot.ready;
+    bot = await startBot(config, { gitlabWaitMs: GITLAB_WAIT_MS });
+  } catch (e) {
+    return fail(e);
+  }
+  try {
     const d = bot.deps;
     const p = await d.gitlab.project(/^\d+$/.test(o.project) ? Number(o.project) : o.project);
     const project = { id: p.id, path: p.path, webUrl: p.webUrl };
@@ -44,8 +52,7 @@ export async function reviewCommand(o: { project: string; iid: number }): Promis
     console.log(`\nsession ${outcome.trunkSessionId} · ${outcome.posted} note(s) posted · $${(rec?.costUsd ?? 0).toFixed(4)} so far on this MR`);
     return 0;
   } catch (e) {
-    console.error(`review failed: ${redact((e as Error).message)}`);
-    return 1;
+    return fail(e);
   } finally {
     await bot.stop();
   }

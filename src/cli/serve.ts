@@ -6,14 +6,12 @@ import { configOrExit, lockOrExit } from './config.js';
 export async function serveCommand(): Promise<void> {
   const config = configOrExit();
   lockOrExit(config);
-  const bot = await startBot(config, { handleSignals: true });
   try {
-    await bot.ready;
+    await startBot(config, { handleSignals: true });
   } catch (e) {
     // A rejected token cannot heal: say so (waitForIdentity logged the fix) and exit, rather than wait forever.
     // Anything else here is a shutdown that began during start-up; the signal handler ends the process.
     if (!(e instanceof StartupError)) return;
-    await bot.stop();
     process.exit(1);
   }
 }

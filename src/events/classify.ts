@@ -2,6 +2,7 @@
 // and turns it into a BotEvent, an ignore reason, or a PayloadError (the intake acknowledges it and drops it).
 
 import type { z } from 'zod';
+import type { BotIdentity } from '../gitlab/identity.js';
 import { mergeRequestHookSchema, noteHookSchema, type MergeRequestHook, type NoteHook } from './schemas.js';
 import type {
   BotEvent,
@@ -20,11 +21,6 @@ export class PayloadError extends Error {
     super(oneLine(message));
     this.name = 'PayloadError';
   }
-}
-
-export interface BotIdentity {
-  id: number;
-  username: string;
 }
 
 export const HANDLED_EVENTS: readonly string[] = Object.freeze([

@@ -4,10 +4,10 @@
 import type { NoteAdded, ReviewRequested, UserRef } from '../events/types.js';
 import { roleName, type Requirement } from '../gitlab/access.js';
 import { withMarker } from '../gitlab/markers.js';
-import { mrLane } from '../jobs/specs.js';
 import { REPO_CONFIG_PATH } from '../review/repo-config.js';
 import type { Deps } from './deps.js';
 import { parseLearningCommand, runLearningCommand, spokenCommand, type LearningCommand } from './learnings.js';
+import { dedupeKey, lane } from '../keys.js';
 
 export const COMMANDS = ['review', 'pause', 'resume', 'help', 'forget'] as const;
 export type Command = { name: (typeof COMMANDS)[number] } | LearningCommand | { name: 'unknown'; word: string };
@@ -82,8 +82,7 @@ export async function runCommand(d: Deps, ev: NoteAdded, cmd: Command, author: U
         kind: 'review', reason: 'command', project, iid, title: mr.title, headSha: mr.sha, sourceBranch: mr.sourceBranch,
         targetBranch: mr.targetBranch, draft: mr.draft, state: mr.state, actor: author, url: mr.webUrl,
       };
-      if (!d.enqueue) throw new Error('no queue to enqueue a review');
-      await d.enqueue({ kind: 'review', orderKey: mrLane(project.id, iid), dedupeKeys: [`cmd:${ev.noteId}`], data: event });
+      await d.enqueue({ kind: 'review', orderKey: lane.mr(project.id, iid), dedupeKeys: [dedupeKey.command(ev.noteId)], data: event });
       await say(`👍 Starting a full review of \`${mr.sha.slice(0, 12)}\`.`);
       break;
     }

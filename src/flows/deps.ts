@@ -4,15 +4,11 @@ import type { Config } from '../config.js';
 import type { EnqueueResult, JobSpec } from '../jobs/queue.js';
 import type { Access } from '../gitlab/access.js';
 import type { GitLabClient } from '../gitlab/client.js';
+import type { BotIdentity } from '../gitlab/identity.js';
 import type { Projects } from '../gitlab/projects.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
 import type { Workspaces } from '../workspace/workspaces.js';
-
-export interface BotUser {
-  id: number;
-  username: string;
-}
 
 export interface Deps {
   config: Config;
@@ -25,8 +21,9 @@ export interface Deps {
   workspaces: Workspaces;
   /** the API's view of a project, cached briefly: the gate every job passes */
   projects: Projects;
-  bot: BotUser;
+  /** known before any job runs: the queue starts once GET /user answered */
+  bot: BotIdentity;
   log: Logger;
   /** queue a follow-up job (e.g. the `review` command) */
-  enqueue?: (spec: JobSpec) => Promise<EnqueueResult>;
+  enqueue: (spec: JobSpec) => Promise<EnqueueResult>;
 }

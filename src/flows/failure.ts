@@ -7,6 +7,7 @@ import type { EnqueueResult, Job, JobKind, JobSpec } from '../jobs/queue.js';
 import { reasonOf } from '../jobs/retry.js';
 import { postedIndex } from './context.js';
 import type { Deps } from './deps.js';
+import { dedupeKey } from '../keys.js';
 
 /** What a notify job carries: the event that failed, and why, as MR readers should read it. */
 export interface FailureNotice {
@@ -15,7 +16,8 @@ export interface FailureNotice {
   reason: string;
 }
 
-export function failureNotifier(d: Deps, enqueue: (spec: JobSpec<FailureNotice>) => Promise<EnqueueResult>) {
+/** Runs when a job gives up (the queue's onDead); it needs no identity, so it exists before the flows' deps. */
+export function failureNotifier(d: Pick<Deps, 'log' | 'store'>, enqueue: (spec: JobSpec<FailureNotice>) => Promise<EnqueueResult>) {
   return async (job: Job, err: unknown): Promise<void> => {
     const reason = reasonOf(err);
     if (job.kind === 'notify') {
@@ -33,7 +35,7 @@ export function failureNotifier(d: Deps, enqueue: (spec: JobSpec<FailureNotice>)
     const notice: FailureNotice = { event: ev, failed: { id: job.id, kind: job.kind, attempt: job.attempt }, reason: noteReason(err) };
     try {
       // Same lane: the note comes before anything queued for this MR or thread after it.
-      await enqueue({ kind: 'notify', orderKey: job.orderKey, dedupeKeys: [`notify:${job.id}`], data: notice });
+      await enqueue({ kind: 'notify', orderKey: job.orderKey, dedupeKeys: [dedupeKey.notify(job.id)], data: notice });
     } catch (e) {
       d.log.error({ job: job.id, reason: reasonOf(e) }, 'could not queue the failure note');
     }

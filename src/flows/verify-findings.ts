@@ -1,4 +1,4 @@
-// Before posting: a second, independent session checks each finding the review would post (review-guide §6.1).
+// Before posting: a second, independent session checks each finding the review would post (review/verifier.ts).
 import { ClaudeError } from '../claude/result.js';
 import { findingFingerprint } from '../gitlab/markers.js';
 import { filterFindings } from '../review/format.js';

@@ -1,12 +1,17 @@
 // Who am I (GET /user), asked at start-up: notes by this user id are never answered. Network failures and 5xx are
 // retried with backoff and reported on GitLabStatus; a rejected token cannot heal, so it ends the wait at once.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { BotIdentity } from '../events/classify.js';
 import type { Logger } from '../logger.js';
 import type { GitLabStatus } from '../server/readiness.js';
 import type { GitLabClient } from './client.js';
 import { tokenRejected } from './hints.js';
 import { GitLabError } from './requester.js';
+
+/** Who the bot is on GitLab: the token's user. Its own notes are never answered; mentions of `username` address it. */
+export interface BotIdentity {
+  id: number;
+  username: string;
+}
 
 /** A permanent start-up failure, with the fix. */
 export class StartupError extends Error {

@@ -62,12 +62,15 @@ export function networkCause(e: unknown): string {
 
 const PROXY_VARS = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'];
 
+/** Whether outgoing HTTP goes through a proxy (curl's and git's variables). */
+export const behindProxy = (env: NodeJS.ProcessEnv = process.env): boolean => PROXY_VARS.some((k) => env[k]);
+
 /**
  * Node's global fetch ignores HTTPS_PROXY / HTTP_PROXY / NO_PROXY. Behind a proxy, GitLab calls go through undici's
  * EnvHttpProxyAgent, which reads them as curl and git do; without one, the global fetch as before.
  */
 function proxiedFetch(env: NodeJS.ProcessEnv = process.env): typeof fetch {
-  if (!PROXY_VARS.some((k) => env[k])) return fetch;
+  if (!behindProxy(env)) return fetch;
   const dispatcher = new EnvHttpProxyAgent();
   return ((url: URL, init: RequestInit) => undiciFetch(url, { ...(init as object), body: undiciBody(init.body), dispatcher })) as unknown as typeof fetch;
 }

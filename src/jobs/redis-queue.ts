@@ -19,6 +19,7 @@ import { settledWithin } from '../deadline.js';
 import type { Redis } from 'ioredis';
 import { AwaitJob, awaitRefusal, interruptLimit, waitUntilDrained, type EnqueueResult, type Job, type JobHandler, type JobSpec, type Queue, type QueueEvents, type QueueStats, type RetryPolicy } from './queue.js';
 import { PermanentError } from './retry.js';
+import { redisKey } from '../keys.js';
 
 export interface RedisQueueOptions {
   /** a connection for commands; the queue duplicates it for BullMQ's blocking worker */
@@ -195,7 +196,7 @@ export class RedisQueue implements Queue {
   }
 
   private key(...parts: string[]): string {
-    return [this.o.prefix, this.name, 'mrr', ...parts].join(':');
+    return redisKey.queue(this.o.prefix, this.name, ...parts);
   }
 
   private laneKeys(orderKey: string, id: string): string[] {

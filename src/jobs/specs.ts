@@ -2,9 +2,7 @@
 import { shortHash } from '../gitlab/markers.js';
 import type { BotEvent, ReviewRequested } from '../events/types.js';
 import type { JobSpec } from './queue.js';
-
-export const mrLane = (pid: number, iid: number) => `mr:${pid}:${iid}`;
-export const threadLane = (pid: number, iid: number, did: string) => `thread:${pid}:${iid}:${did}`;
+import { dedupeKey, lane } from '../keys.js';
 
 /**
  * The MR's trunk review for a thread that needs it (the reply waits for it: AwaitJob). One live job per MR however
@@ -14,26 +12,25 @@ export const threadLane = (pid: number, iid: number, did: string) => `thread:${p
 export function trunkJobFor(mr: Omit<ReviewRequested, 'kind' | 'reason' | 'forThread'>, staleTrunk?: string): JobSpec<ReviewRequested> {
   return {
     kind: 'review',
-    orderKey: mrLane(mr.project.id, mr.iid),
-    dedupeKeys: [`trunk:${mr.project.id}:${mr.iid}`],
+    orderKey: lane.mr(mr.project.id, mr.iid),
+    dedupeKeys: [dedupeKey.trunk(mr.project.id, mr.iid)],
     data: { ...mr, kind: 'review', reason: 'missing_trunk', forThread: staleTrunk ? { staleTrunk } : {} },
   };
 }
 
 export function jobFor(event: BotEvent, deliveryKey?: string): JobSpec<BotEvent> {
-  const keys = deliveryKey ? [`delivery:${deliveryKey}`] : [];
+  const keys = deliveryKey ? [dedupeKey.delivery(deliveryKey)] : [];
   switch (event.kind) {
     case 'review':
     case 'push':
       // An MR is reviewed once per head commit, however many hooks announce it.
       // "Marked ready" gets its own key: the draft's open event at the same head was seen (and skipped) already.
-      keys.push(`${event.kind === 'review' && event.reason === 'ready' ? 'ready' : 'head'}:${event.project.id}:${event.iid}:${event.headSha}`);
-      return { kind: event.kind === 'review' ? 'review' : 'update', orderKey: mrLane(event.project.id, event.iid), dedupeKeys: keys, data: event };
+      keys.push((event.kind === 'review' && event.reason === 'ready' ? dedupeKey.ready : dedupeKey.head)(event.project.id, event.iid, event.headSha));
+      return { kind: event.kind === 'review' ? 'review' : 'update', orderKey: lane.mr(event.project.id, event.iid), dedupeKeys: keys, data: event };
     case 'note': {
       // A note is answered once; an edit counts again only if its text changed.
-      const k = event.action === 'update' ? `note:${event.noteId}:${shortHash(event.body)}` : `note:${event.noteId}`;
-      keys.push(k);
-      return { kind: 'reply', orderKey: threadLane(event.project.id, event.iid, event.discussionId), dedupeKeys: keys, data: event };
+      keys.push(dedupeKey.note(event.noteId, event.action === 'update' ? shortHash(event.body) : undefined));
+      return { kind: 'reply', orderKey: lane.thread(event.project.id, event.iid, event.discussionId), dedupeKeys: keys, data: event };
     }
   }
 }

@@ -1,4 +1,5 @@
-// Map a model finding to a GitLab diff position, or to a general note (review-guide §1, §3; gitlab.md §3). Pure.
+// Map a model finding to a GitLab diff position, or to a general note when its line is outside the diff or its
+// anchor text does not match the head file. Pure.
 import type { DiffPosition, DiffRefs, FileDiff } from '../gitlab/types.js';
 import type { Finding } from './findings.js';
 import { normalizeCodeLine, parseHunks, type DiffLine, type Hunk } from '../gitlab/diff.js';

@@ -1,2 +1,2 @@
-// The review's output contract (see review-guide §3): defined once, as zod, in outputs.ts.
+// The review's output contract: defined once, as zod, in outputs.ts.
 export { CATEGORIES, SEVERITIES, type Category, type Finding, type ReviewOutput, type Severity } from './outputs.js';

@@ -1,4 +1,4 @@
-// Markdown for finding notes, and the in-run filter/dedupe of findings (review-guide §3, §6). Pure.
+// Markdown for finding notes, and the in-run filter/dedupe of findings (thresholds, merging, fingerprints). Pure.
 import type { Finding, Severity } from './findings.js';
 import type { Anchored } from './anchor.js';
 import { normalizePath } from './anchor.js';
@@ -80,7 +80,7 @@ export interface FilterResult {
 }
 
 /**
- * Thresholds (review-guide §6.2): severity at least minSeverity (default 'minor'; nit only when
+ * Thresholds: severity at least minSeverity (default 'minor'; nit only when
  * the threshold is 'nit'); confidence at least minConfidence (default 80), and at least 90 for
  * minor and nit. Then pre-existing findings go to `dropped` with reason 'pre-existing' (for the
  * summary). Then same-category findings on overlapping lines of one file/side are merged, keeping

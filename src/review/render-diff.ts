@@ -1,4 +1,5 @@
-// The diff as the model sees it (review-guide §1, PR-Agent's __new hunk__/__old hunk__ format). Pure.
+// The diff as the model sees it, in PR-Agent's __new hunk__/__old hunk__ format: new lines numbered so the model
+// cites head-file lines (never removed ones), old lines only where something was removed. Pure.
 import type { FileDiff } from '../gitlab/types.js';
 import { isBinaryDiff, parseHunks, type Hunk } from '../gitlab/diff.js';
 
@@ -63,7 +64,7 @@ export function defaultSkipReason(path: string): string | undefined {
 
 /**
  * True for anything skipped by default: generated output, lock files and vendored code
- * (review-guide §6.3 treats them alike: no review, no findings).
+ * (alike: no review, no findings).
  */
 export function isGeneratedPath(path: string): boolean {
   return defaultSkipReason(path) !== undefined;

@@ -1,4 +1,4 @@
-// The one summary note per MR, edited in place on later runs (review-guide §4).
+// The one summary note per MR, edited in place on later runs (a new note per run is noise).
 import { withMarker } from '../gitlab/markers.js';
 import type { PostedFinding } from '../store/records.js';
 import type { Finding, Severity } from './findings.js';

@@ -1,4 +1,4 @@
-// What a thread's session is told on each turn, and what it answers (review-guide §5).
+// What a thread's session is told on each turn, and what it answers.
 import type { NoteInfo } from '../gitlab/types.js';
 import { LEARNING_RULES } from './learnings.js';
 import { fence } from './prompts.js';

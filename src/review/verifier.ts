@@ -1,4 +1,4 @@
-// The verification pass (review-guide §6.1): a separate session, not the reviewing one, looks at each candidate
+// The verification pass: a separate session, not the reviewing one, looks at each candidate
 // finding and must confirm it with a quoted line, refute it, or say it could not verify it. Only confirmed ones
 // are posted. A reviewer rarely doubts its own findings; a second look that must quote evidence does.
 import type { Finding, Verdict } from './outputs.js';

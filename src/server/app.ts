@@ -7,7 +7,8 @@
 // 400 only for a body that is not JSON at all (GitLab never sends one), 413 only above GitLab's own 25 MB.
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { classify, KNOWN_EVENTS, PayloadError, type BotIdentity } from '../events/classify.js';
+import { classify, KNOWN_EVENTS, PayloadError } from '../events/classify.js';
+import type { BotIdentity } from '../gitlab/identity.js';
 import type { BotEvent } from '../events/types.js';
 import { jobFor } from '../jobs/specs.js';
 import type { Queue } from '../jobs/queue.js';
@@ -34,8 +35,6 @@ export interface AppDeps {
   isShuttingDown?: () => boolean;
   /** false on MR_REVIEWER_ROLE=worker: the webhook route answers 404 (a worker runs jobs, it does not take them) */
   webhooks?: boolean;
-  /** extra routes (metrics, status page) */
-  extend?: (app: Hono) => void;
   onWebhook?: (event: string, outcome: WebhookOutcome) => void;
 }
 
@@ -142,8 +141,6 @@ export function createApp(d: AppDeps): Hono {
     log.info(fields, 'job queued');
     return 'queued';
   }
-
-  d.extend?.(app);
 
   app.onError((err, c) => {
     d.log.error({ err: err.message, path: c.req.path }, 'request failed');

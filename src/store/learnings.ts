@@ -4,13 +4,14 @@
 import { shortHash } from '../gitlab/markers.js';
 import { MAX_PER_PROJECT, type Learning } from '../review/learnings.js';
 import type { Store } from './store.js';
+import { recordKey, recordPrefix } from '../keys.js';
 
 interface ProjectLearnings {
   projectId: number;
   items: Learning[];
 }
 
-const key = (pid: number) => `learnings:${pid}`;
+const key = recordKey.learnings;
 
 /** A short id, stable for its source: the same note makes the same id however often its job is retried. */
 export function learningId(pid: number, source: string, taken: ReadonlySet<string> = new Set()): string {
@@ -32,7 +33,7 @@ export class LearningsRepo {
   /** Every project's learnings, in one scan (the status page). */
   async all(): Promise<Map<number, Learning[]>> {
     const out = new Map<number, Learning[]>();
-    for (const r of await this.store.scan<ProjectLearnings>('learnings:')) if (r.items.length) out.set(r.projectId, r.items);
+    for (const r of await this.store.scan<ProjectLearnings>(recordPrefix.learnings)) if (r.items.length) out.set(r.projectId, r.items);
     return out;
   }
 

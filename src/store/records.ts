@@ -1,6 +1,6 @@
 import type { ReviewOutput } from '../review/findings.js';
 
-// The typed records the bot keeps (architecture.md "State").
+// The typed records the bot keeps (keys in keys.ts; durability in docs/durability.md).
 
 export interface PostedFinding {
   fp: string;

@@ -11,6 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { encodeProjectDir } from '../claude/paths.js';
+import { DAY_MS } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { MrRecord } from './records.js';
 import type { Store } from './store.js';
@@ -27,10 +28,10 @@ export interface RetentionWindows {
 }
 
 export const DEFAULT_WINDOWS: RetentionWindows = {
-  closedMrMs: 30 * 86_400_000,
-  recordMs: 180 * 86_400_000,
-  orphanMs: 7 * 86_400_000,
-  failedJobMs: 30 * 86_400_000,
+  closedMrMs: 30 * DAY_MS,
+  recordMs: 180 * DAY_MS,
+  orphanMs: 7 * DAY_MS,
+  failedJobMs: 30 * DAY_MS,
 };
 
 export interface MrState {
@@ -71,7 +72,7 @@ export interface SweepReport {
   queueRemoved: number;
 }
 
-const RECHECK_MS = 86_400_000;
+const RECHECK_MS = DAY_MS;
 const WORKTREE_NAME = /^(\d+)-(\d+)$/;
 
 export class Retention {

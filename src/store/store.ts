@@ -4,14 +4,14 @@ import path from 'node:path';
 import Keyv, { type KeyvStoreAdapter } from 'keyv';
 import { SqliteKeyvStore } from './sqlite-adapter.js';
 import { newThreadRecord, type FailureRecord, type MrRecord, type QuestionTally, type ThreadRecord } from './records.js';
+import { DAY_MS } from '../config.js';
+import { lockKey, recordKey, recordPrefix } from '../keys.js';
 
-const mrKey = (pid: number, iid: number) => `mr:${pid}:${iid}`;
-const threadKey = (pid: number, iid: number, did: string) => `thread:${pid}:${iid}:${did}`;
 export type RecordLock = <T>(key: string, fn: () => Promise<T>) => Promise<T>;
 
-const FAILURE_TTL_MS = 14 * 24 * 3600_000;
+const FAILURE_TTL_MS = 14 * DAY_MS;
 /** a day's tally outlives its UTC day by a margin, then expires */
-const TALLY_TTL_MS = 2 * 24 * 3600_000;
+const TALLY_TTL_MS = 2 * DAY_MS;
 
 export class Store {
   readonly kv: Keyv;
@@ -32,12 +32,12 @@ export class Store {
   }
 
   getMr(pid: number, iid: number): Promise<MrRecord | undefined> {
-    return this.kv.get<MrRecord>(mrKey(pid, iid));
+    return this.kv.get<MrRecord>(recordKey.mr(pid, iid));
   }
 
   /** Read, change and write an MR record; creates it when missing. */
   updateMr(pid: number, iid: number, projectPath: string, fn: (r: MrRecord) => void): Promise<MrRecord> {
-    const key = mrKey(pid, iid);
+    const key = recordKey.mr(pid, iid);
     const critical = async (): Promise<MrRecord> => {
       const now = new Date().toISOString();
       const r: MrRecord = (await this.getMr(pid, iid)) ?? {
@@ -57,16 +57,16 @@ export class Store {
       await this.kv.set(key, r);
       return r;
     };
-    return this.serial(key, () => (this.lock ? this.lock(`record:${key}`, critical) : critical()));
+    return this.serial(key, () => (this.lock ? this.lock(lockKey.record(key), critical) : critical()));
   }
 
   getThread(pid: number, iid: number, did: string): Promise<ThreadRecord | undefined> {
-    return this.kv.get<ThreadRecord>(threadKey(pid, iid, did));
+    return this.kv.get<ThreadRecord>(recordKey.thread(pid, iid, did));
   }
 
   async putThread(t: ThreadRecord): Promise<void> {
     t.updatedAt = new Date().toISOString();
-    await this.kv.set(threadKey(t.projectId, t.iid, t.discussionId), t);
+    await this.kv.set(recordKey.thread(t.projectId, t.iid, t.discussionId), t);
   }
 
   /**
@@ -75,7 +75,7 @@ export class Store {
    * record stays missing (fn is not called).
    */
   updateThread(pid: number, iid: number, did: string, fn: (t: ThreadRecord) => void): Promise<ThreadRecord | undefined> {
-    const key = threadKey(pid, iid, did);
+    const key = recordKey.thread(pid, iid, did);
     const critical = async (): Promise<ThreadRecord | undefined> => {
       const t = await this.getThread(pid, iid, did);
       if (!t) return undefined;
@@ -83,7 +83,7 @@ export class Store {
       await this.putThread(t);
       return t;
     };
-    return this.serial(key, () => (this.lock ? this.lock(`record:${key}`, critical) : critical()));
+    return this.serial(key, () => (this.lock ? this.lock(lockKey.record(key), critical) : critical()));
   }
 
   /**
@@ -91,7 +91,7 @@ export class Store {
    * inside, so its history (answers, turns, a pending reply) is kept even if another lane changed it just before.
    */
   startThread(ids: Parameters<typeof newThreadRecord>[0]): Promise<ThreadRecord> {
-    const key = threadKey(ids.projectId, ids.iid, ids.discussionId);
+    const key = recordKey.thread(ids.projectId, ids.iid, ids.discussionId);
     const critical = async (): Promise<ThreadRecord> => {
       const prior = await this.getThread(ids.projectId, ids.iid, ids.discussionId);
       // A reply's answer waiting to be posted belongs to the thread, not to the session being replaced.
@@ -99,22 +99,22 @@ export class Store {
       await this.putThread(t);
       return t;
     };
-    return this.serial(key, () => (this.lock ? this.lock(`record:${key}`, critical) : critical()));
+    return this.serial(key, () => (this.lock ? this.lock(lockKey.record(key), critical) : critical()));
   }
 
   async deleteThread(pid: number, iid: number, did: string): Promise<void> {
-    await this.kv.delete(threadKey(pid, iid, did));
+    await this.kv.delete(recordKey.thread(pid, iid, did));
   }
 
   /** Most recently active first; `offset` skips that many (pages of the status page). */
   async listMrs(limit = 200, offset = 0): Promise<MrRecord[]> {
-    const out = await this.scan<MrRecord>('mr:');
+    const out = await this.scan<MrRecord>(recordPrefix.mr);
     return out.sort((a, b) => b.updatedAt.localeCompare(a.updatedAt)).slice(offset, offset + limit);
   }
 
   /** One MR's threads, or (without arguments) every thread in one scan. */
   listThreads(pid?: number, iid?: number): Promise<ThreadRecord[]> {
-    return this.scan<ThreadRecord>(pid === undefined ? 'thread:' : `thread:${pid}:${iid}:`);
+    return this.scan<ThreadRecord>(recordPrefix.thread(pid, iid));
   }
 
   /**
@@ -122,7 +122,7 @@ export class Store {
    * twice. `firstRefusal` is true for the first note of the day over the limit: that one gets the polite reply.
    */
   takeQuestion(pid: number, iid: number, userId: number, noteId: number, limit: number): Promise<{ allowed: boolean; firstRefusal: boolean }> {
-    const key = `questions:${pid}:${iid}:${userId}:${new Date().toISOString().slice(0, 10)}`;
+    const key = recordKey.questions(pid, iid, userId, new Date().toISOString().slice(0, 10));
     const critical = async () => {
       const t: QuestionTally = (await this.kv.get<QuestionTally>(key)) ?? { answered: [], refused: [] };
       let verdict: { allowed: boolean; firstRefusal: boolean };
@@ -138,11 +138,11 @@ export class Store {
       await this.kv.set(key, t, TALLY_TTL_MS);
       return verdict;
     };
-    return this.serial(key, () => (this.lock ? this.lock(`record:${key}`, critical) : critical()));
+    return this.serial(key, () => (this.lock ? this.lock(lockKey.record(key), critical) : critical()));
   }
 
   async deleteMr(pid: number, iid: number): Promise<void> {
-    await this.kv.delete(mrKey(pid, iid));
+    await this.kv.delete(recordKey.mr(pid, iid));
   }
 
   /** Records by kind, in one scan (which also drops expired entries: keyv deletes what it finds expired). */
@@ -152,9 +152,9 @@ export class Store {
     if (!entries) return n;
     for await (const [key] of entries) {
       if (typeof key !== 'string') continue;
-      if (key.startsWith('mr:')) n.mrs++;
-      else if (key.startsWith('thread:')) n.threads++;
-      else if (key.startsWith('failure:')) n.failures++;
+      if (key.startsWith(recordPrefix.mr)) n.mrs++;
+      else if (key.startsWith(recordPrefix.thread())) n.threads++;
+      else if (key.startsWith(recordPrefix.failure)) n.failures++;
     }
     return n;
   }
@@ -166,11 +166,11 @@ export class Store {
   }
 
   async recordFailure(f: FailureRecord): Promise<void> {
-    await this.kv.set(`failure:${f.at}:${f.jobId}`, f, FAILURE_TTL_MS);
+    await this.kv.set(recordKey.failure(f.at, f.jobId), f, FAILURE_TTL_MS);
   }
 
   async listFailures(limit = 50): Promise<FailureRecord[]> {
-    const out = await this.scan<FailureRecord>('failure:');
+    const out = await this.scan<FailureRecord>(recordPrefix.failure);
     return out.sort((a, b) => b.at.localeCompare(a.at)).slice(0, limit);
   }
 
@@ -183,7 +183,7 @@ export class Store {
    * under the shared lock across replicas (Redis mode). For records kept by other modules (store/learnings.ts).
    */
   exclusive<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    return this.serial(key, () => (this.lock ? this.lock(`record:${key}`, fn) : fn()));
+    return this.serial(key, () => (this.lock ? this.lock(lockKey.record(key), fn) : fn()));
   }
 
   /** Every record whose key starts with `prefix`, in one scan. */

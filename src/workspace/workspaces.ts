@@ -5,6 +5,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { LocalLocks } from '../claude/locks.js';
 import { checkRemote, isCommitId } from './remote.js';
+import { lockKey } from '../keys.js';
 
 export interface WorkspaceOptions {
   root: string;
@@ -108,7 +109,7 @@ export class Workspaces {
     const url = checkRemote(await this.o.remote(project.id), this.o.gitlabUrl);
     await this.checkBranch(targetBranch);
     const mirror = this.mirrorPath(project.id);
-    await this.locks.exclusive(`repo:${project.id}`, async () => {
+    await this.locks.exclusive(lockKey.repo(project.id), async () => {
       if (!fs.existsSync(path.join(mirror, 'HEAD'))) {
         fs.mkdirSync(mirror, { recursive: true });
         await this.git(['init', '--bare', '--quiet', '--', mirror]);
@@ -137,7 +138,7 @@ export class Workspaces {
     await this.fetch(project, iid, targetBranch);
     const mirror = this.mirrorPath(project.id);
     const wt = this.worktreePath(project.id, iid);
-    await this.locks.exclusive(`repo:${project.id}`, async () => {
+    await this.locks.exclusive(lockKey.repo(project.id), async () => {
       // The head GitLab named, or the MR ref we just fetched if that head is already gone (a force-push since).
       await this.checkout(mirror, wt, sha).catch(() => this.checkout(mirror, wt, `refs/mr/${iid}`));
     });
@@ -164,7 +165,7 @@ export class Workspaces {
   /** Retention: the MR's worktree and its ref in the mirror go (the mirror's objects are shared with open MRs). */
   async remove(projectId: number, iid: number): Promise<void> {
     const mirror = this.mirrorPath(projectId);
-    await this.locks.exclusive(`repo:${projectId}`, async () => {
+    await this.locks.exclusive(lockKey.repo(projectId), async () => {
       fs.rmSync(this.worktreePath(projectId, iid), { recursive: true, force: true });
       if (!fs.existsSync(path.join(mirror, 'HEAD'))) return;
       await this.git(['-C', mirror, 'worktree', 'prune']);

@@ -6,8 +6,8 @@ import {
   HANDLED_EVENTS,
   KNOWN_EVENTS,
   PayloadError,
-  type BotIdentity,
 } from '../src/events/classify.js';
+import type { BotIdentity } from '../src/gitlab/identity.js';
 import type { BotEvent, Classified, CodePushed, NoteAdded, ReviewRequested } from '../src/events/types.js';
 
 // Fixtures: see test/fixtures/gitlab/README.md for where each one comes from.

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { readMarker } from '../src/gitlab/markers.js';
+import type { Finding } from '../src/review/findings.js';
+import { formatSummary, type SummaryInput } from '../src/review/summary.js';
+import type { PostedFinding } from '../src/store/records.js';
+
+const posted = (p: Partial<PostedFinding>): PostedFinding => ({ fp: 'f', discussionId: 'd', noteId: 1, file: 'a.ts', line: 1, severity: 'major', title: 'T', inline: true, status: 'open', ...p });
+const base: SummaryInput = {
+  summary: 'Adds a helper.',
+  risk: 'low',
+  headSha: 'c'.repeat(40),
+  findings: [],
+  preExisting: [],
+  omitted: [],
+  reviewedFiles: 3,
+  costUsd: 0.01234,
+  reviews: 1,
+  botUsername: 'review-bot',
+};
+
+describe('formatSummary', () => {
+  it('says plainly when nothing was found, and carries a summary marker for the reviewed head', () => {
+    const s = formatSummary(base);
+    expect(s).toContain('Adds a helper.');
+    expect(s).toContain('| **Open findings** | none |');
+    expect(s).toContain('No problems found that this MR introduces.');
+    expect(s).toContain(`\`${'c'.repeat(12)}\``);
+    expect(s).toContain('| **Cost** | $0.0123 over 1 run |');
+    expect(s).toContain('mention @review-bot with `help`');
+    expect(readMarker(s)).toEqual({ kind: 'summary', sha: 'c'.repeat(40) });
+  });
+
+  it('counts open findings by severity, most severe first, and fixed or resolved ones apart', () => {
+    const s = formatSummary({
+      ...base,
+      reviews: 2,
+      findings: [posted({ severity: 'minor' }), posted({ severity: 'critical' }), posted({ severity: 'minor' }), posted({ status: 'fixed' }), posted({ status: 'resolved' }), posted({ status: 'withdrawn' })],
+    });
+    expect(s).toContain('| **Open findings** | 3 (🔴 Critical 1, 🟡 Minor 2) |');
+    expect(s).toContain('| **Fixed / resolved** | 2 |');
+    expect(s).not.toContain('No problems found');
+    expect(s).toContain('over 2 runs');
+  });
+
+  it('reports the verification pass, and an empty summary as such', () => {
+    const s = formatSummary({ ...base, summary: '  ', verification: { checked: 4, dropped: 1 } });
+    expect(s).toContain('_No summary._');
+    expect(s).toContain('| **Verified** | 3 of 4 new candidates confirmed by a second, independent look (1 dropped) |');
+    expect(formatSummary({ ...base, verification: { checked: 1, dropped: 0 } })).toContain('1 of 1 new candidate confirmed by a second, independent look |');
+  });
+
+  it('lists files not reviewed (at most 200) and pre-existing issues in collapsed sections', () => {
+    const omitted = Array.from({ length: 203 }, (_, i) => ({ path: `gen/${i}.js`, reason: 'generated' }));
+    const pre: Finding = { file: 'old.ts', side: 'new', start_line: 9, end_line: 9, anchor_text: 'x', severity: 'major', category: 'bug', confidence: 90, pre_existing: true, title: 'Old bug', body: 'b', evidence: [], suggestion: null };
+    const s = formatSummary({ ...base, omitted, preExisting: [pre] });
+    expect(s).toContain('| **Files reviewed** | 3 (203 not reviewed, listed below) |');
+    expect(s).toContain('<details><summary>Not reviewed (203 files)</summary>');
+    expect(s).toContain('- `gen/199.js`: generated');
+    expect(s).not.toContain('gen/200.js');
+    expect(s).toContain('- … and 3 more');
+    expect(s).toContain('<details><summary>Pre-existing issues (not introduced by this MR)</summary>');
+    expect(s).toContain('- `old.ts:9` 🟠 Major: Old bug');
+  });
+});
