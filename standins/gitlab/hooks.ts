@@ -40,7 +40,7 @@ export function mrHookAttrs(w: World, mr: MrRec) {
     draft: json.draft, head_pipeline_id: null, id: mr.id, iid: mr.iid, last_edited_at: null, last_edited_by_id: null,
     merge_commit_sha: null, merge_error: null, merge_params: { force_remove_source_branch: '1' }, merge_status: json.merge_status,
     merge_user_id: null, merge_when_pipeline_succeeds: false, milestone_id: null, source_branch: mr.sourceBranch,
-    source_project_id: mr.project.id, state_id: STATE_ID[mr.state], target_branch: mr.targetBranch,
+    source_project_id: (mr.sourceProject ?? mr.project).id, state_id: STATE_ID[mr.state], target_branch: mr.targetBranch,
     target_project_id: mr.project.id, time_estimate: 0, title: mr.title, updated_at: utc(mr.updatedAt), updated_by_id: null,
     prepared_at: utc(mr.createdAt), assignee_ids: [], blocking_discussions_resolved: json.blocking_discussions_resolved,
     detailed_merge_status: json.detailed_merge_status, first_contribution: false, human_time_change: null,
@@ -49,7 +49,7 @@ export function mrHookAttrs(w: World, mr: MrRec) {
       id: v.headSha, message: c?.message ?? '', title: c?.title ?? '', timestamp: c?.timestamp ?? '',
       url: `${w.url}/${mr.project.path}/-/commit/${v.headSha}`, author: { name: c?.authorName ?? '', email: c?.authorEmail ?? '' },
     },
-    reviewer_ids: [], source: projectHookAttrs(w, mr.project), state: mr.state, system: false,
+    reviewer_ids: [], source: projectHookAttrs(w, mr.sourceProject ?? mr.project), state: mr.state, system: false,
     target: projectHookAttrs(w, mr.project), time_change: 0, total_time_spent: 0, url: w.mrWebUrl(mr),
     work_in_progress: json.draft,
   };
