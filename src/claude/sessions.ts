@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ClaudeError, type ClaudeResult } from './result.js';
-import { buildArgs, type SessionMode } from './options.js';
+import { buildArgs, type SessionMode, type ToolSet } from './options.js';
 import { transcriptPath } from './paths.js';
 import { runClaude } from './run.js';
 import type { SessionLocks } from './locks.js';
@@ -41,6 +41,10 @@ export interface TurnOptions {
    * system prompt (no prompt-cache hit on the trunk's conversation) and shrinks the context window.
    */
   model?: string;
+  /** the tool set (default read-only review tools); 'edit' is for an approved apply only */
+  tools?: ToolSet;
+  /** where the CLI runs when not in the session's own cwd (an apply's fresh checkout); the transcript stays put */
+  runCwd?: string;
 }
 
 export class Sessions {
@@ -103,6 +107,7 @@ export class Sessions {
       jsonSchema: o.jsonSchema,
       model: this.d.model ?? o.model,
       maxBudgetUsd: o.maxBudgetUsd,
+      tools: o.tools,
     });
     const sessionId = mode.kind === 'resume' ? path.basename(mode.transcript, '.jsonl') : mode.sessionId;
     setLogSession(sessionId);
@@ -116,7 +121,7 @@ export class Sessions {
           bin: this.d.bin,
           args,
           env: this.d.env,
-          cwd,
+          cwd: o.runCwd ?? cwd,
           prompt,
           timeoutMs: this.d.timeoutMs,
           wantStructured: !!o.jsonSchema,
