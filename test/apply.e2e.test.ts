@@ -1,5 +1,6 @@
 // Issue 17: `@bot fix` plans in the thread's fork (read-only); `@bot apply` by someone with push rights makes the fork
 // edit a fresh checkout, and the bot commits once and pushes over real git HTTP to the GitLab stand-in.
+import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMarker } from '../src/gitlab/markers.js';
 import { APPLY_TRAILER } from '../src/workspace/commit.js';
@@ -169,6 +170,23 @@ describe('plan, approve, apply', () => {
     expect(h.model.requests.length).toBe(before);
   });
 
+  it('runs one apply per thread at a time', async () => {
+    const { project, mr, thread } = await reviewed('acme/apply-busy');
+    const fix = await say(project, mr.iid, ALICE.id, `@${BOT.username} fix`, thread.id);
+    await answered(project, mr.iid, fix.id);
+    // another replica's apply of this thread is under way
+    await h.bot.deps.store.updateThread(project.id, mr.iid, thread.id, (t) => {
+      t.apply = { noteId: 424242, status: 'running', startedAt: new Date().toISOString() };
+    });
+    const pushes0 = botPushes().length;
+    const before = h.model.requests.length;
+    const apply = await say(project, mr.iid, ALICE.id, `@${BOT.username} apply`, thread.id);
+    const [busy] = await answered(project, mr.iid, apply.id);
+    expect(busy!.body).toContain('already running in this thread');
+    expect(botPushes().length).toBe(pushes0);
+    expect(h.model.requests.length).toBe(before);
+  });
+
   it('re-plans when the branch moved since the plan', async () => {
     const { project, mr, thread } = await reviewed('acme/apply-moved');
     const fix = await say(project, mr.iid, ALICE.id, `@${BOT.username} fix`, thread.id);
@@ -188,7 +206,7 @@ describe('plan, approve, apply', () => {
     expect(h.model.requests.at(-1)!.lastUserText).toContain('source branch moved');
   });
 
-  it('refuses edits outside the plan and plans that touch CI config: no commit', async () => {
+  it('refuses edits outside the plan or the checkout, and plans that touch CI config: no commit', async () => {
     const { project, mr, thread } = await reviewed('acme/apply-paths');
     const head0 = headOf(project, mr.iid);
     const pushes0 = botPushes().length;
@@ -211,12 +229,22 @@ describe('plan, approve, apply', () => {
     expect(no2!.body).toContain('`.gitlab-ci.yml` may not be changed');
     expect(h.model.requests.length).toBe(before);
     planFiles = PLAN_FILES;
+
+    // the model writes outside the checkout: the CLI denies it, and the bot refuses the whole apply
+    const outside = `${h.dataDir}/OUTSIDE-${Date.now()}.txt`;
+    applySteps = [read('src/math.js'), edit('src/math.js', '  return a / b;', FIXED_LINE), write(outside, 'pwned\n'), done()];
+    const fix3 = await say(project, mr.iid, ALICE.id, `@${BOT.username} fix`, thread.id);
+    await answered(project, mr.iid, fix3.id);
+    const apply3 = await say(project, mr.iid, ALICE.id, `@${BOT.username} apply`, thread.id);
+    const [no3] = await answered(project, mr.iid, apply3.id);
+    expect(no3!.body).toContain('outside the checkout');
+    expect(fs.existsSync(outside)).toBe(false);
     applySteps = GOOD_APPLY;
 
     expect(headOf(project, mr.iid)).toBe(head0);
     expect(botPushes().length).toBe(pushes0);
     const rec = (await h.bot.deps.store.getMr(project.id, mr.iid))!;
-    expect(rec.applies!.map((a) => a.outcome)).toEqual(['refused', 'refused']);
+    expect(rec.applies!.map((a) => a.outcome)).toEqual(['refused', 'refused', 'refused']);
   });
 
   it('refuses fork MRs unless the fork allows collaboration and the repo opts in', async () => {
