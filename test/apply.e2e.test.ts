@@ -50,8 +50,8 @@ describe('plan, approve, apply', () => {
   });
   afterAll(async () => h?.close());
 
-  async function reviewed(path: string) {
-    const { project, mr } = await sampleMr(h, { path });
+  async function reviewed(path: string, files?: Record<string, string>) {
+    const { project, mr } = await sampleMr(h, { path, files });
     h.gitlab.setAccessLevel(project, ALICE.id, 30);
     h.gitlab.setAccessLevel(project, BOB.id, 10);
     h.model.script({ structured: reviewOutput([finding({ file: 'src/math.js', start_line: 6, anchor_text: '  return a / b;', title: 'DIV-BY-ZERO' })], 'TRUNK') });
@@ -259,6 +259,45 @@ describe('plan, approve, apply', () => {
     expect(no!.body).toContain('comes from a fork');
     expect(no!.body).toContain('apply.forks: true');
     expect(h.gitlab.mr(project, mr.iid).headSha).toBe(mr.headSha);
+  });
+
+  it('refuses a change over the size limit the repo config sets', async () => {
+    const { project, mr, thread } = await reviewed('acme/apply-size', {
+      'README.md': '# app\n', 'src/math.js': 'export function add(a, b) {\n  return a + b;\n}\n', '.gitlab/mr-reviewer.yml': 'apply:\n  max_diff_lines: 2\n',
+    });
+    const fix = await say(project, mr.iid, ALICE.id, `@${BOT.username} fix`, thread.id);
+    await answered(project, mr.iid, fix.id);
+    const head0 = headOf(project, mr.iid);
+    applySteps = [read('src/math.js'), edit('src/math.js', '  return a / b;', '  if (b === 0) {\n    throw new Error("division by zero");\n  }\n  return a / b;'), done()];
+    const apply = await say(project, mr.iid, ALICE.id, `@${BOT.username} apply`, thread.id);
+    const [no] = await answered(project, mr.iid, apply.id);
+    applySteps = GOOD_APPLY;
+    expect(no!.body).toContain('The change is 3 lines, over this project\'s limit of 2');
+    expect(headOf(project, mr.iid)).toBe(head0);
+  });
+
+  it('applies to a fork MR when the fork allows collaboration and the repo opts in: the push goes to the fork', async () => {
+    const project = await h.gitlab.createProject('acme/apply-fork-ok', {
+      'src/math.js': 'export function add(a, b) {\n  return a + b;\n}\n', '.gitlab/mr-reviewer.yml': 'apply:\n  forks: true\n',
+    });
+    h.gitlab.setAccessLevel(project, ALICE.id, 30);
+    const fork = await h.gitlab.forkProject(project, 'alice/apply-fork-ok', { ownerId: ALICE.id });
+    await h.gitlab.commit(fork, 'fix', { 'src/math.js': 'export function add(a, b) {\n  return a + b;\n}\n\nexport function div(a, b) {\n  return a / b;\n}\n' }, 'add div');
+    const mr = await h.gitlab.createMr(project, { sourceBranch: 'fix', sourceProject: fork, title: 'Div from a fork', authorId: ALICE.id, allowCollaboration: true });
+    h.model.script({ structured: reviewOutput([finding({ file: 'src/math.js', start_line: 6, anchor_text: '  return a / b;', title: 'FORK-DIV' })], 'TRUNK') });
+    await h.send(h.gitlab.mrHook(project, mr.iid, 'open'));
+    await waitFor(() => h.gitlab.notes(project, mr.iid).some((n) => readMarker(n.body)?.kind === 'summary'), 60_000, 'review');
+    await h.bot.queue.drained();
+    const thread = h.gitlab.discussions(project, mr.iid).find((d) => d.notes[0]!.body.includes('FORK-DIV'))!;
+    const fix = await say(project, mr.iid, ALICE.id, `@${BOT.username} fix`, thread.id);
+    await answered(project, mr.iid, fix.id);
+    const apply = await say(project, mr.iid, ALICE.id, `@${BOT.username} apply`, thread.id);
+    const [ok] = await answered(project, mr.iid, apply.id);
+    expect(ok!.body).toContain('Applied in');
+    expect(ok!.body).toContain(`/alice/apply-fork-ok/-/commit/`);
+    const head = h.gitlab.mr(project, mr.iid).headSha;
+    expect(head).not.toBe(mr.headSha);
+    expect(await fileAt(fork, head, 'src/math.js')).toContain(FIXED_LINE);
   });
 
   it('reports a push GitLab rejects (protected branch) and does not retry it', async () => {
