@@ -95,7 +95,10 @@ export async function pushCommit(ws: Workspaces, cwd: string, remoteUrl: string,
     await ws.runIn(cwd, ['push', '--quiet', '--no-verify', '--', remoteUrl, `${sha}:refs/heads/${branch}`], { push: true });
     return { pushed: true };
   } catch (e) {
-    if (e instanceof GitError && !e.transient) return { pushed: false, rejected: e.message.replace(/^git push failed: /, '') };
+    if (!(e instanceof GitError)) throw e;
+    // GitLab answered and said no: whatever else the message holds (URLs, ports), this is not network trouble.
+    const refused = /\[(remote )?rejected\]|hook declined|not allowed|\b403\b|non-fast-forward|fetch first/i.test(e.message);
+    if (refused || !e.transient) return { pushed: false, rejected: e.message.replace(/^git push failed: /, '') };
     throw e;
   }
 }

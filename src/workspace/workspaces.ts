@@ -92,7 +92,8 @@ export class Workspaces {
       const lines = String(r.stderr || r.stdout || '').trim().split('\n');
       const remote = lines.slice(0, -3).filter((l) => l.startsWith('remote:') && l.slice(7).trim());
       const msg = this.scrub([...remote, ...lines.slice(-3)].join(' '));
-      const transient = /could not resolve|timed out|connection|early EOF|5\d\d|RPC failed|unable to access/i.test(msg) && !/40[134]/.test(msg);
+      // word-bounded status codes: a port or a commit id in the message must not read as "500"
+      const transient = /could not resolve|timed out|connection|early EOF|\b5\d\d\b|RPC failed|unable to access/i.test(msg) && !/\b40[134]\b/.test(msg);
       throw new GitError(`git ${subcommand(args)} failed: ${msg || `exit ${r.exitCode}`}`, transient);
     }
     return String(r.stdout);
