@@ -4,7 +4,9 @@
  * - REST v4 under `/api/v4` (routes in ./gitlab/rest.ts), GitLab's JSON shapes, auth by `PRIVATE-TOKEN`
  *   or `Authorization: Bearer`; list endpoints paginate like GitLab (x-* and Link headers).
  * - Real git repositories over smart HTTP (`git http-backend`) at `/<path_with_namespace>.git/…`, HTTP Basic auth
- *   with the token as password (`oauth2:<token>`); each MR has `refs/merge-requests/<iid>/head`.
+ *   with the token as password (`oauth2:<token>`); each MR has `refs/merge-requests/<iid>/head`. Pushes as GitLab
+ *   takes them: Developer+ (or a target member on a fork MR that allows collaboration), protected branches refused in
+ *   pre-receive; a push gives the branch's MRs a new version and fires their MR `update` hook with `oldrev`.
  * - Quick actions in note bodies (create and edit) run as the note's author and are removed from the stored body, and
  *   mentions are recorded as notifications, like GitLab (./gitlab/quick-actions.ts); `mrActivity` shows them.
  * - A test-side API: build projects, commits and MRs, let humans write notes, inject failures (also after the request

@@ -170,16 +170,17 @@ export async function applyFix(d: Deps, ev: NoteAdded, author: UserRef): Promise
   const audit = (outcome: ApplyAudit['outcome'], extra: Partial<ApplyAudit> = {}) => recordAudit(d, ev, author, outcome, extra);
 
   if (mr.state !== 'opened') return refuse(say, `This MR is ${mr.state}; nothing was applied.`, 'state');
-  const mayPush = (await d.access.canPush(pushPid, author.id, mr.sourceBranch)) ||
-    (fork && !!mr.allowCollaboration && (await d.access.canPush(project.id, author.id, mr.targetBranch)));
-  if (!mayPush) {
-    await audit('refused', { detail: 'no push rights' });
-    return refuse(say, `Sorry, \`@${d.bot.username} apply\` needs push rights to \`${mr.sourceBranch}\` (Developer or higher, and not blocked by a protected-branch rule). Nothing was changed.`, 'access');
-  }
   const { repoConfig, guidance } = await loadGuidance(d, project, iid, mr.targetBranch);
   if (fork && !(mr.allowCollaboration && repoConfig.apply.forks)) {
     await audit('refused', { detail: 'fork MR' });
     return refuse(say, `This MR comes from a fork: I apply fixes there only when the fork allows commits from maintainers and \`${REPO_CONFIG_PATH}\` sets \`apply.forks: true\`. Nothing was changed.`, 'fork');
+  }
+  // A fork's branch: its own members, or (collaboration) those who may push to the target branch.
+  const mayPush = (await d.access.canPush(pushPid, author.id, mr.sourceBranch)) ||
+    (fork && (await d.access.canPush(project.id, author.id, mr.targetBranch)));
+  if (!mayPush) {
+    await audit('refused', { detail: 'no push rights' });
+    return refuse(say, `Sorry, \`@${d.bot.username} apply\` needs push rights to \`${mr.sourceBranch}\` (Developer or higher, and not blocked by a protected-branch rule). Nothing was changed.`, 'access');
   }
   const thread = await d.store.getThread(project.id, iid, ev.discussionId);
   const plan = thread?.plan;
