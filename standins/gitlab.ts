@@ -23,11 +23,11 @@ import path from 'node:path';
 import { HttpError, fromEntries, parseBody, type Params } from './gitlab/body.js';
 import zlib from 'node:zlib';
 import { commitInfo, commitTree, computeDiffs, git, initBare, mergeBase, parseRefUpdates, revParse, serveGit, type FileChange, type GitRequest } from './gitlab/git.js';
-import { buildMrHook, buildNoteHook, hookEventFlag, hookHeaders, type MrAction, type UserArg } from './gitlab/hooks.js';
+import { buildMrHook, buildNoteHook, buildPushHook, hookEventFlag, hookHeaders, type MrAction, type PushedCommit, type UserArg } from './gitlab/hooks.js';
 import { executeHook, signingHeaders, type HookLogEntry } from './gitlab/hook-delivery.js';
 import { World, type DiscussionJson, type HookRec, type MrRec, type MrState, type NoteJson, type ProjectRec } from './gitlab/model.js';
 import { matchRoute } from './gitlab/rest.js';
-import { mayPushAtAll, pushDenial, type MemberRec } from './gitlab/access.js';
+import { mayPushAtAll, protects, pushDenial, type MemberRec } from './gitlab/access.js';
 
 export type { NoteJson, DiscussionJson, GitRequest, MrAction, HookLogEntry };
 export { LINE_CODE_ERROR } from './gitlab/model.js';
@@ -347,6 +347,20 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
     const head = (await revParse(p.gitDir, `refs/heads/${branch}`))!;
     const added = oldSha ? (await git(p.gitDir, ['rev-list', `${oldSha}..${head}`])).trim().split('\n').filter(Boolean) : [head];
     for (const sha of added) if (!p.commits.has(sha)) p.commits.set(sha, await commitInfo(p.gitDir, sha));
+    if (o.hooks && byUserId !== undefined) {
+      const commits: PushedCommit[] = [];
+      for (const sha of added) {
+        const files = { added: [] as string[], modified: [] as string[], removed: [] as string[] };
+        const out = await git(p.gitDir, ['diff-tree', '--root', '--no-commit-id', '--name-status', '--no-renames', '-r', '-z', sha]);
+        const f = out.split('\0').filter(Boolean);
+        for (let i = 0; i + 1 < f.length; i += 2) (f[i] === 'A' ? files.added : f[i] === 'D' ? files.removed : files.modified).push(f[i + 1]!);
+        commits.push({ ...p.commits.get(sha)!, ...files });
+      }
+      const protectedRef = p.protectedBranches.some((b) => protects(b.name, branch));
+      const payload = buildPushHook(world, p, { before: oldSha, after: head, ref: `refs/heads/${branch}`, userId: byUserId, protectedRef, commits });
+      const body = JSON.stringify(payload);
+      for (const h of p.hooks.filter((x) => x.push_events === true)) void runHook(h, payload, body, 'push_events', {}).catch(() => undefined);
+    }
     const mrs = [...world.projects.values()].flatMap((t) => [...t.mrs.values()]).filter((m) => (m.sourceProject ?? m.project) === p && m.sourceBranch === branch && m.state === 'opened');
     for (const m of mrs) {
       const oldrev = world.latest(m).headSha;

@@ -704,9 +704,14 @@ describe('pushes over smart HTTP', () => {
     expect(shown.sha).toBe(sha);
     expect(shown.diff_refs.head_sha).toBe(sha);
     expect(s.discussions(pp, pmr.iid).some((d) => d.notes[0]!.system && d.notes[0]!.body.startsWith('added 1 commit'))).toBe(true);
-    const hook = await (async () => { for (let i = 0; i < 200 && !hookBodies.length; i++) await new Promise((x) => setTimeout(x, 25)); return hookBodies[0]; })();
+    const kinds = async (n: number) => { for (let i = 0; i < 200 && hookBodies.length < n; i++) await new Promise((x) => setTimeout(x, 25)); };
+    await kinds(2);
+    const hook = hookBodies.find((b) => b.object_kind === 'merge_request');
     expect(hook.object_attributes).toMatchObject({ action: 'update', oldrev: old, iid: pmr.iid });
     expect(hook.object_attributes.last_commit.id).toBe(sha);
+    const pushHook = hookBodies.find((b) => b.object_kind === 'push');
+    expect(pushHook).toMatchObject({ before: old, after: sha, ref: 'refs/heads/topic', user_username: 'dave', total_commits_count: 1, ref_protected: false });
+    expect(pushHook.commits[0]).toMatchObject({ id: sha, modified: ['a.txt'], added: [], removed: [] });
     // the commit is listed on its branch, newest first, with its trailers when asked
     const commits: any[] = await api.Commits.all(pp.id, { refName: 'topic', trailers: true } as any);
     expect(commits[0]).toMatchObject({ id: sha, title: 'three', trailers: { 'Apply-Id': 'dev-push' } });

@@ -62,7 +62,7 @@ export function showProtectedBranch(world: World, p: ProjectRec, name: string) {
 }
 
 /** GitLab's protected-branch names: exact, or `*` matching any run of characters. */
-function protects(name: string, branch: string): boolean {
+export function protects(name: string, branch: string): boolean {
   if (!name.includes('*')) return name === branch;
   return new RegExp(`^${name.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 's').test(branch);
 }

@@ -123,3 +123,20 @@ export function hookHeaders(w: World, payload: { object_kind?: string }, opts: {
 export function hookEventFlag(payload: { object_kind?: string }): string | undefined {
   return eventOf(payload)?.[1];
 }
+
+export interface PushedCommit { id: string; message: string; title: string; timestamp: string; authorName: string; authorEmail: string; added: string[]; modified: string[]; removed: string[] }
+
+/** Gitlab::DataBuilder::Push: what a Push Hook carries (commits newest first, at most 20 listed). */
+export function buildPushHook(w: World, p: ProjectRec, o: { before: string | null; after: string; ref: string; userId: number; protectedRef: boolean; commits: PushedCommit[] }) {
+  const u = w.user(o.userId);
+  return {
+    object_kind: 'push', event_name: 'push', before: o.before ?? '0'.repeat(40), after: o.after, ref: o.ref, ref_protected: o.protectedRef,
+    checkout_sha: o.after, message: null, user_id: u.id, user_name: u.name, user_username: u.username, user_email: '',
+    user_avatar: `https://www.gravatar.com/avatar/${u.id}?s=80&d=identicon`, project_id: p.id, project: projectHookAttrs(w, p),
+    commits: o.commits.slice(0, 20).map((c) => ({
+      id: c.id, message: c.message, title: c.title, timestamp: c.timestamp, url: `${w.url}/${p.path}/-/commit/${c.id}`,
+      author: { name: c.authorName, email: c.authorEmail }, added: c.added, modified: c.modified, removed: c.removed,
+    })),
+    total_commits_count: o.commits.length, push_options: {}, repository: { ...repositoryAttrs(w, p), git_http_url: `${w.url}/${p.path}.git`, git_ssh_url: `git@127.0.0.1:${p.path}.git`, visibility_level: 0 },
+  };
+}
