@@ -238,6 +238,7 @@ interface ApplyCtx {
 async function commitFix(d: Deps, ev: NoteAdded, author: UserRef, c: ApplyCtx): Promise<string> {
   const { project, iid } = ev;
   const home = await sessionHome(d, ev, c.mr);
+  if (home) await d.sessions.restore(home.cwd, [c.thread.forkSessionId]); // scale-out: the transcript may be elsewhere
   if (!home || !d.sessions.exists(home.cwd, c.thread.forkSessionId)) {
     return refuse(c.say, `This thread's session is gone, so I cannot apply its plan: \`@${d.bot.username} fix\` to plan again.`, 'no_session');
   }
