@@ -48,10 +48,7 @@ describe('plan, approve, apply', () => {
       return undefined;
     });
   });
-  afterAll(async () => {
-    if (process.env.APPLY_DEBUG) for (const l of h.logs) if (/"level":(40|50)/.test(l)) console.log(l.slice(0, 600));
-    await h?.close();
-  });
+  afterAll(async () => h?.close());
 
   async function reviewed(path: string, files?: Record<string, string>) {
     const { project, mr } = await sampleMr(h, { path, files });
