@@ -48,6 +48,8 @@ const schema = z.object({
   ACCESS_CACHE_MS: int(0, 3_600_000).default(300_000),
   /** questions answered per user per MR per UTC day (repo config `questions_per_user_per_day` overrides); 0 = no limit */
   QUESTIONS_PER_USER_PER_DAY: int(0, 10_000).default(20),
+  /** `@bot apply`: the largest change (lines added + removed) it commits; repo config can change it */
+  APPLY_MAX_DIFF_LINES: int(1, 100_000).default(200),
   /** jobs started per project per minute (token bucket, burst = rate); more are delayed, never refused; 0 = no limit */
   PROJECT_RATE_LIMIT_PER_MIN: int(0, 1_000_000).default(120),
   /** an optional cap on a job's attempts; 0 = none, the horizon decides */

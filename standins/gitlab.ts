@@ -4,7 +4,9 @@
  * - REST v4 under `/api/v4` (routes in ./gitlab/rest.ts), GitLab's JSON shapes, auth by `PRIVATE-TOKEN`
  *   or `Authorization: Bearer`; list endpoints paginate like GitLab (x-* and Link headers).
  * - Real git repositories over smart HTTP (`git http-backend`) at `/<path_with_namespace>.git/…`, HTTP Basic auth
- *   with the token as password (`oauth2:<token>`); each MR has `refs/merge-requests/<iid>/head`.
+ *   with the token as password (`oauth2:<token>`); each MR has `refs/merge-requests/<iid>/head`. Pushes as GitLab
+ *   takes them: Developer+ (or a target member on a fork MR that allows collaboration), protected branches refused in
+ *   pre-receive; a push gives the branch's MRs a new version and fires their MR `update` hook with `oldrev`.
  * - Quick actions in note bodies (create and edit) run as the note's author and are removed from the stored body, and
  *   mentions are recorded as notifications, like GitLab (./gitlab/quick-actions.ts); `mrActivity` shows them.
  * - A test-side API: build projects, commits and MRs, let humans write notes, inject failures (also after the request
@@ -19,12 +21,13 @@ import { mkdtemp, rm, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { HttpError, fromEntries, parseBody, type Params } from './gitlab/body.js';
-import { commitTree, computeDiffs, git, initBare, mergeBase, revParse, serveGit, type FileChange, type GitRequest } from './gitlab/git.js';
-import { buildMrHook, buildNoteHook, hookEventFlag, hookHeaders, type MrAction, type UserArg } from './gitlab/hooks.js';
+import zlib from 'node:zlib';
+import { commitInfo, commitTree, computeDiffs, git, initBare, mergeBase, parseRefUpdates, revParse, serveGit, type FileChange, type GitRequest } from './gitlab/git.js';
+import { buildMrHook, buildNoteHook, buildPushHook, hookEventFlag, hookHeaders, type MrAction, type PushedCommit, type UserArg } from './gitlab/hooks.js';
 import { executeHook, signingHeaders, type HookLogEntry } from './gitlab/hook-delivery.js';
 import { World, type DiscussionJson, type HookRec, type MrRec, type MrState, type NoteJson, type ProjectRec } from './gitlab/model.js';
 import { matchRoute } from './gitlab/rest.js';
-import type { MemberRec } from './gitlab/access.js';
+import { mayPushAtAll, protects, pushDenial, type MemberRec } from './gitlab/access.js';
 
 export type { NoteJson, DiscussionJson, GitRequest, MrAction, HookLogEntry };
 export { LINE_CODE_ERROR } from './gitlab/model.js';
@@ -66,7 +69,10 @@ export interface GitlabStandin {
   project(ref: ProjectArg): StandinProject;
   /** commit on `branch` (created from `opts.from`, default the default branch); `null` deletes; open MRs from that branch get a new version */
   commit(project: ProjectArg, branch: string, changes: Record<string, FileChange>, message?: string, opts?: { from?: string }): Promise<string>;
-  createMr(project: ProjectArg, mr: { sourceBranch: string; targetBranch?: string; title: string; description?: string; draft?: boolean; authorId?: number }): Promise<StandinMr>;
+  /** a fork of `project` (all its branches) under `path`; `ownerId` gets Maintainer in it */
+  forkProject(project: ProjectArg, path: string, opts?: { ownerId?: number }): Promise<StandinProject>;
+  /** `sourceProject`: a fork MR from that project's `sourceBranch` into `project` */
+  createMr(project: ProjectArg, mr: { sourceBranch: string; targetBranch?: string; title: string; description?: string; draft?: boolean; authorId?: number; sourceProject?: ProjectArg; allowCollaboration?: boolean }): Promise<StandinMr>;
   mr(project: ProjectArg, iid: number): StandinMr;
   setMrState(project: ProjectArg, iid: number, state: MrState, byUserId?: number): void;
   updateMr(project: ProjectArg, iid: number, patch: { title?: string; description?: string; draft?: boolean }): void;
@@ -240,8 +246,26 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
       return send(res, 401, 'HTTP Basic: Access denied. If a password was provided for Git authentication, the password was incorrect or you\'re required to use a token instead of a password.\n', { 'www-authenticate': 'Basic realm="GitLab"' });
     }
     if (!world.findProject(repoPath) || world.findProject(repoPath)!.hiddenFrom?.has(gitUser.id)) return send(res, 404, 'The project you were looking for could not be found or you don\'t have permission to view it.\n');
-    if (/git-receive-pack/.test(rest + u.search)) return send(res, 403, 'You are not allowed to push code to this project.\n');
-    await serveGit(req, res, buf, { root: reposDir, pathInfo: `/${repoPath}.git${rest}`, query: u.search.slice(1), user: user || 'oauth2' }, entry);
+    const p = world.findProject(repoPath)!;
+    const serve = (deniedRefs?: string[], beforeEnd?: () => Promise<void>) =>
+      serveGit(req, res, buf, { root: reposDir, pathInfo: `/${repoPath}.git${rest}`, query: u.search.slice(1), user: user || 'oauth2', deniedRefs, beforeEnd }, entry);
+    if (!/git-receive-pack/.test(rest + u.search)) return serve();
+    // A push: Developer+ (or fork-MR collaboration) may push at all; protected branches are checked per ref by the
+    // pre-receive hook, like GitLab's, so git reports them as `[remote rejected]`.
+    if (!mayPushAtAll(world, p, gitUser.id)) return send(res, 403, 'You are not allowed to push code to this project.\n');
+    if (req.method !== 'POST') return serve();
+    let plain = buf;
+    if (/gzip/i.test(String(req.headers['content-encoding'] ?? ''))) plain = zlib.gunzipSync(buf);
+    const updates = parseRefUpdates(plain);
+    const denied = updates.filter((x) => !x.ref.startsWith('refs/heads/') || pushDenial(world, p, gitUser.id, x.ref.slice('refs/heads/'.length))).map((x) => x.ref);
+    const before = new Map<string, string | null>();
+    for (const x of updates) before.set(x.ref, await revParse(p.gitDir, x.ref));
+    await serve(denied, async () => {
+      for (const x of updates) {
+        const now = await revParse(p.gitDir, x.ref);
+        if (now && now !== before.get(x.ref) && x.ref.startsWith('refs/heads/')) await branchMoved(p, x.ref.slice('refs/heads/'.length), before.get(x.ref) ?? null, gitUser.id);
+      }
+    });
   }
 
   const server = http.createServer((req, res) => {
@@ -304,12 +328,52 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
 
   async function addVersion(m: MrRec): Promise<void> {
     const gd = m.project.gitDir;
-    const head = (await revParse(gd, `refs/heads/${m.sourceBranch}`))!;
+    // A fork MR's commits are fetched into the target project (GitLab keeps them under refs/merge-requests/:iid/head).
+    if (m.sourceProject) await git(gd, ['fetch', '-q', m.sourceProject.gitDir, `+refs/heads/${m.sourceBranch}:refs/merge-requests/${m.iid}/head`]);
+    const head = (await revParse(gd, m.sourceProject ? `refs/merge-requests/${m.iid}/head` : `refs/heads/${m.sourceBranch}`))!;
     const start = (await revParse(gd, `refs/heads/${m.targetBranch}`))!;
     const base = await mergeBase(gd, start, head);
     const diffs = await computeDiffs(gd, base, head);
     m.versions.push({ id: world.nextId('version'), headSha: head, baseSha: base, startSha: start, createdAt: new Date().toISOString(), diffs });
     await git(gd, ['update-ref', `refs/merge-requests/${m.iid}/head`, head]);
+  }
+
+  /**
+   * A branch got new commits (a push, or a test-side commit): remember them, give every open MR from that branch a new
+   * version with GitLab's "added N commits" system note, and deliver an MR `update` hook with `oldrev` to the
+   * target project's hooks (GitLab's MergeRequests::RefreshService), without waiting for the answers.
+   */
+  async function branchMoved(p: ProjectRec, branch: string, oldSha: string | null, byUserId?: number, o: { hooks: boolean } = { hooks: true }): Promise<void> {
+    const head = (await revParse(p.gitDir, `refs/heads/${branch}`))!;
+    const added = oldSha ? (await git(p.gitDir, ['rev-list', `${oldSha}..${head}`])).trim().split('\n').filter(Boolean) : [head];
+    for (const sha of added) if (!p.commits.has(sha)) p.commits.set(sha, await commitInfo(p.gitDir, sha));
+    if (o.hooks && byUserId !== undefined) {
+      const commits: PushedCommit[] = [];
+      for (const sha of added) {
+        const files = { added: [] as string[], modified: [] as string[], removed: [] as string[] };
+        const out = await git(p.gitDir, ['diff-tree', '--root', '--no-commit-id', '--name-status', '--no-renames', '-r', '-z', sha]);
+        const f = out.split('\0').filter(Boolean);
+        for (let i = 0; i + 1 < f.length; i += 2) (f[i] === 'A' ? files.added : f[i] === 'D' ? files.removed : files.modified).push(f[i + 1]!);
+        commits.push({ ...p.commits.get(sha)!, ...files });
+      }
+      const protectedRef = p.protectedBranches.some((b) => protects(b.name, branch));
+      const payload = buildPushHook(world, p, { before: oldSha, after: head, ref: `refs/heads/${branch}`, userId: byUserId, protectedRef, commits });
+      const body = JSON.stringify(payload);
+      for (const h of p.hooks.filter((x) => x.push_events === true)) void runHook(h, payload, body, 'push_events', {}).catch(() => undefined);
+    }
+    const mrs = [...world.projects.values()].flatMap((t) => [...t.mrs.values()]).filter((m) => (m.sourceProject ?? m.project) === p && m.sourceBranch === branch && m.state === 'opened');
+    for (const m of mrs) {
+      const oldrev = world.latest(m).headSha;
+      await addVersion(m);
+      const list = added.map((sha) => `<li>${sha.slice(0, 8)} - ${p.commits.get(sha)?.title ?? ''}</li>`).join('');
+      world.createNote(m, byUserId ?? m.authorId, `added ${added.length} commit${added.length === 1 ? '' : 's'}\n\n<ul>${list}</ul>\n\n[Compare with previous version](${world.mrWebUrl(m)}/diffs?diff_id=${world.latest(m).id})`, { kind: 'note', system: true });
+      if (!o.hooks) continue;
+      const payload = buildMrHook(world, m, 'update', { oldrev, user: { id: byUserId ?? m.authorId } });
+      const body = JSON.stringify(payload);
+      for (const h of m.project.hooks.filter((x) => x.merge_requests_events === true)) {
+        void runHook(h, payload, body, 'merge_requests_events', {}).catch(() => undefined);
+      }
+    }
   }
 
   const api: GitlabStandin = {
@@ -346,18 +410,25 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
       if (!parent) throw new Error(`gitlab-standin: cannot branch ${branch} from ${o.from ?? p.defaultBranch}`);
       const sha = await makeCommit(p, parent, changes, message);
       await git(p.gitDir, ['update-ref', `refs/heads/${branch}`, sha]);
-      for (const m of p.mrs.values()) {
-        if (m.sourceBranch !== branch || m.state !== 'opened') continue;
-        await addVersion(m);
-        const short = sha.slice(0, 8);
-        world.createNote(m, m.authorId, `added 1 commit\n\n<ul><li>${short} - ${message.split('\n')[0]}</li></ul>\n\n[Compare with previous version](${world.mrWebUrl(m)}/diffs?diff_id=${world.latest(m).id})`, { kind: 'note', system: true });
-      }
+      await branchMoved(p, branch, current, undefined, { hooks: false });
       return sha;
+    },
+
+    async forkProject(ref, forkPath, o = {}) {
+      const src = proj(ref);
+      const f = await api.createProject(forkPath, {}, { defaultBranch: src.defaultBranch });
+      const rec = proj(f);
+      await git(rec.gitDir, ['fetch', '-q', src.gitDir, '+refs/heads/*:refs/heads/*']);
+      for (const [sha, c] of src.commits) rec.commits.set(sha, c);
+      // a fork belongs to its owner: the bot is not a member (it may push only through "allow collaboration")
+      rec.members = new Map(o.ownerId ? [[o.ownerId, member(40)]] : []);
+      return projectView(rec);
     },
 
     async createMr(ref, o) {
       const p = proj(ref);
-      if (!(await revParse(p.gitDir, `refs/heads/${o.sourceBranch}`))) throw new Error(`gitlab-standin: no branch ${o.sourceBranch}`);
+      const src = o.sourceProject !== undefined ? proj(o.sourceProject) : p;
+      if (!(await revParse(src.gitDir, `refs/heads/${o.sourceBranch}`))) throw new Error(`gitlab-standin: no branch ${o.sourceBranch}`);
       const now = new Date().toISOString();
       const title = o.draft && !world.isDraft(o.title) ? `Draft: ${o.title}` : o.title;
       const m: MrRec = {
@@ -365,6 +436,7 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
         sourceBranch: o.sourceBranch, targetBranch: o.targetBranch ?? p.defaultBranch, authorId: o.authorId ?? 2,
         createdAt: now, updatedAt: now, versions: [], discussions: [], mergedAt: null, mergedById: null, closedAt: null, closedById: null,
         approvedBy: [], labels: [], assignees: [], reviewers: [], discussionLocked: false, executed: [], notifications: [],
+        ...(src !== p ? { sourceProject: src, allowCollaboration: !!o.allowCollaboration } : {}),
       };
       await addVersion(m);
       p.mrs.set(m.iid, m);

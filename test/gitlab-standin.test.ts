@@ -654,3 +654,114 @@ describe('real GitLab shapes: odd paths, diff_refs null at first, files left out
     expect((await bot('GET', `projects/${q.id}`)).status).toBe(200);
   });
 });
+
+describe('pushes over smart HTTP', () => {
+  const authFor = (token: string) => `Authorization: Basic ${Buffer.from(`oauth2:${token}`).toString('base64')}`;
+  const g = (args: string[], cwd?: string) => run('git', args, { cwd, env: gitEnv() });
+  let pp: StandinProject;
+  let pmr: StandinMr;
+  let hookBodies: any[];
+  let hookServer: http.Server;
+
+  beforeAll(async () => {
+    s.addUser({ id: 21, username: 'gina', name: 'Gina Guest', token: 'glpat-guest-21' });
+    s.addUser({ id: 22, username: 'dave', name: 'Dave Dev', token: 'glpat-dev-22' });
+    pp = await s.createProject('group/pushy', { 'a.txt': 'one\n' });
+    s.setAccessLevel(pp, 21, 10);
+    s.setAccessLevel(pp, 22, 30);
+    await s.commit(pp, 'topic', { 'a.txt': 'two\n' }, 'topic work');
+    pmr = await s.createMr(pp, { sourceBranch: 'topic', title: 'Topic' });
+    hookBodies = [];
+    hookServer = http.createServer((req, res) => {
+      let b = '';
+      req.on('data', (d) => (b += d));
+      req.on('end', () => { hookBodies.push(JSON.parse(b)); res.end(); });
+    });
+    await new Promise<void>((r) => hookServer.listen(0, '127.0.0.1', r));
+    await api.ProjectHooks.add(pp.id, `http://127.0.0.1:${(hookServer.address() as AddressInfo).port}/hook`, { mergeRequestsEvents: true, token: 'tok' } as any);
+  });
+  afterAll(() => new Promise<void>((r) => hookServer.close(() => r())));
+
+  /** a clone of `topic` with one new commit; returns the clone dir and the commit */
+  async function cloneWithCommit(name: string, token: string, text: string) {
+    const dir = path.join(tmp, name);
+    expect((await g(['-c', `http.extraHeader=${authFor(token)}`, 'clone', '-q', '--branch', 'topic', pp.httpUrl, dir])).code).toBe(0);
+    await import('node:fs/promises').then((f) => f.writeFile(path.join(dir, 'a.txt'), text));
+    expect((await g(['commit', '-q', '-am', `${text.trim()}\n\nApply-Id: ${name}`], dir)).code).toBe(0);
+    return { dir, sha: (await g(['rev-parse', 'HEAD'], dir)).stdout.toString().trim() };
+  }
+  const push = (dir: string, token: string, ref = 'topic') => g(['-c', `http.extraHeader=${authFor(token)}`, 'push', '-q', 'origin', '--', `HEAD:refs/heads/${ref}`], dir);
+
+  it('takes a Developer\'s push: the MR gets a new version, a system note and an update hook with oldrev', async () => {
+    const old = s.mr(pp, pmr.iid).headSha;
+    const { dir, sha } = await cloneWithCommit('dev-push', 'glpat-dev-22', 'three\n');
+    const r = await push(dir, 'glpat-dev-22');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const now = s.mr(pp, pmr.iid);
+    expect(now.headSha).toBe(sha);
+    const shown: any = await api.MergeRequests.show(pp.id, pmr.iid);
+    expect(shown.sha).toBe(sha);
+    expect(shown.diff_refs.head_sha).toBe(sha);
+    expect(s.discussions(pp, pmr.iid).some((d) => d.notes[0]!.system && d.notes[0]!.body.startsWith('added 1 commit'))).toBe(true);
+    const kinds = async (n: number) => { for (let i = 0; i < 200 && hookBodies.length < n; i++) await new Promise((x) => setTimeout(x, 25)); };
+    await kinds(2);
+    const hook = hookBodies.find((b) => b.object_kind === 'merge_request');
+    expect(hook.object_attributes).toMatchObject({ action: 'update', oldrev: old, iid: pmr.iid });
+    expect(hook.object_attributes.last_commit.id).toBe(sha);
+    const pushHook = hookBodies.find((b) => b.object_kind === 'push');
+    expect(pushHook).toMatchObject({ before: old, after: sha, ref: 'refs/heads/topic', user_username: 'dave', total_commits_count: 1, ref_protected: false });
+    expect(pushHook.commits[0]).toMatchObject({ id: sha, modified: ['a.txt'], added: [], removed: [] });
+    // the commit is listed on its branch, newest first, with its trailers when asked
+    const commits: any[] = await api.Commits.all(pp.id, { refName: 'topic', trailers: true } as any);
+    expect(commits[0]).toMatchObject({ id: sha, title: 'three', trailers: { 'Apply-Id': 'dev-push' } });
+    expect(commits.map((c) => c.title)).toContain('topic work');
+    expect(await api.Commits.all(pp.id, { refName: 'no-such-branch' } as any)).toEqual([]);
+  });
+
+  it('refuses a Guest\'s push with GitLab\'s 403 and changes nothing', async () => {
+    const before = s.mr(pp, pmr.iid).headSha;
+    const { dir } = await cloneWithCommit('guest-push', 'glpat-guest-21', 'guest\n');
+    const r = await push(dir, 'glpat-guest-21');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('You are not allowed to push code to this project.');
+    expect(s.mr(pp, pmr.iid).headSha).toBe(before);
+  });
+
+  it('rejects a push to a protected branch below its push level, in pre-receive like GitLab', async () => {
+    s.protectBranch(pp, 'topic', [{ accessLevel: 40 }]);
+    const before = s.mr(pp, pmr.iid).headSha;
+    const { dir, sha } = await cloneWithCommit('protected-push', 'glpat-dev-22', 'protected\n');
+    const r = await push(dir, 'glpat-dev-22');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('GitLab: You are not allowed to push code to protected branches on this project.');
+    expect(r.stderr).toContain('[remote rejected]');
+    expect(s.mr(pp, pmr.iid).headSha).toBe(before);
+    const listed: any[] = await api.ProtectedBranches.all(pp.id);
+    expect(listed[0].push_access_levels[0].access_level).toBe(40);
+    // the bot (Maintainer) may push there; an unprotected branch takes the Developer's push
+    expect((await push(dir, s.token)).code).toBe(0);
+    expect(s.mr(pp, pmr.iid).headSha).toBe(sha);
+    expect((await push(dir, 'glpat-dev-22', 'other')).code).toBe(0);
+    s.protectBranch(pp, 'topic', [{ accessLevel: 30 }]);
+  });
+
+  it('shows fork MRs with both project ids; collaboration lets target members push to the fork branch', async () => {
+    const fork = await s.forkProject(pp, 'dave/pushy', { ownerId: 22 });
+    await s.commit(fork, 'fix', { 'a.txt': 'from fork\n' }, 'fork work');
+    const closed = await s.createMr(pp, { sourceBranch: 'fix', sourceProject: fork, title: 'From a fork' });
+    const shown: any = await api.MergeRequests.show(pp.id, closed.iid);
+    expect(shown).toMatchObject({ source_project_id: fork.id, target_project_id: pp.id, allow_collaboration: false });
+    expect(shown.diff_refs.head_sha).toBe(s.mr(pp, closed.iid).headSha);
+    const dir = path.join(tmp, 'fork-clone');
+    expect((await g(['-c', `http.extraHeader=${authFor('glpat-dev-22')}`, 'clone', '-q', '--branch', 'fix', fork.httpUrl, dir])).code).toBe(0);
+    await g(['commit', '-q', '--allow-empty', '-m', 'by the bot'], dir);
+    const denied = await g(['-c', `http.extraHeader=${authFor(s.token)}`, 'push', '-q', 'origin', '--', 'HEAD:refs/heads/fix'], dir);
+    expect(denied.code).not.toBe(0); // the bot is no member of the fork
+    const open = await s.createMr(pp, { sourceBranch: 'fix', sourceProject: fork, title: 'Collab', allowCollaboration: true });
+    expect(((await api.MergeRequests.show(pp.id, open.iid)) as any).allow_collaboration).toBe(true);
+    const ok = await g(['-c', `http.extraHeader=${authFor(s.token)}`, 'push', '-q', 'origin', '--', 'HEAD:refs/heads/fix'], dir);
+    expect(ok.code).toBe(0);
+    expect(s.mr(pp, open.iid).headSha).toBe((await g(['rev-parse', 'HEAD'], dir)).stdout.toString().trim());
+  });
+});

@@ -16,11 +16,23 @@ export interface CallOptions {
   jsonSchema?: object;
   model?: string;
   maxBudgetUsd?: number;
+  /** 'edit' only for an approved apply (flows/apply.ts): file edits in the checkout, still no Bash, network or MCP */
+  tools?: ToolSet;
 }
+
+export type ToolSet = 'review' | 'edit';
 
 /** Read-only tools. `--tools` is the only flag that removes tools; `--allowedTools` merely pre-approves. */
 export const REVIEW_TOOLS = ['Read', 'Grep', 'Glob'];
 export const FORBIDDEN_TOOLS = ['Bash', 'Write', 'Edit', 'MultiEdit', 'NotebookEdit', 'WebFetch', 'WebSearch', 'Task', 'TodoWrite'];
+/** An apply's tools: read and edit files. Everything else stays forbidden. */
+export const EDIT_TOOLS = ['Read', 'Grep', 'Glob', 'Edit', 'Write'];
+const TOOLS: Record<ToolSet, { tools: string[]; forbidden: string[]; permissionMode: string }> = {
+  review: { tools: REVIEW_TOOLS, forbidden: FORBIDDEN_TOOLS, permissionMode: 'default' },
+  // acceptEdits: edits inside the working directory go through without a prompt (there is no one to ask under -p);
+  // anything else still needs a permission nobody can give.
+  edit: { tools: EDIT_TOOLS, forbidden: FORBIDDEN_TOOLS.filter((t) => !EDIT_TOOLS.includes(t)), permissionMode: 'acceptEdits' },
+};
 
 export function buildArgs(o: CallOptions): string[] {
   const args = [
@@ -29,9 +41,9 @@ export function buildArgs(o: CallOptions): string[] {
     // Nothing from the checkout loads: no project settings/hooks/CLAUDE.md, no .mcp.json servers.
     '--setting-sources', 'user',
     '--strict-mcp-config',
-    '--tools', REVIEW_TOOLS.join(','),
-    '--disallowedTools', FORBIDDEN_TOOLS.join(','),
-    '--permission-mode', 'default',
+    '--tools', TOOLS[o.tools ?? 'review'].tools.join(','),
+    '--disallowedTools', TOOLS[o.tools ?? 'review'].forbidden.join(','),
+    '--permission-mode', TOOLS[o.tools ?? 'review'].permissionMode,
     // Resumed sessions do not keep the system prompt or tools: pass them on every call.
     '--append-system-prompt', o.systemPrompt,
   ];

@@ -19,6 +19,8 @@ export interface TurnRequest {
   jsonSchema?: object;
   maxBudgetUsd?: number;
   signal?: AbortSignal;
+  /** what the call is for, in metrics (e.g. 'fix_plan'); the service names its own kinds otherwise */
+  purpose?: string;
 }
 
 /** An MR checked out for this job (a review, a push, a verification). */
@@ -75,6 +77,12 @@ export interface SessionService {
   continueThread(thread: ThreadRef, prompt: (start: ThreadStart) => string, turn: TurnRequest, keep?: KeepThreadTurn): Promise<ThreadTurn>;
   /** A push's question to a finding's thread (is it fixed?), in the thread's session like continueThread. */
   checkFix(thread: ThreadRef, prompt: string, turn: TurnRequest, keep?: KeepThreadTurn): Promise<ThreadTurn>;
+  /**
+   * An approved apply: the thread's own session (never a new one: it holds the review, the thread and the plan)
+   * resumed with edit tools, run in `checkout` (a fresh one; edits are accepted only there). Undefined when the
+   * thread has no session on this replica any more.
+   */
+  applyInThread(thread: ThreadRef, checkout: string, prompt: string, turn: TurnRequest): Promise<ClaudeResult | undefined>;
 }
 
 export interface SessionServiceDeps {
@@ -133,6 +141,16 @@ export class ClaudeSessionService implements SessionService {
     return this.threadTurn(thread, () => prompt, turn, 'fix_check', keep);
   }
 
+  async applyInThread(thread: ThreadRef, checkout: string, prompt: string, turn: TurnRequest): Promise<ClaudeResult | undefined> {
+    const rec = await this.d.store.getMr(thread.project.id, thread.iid);
+    const t = await this.d.store.getThread(thread.project.id, thread.iid, thread.discussionId);
+    if (!rec?.trunkSessionId || rec.trunkStatus !== 'done' || !t) return undefined;
+    const cwd = await this.checkout(thread, rec);
+    await this.d.cli.restore(cwd, [t.forkSessionId]); // scale-out: the transcript may be on another replica
+    if (!this.d.cli.exists(cwd, t.forkSessionId)) return undefined;
+    return this.d.cli.resume(cwd, t.forkSessionId, prompt, { ...turn, model: rec.trunkModel, tools: 'edit', runCwd: checkout, purpose: 'apply' });
+  }
+
   /**
    * One trunk turn. The session id is recorded (status 'running') before the CLI starts, so a crash mid-run still
    * says which transcript to look for; a failure is recorded with what it cost.
@@ -169,7 +187,7 @@ export class ClaudeSessionService implements SessionService {
     const { project, iid, discussionId } = thread;
     const rec = await this.trunkOf(thread);
     const cwd = await this.checkout(thread, rec);
-    const options: TurnOptions = { ...turn, model: rec.trunkModel, purpose };
+    const options: TurnOptions = { ...turn, model: rec.trunkModel, purpose: turn.purpose ?? purpose };
     const prior = await this.d.store.getThread(project.id, iid, discussionId);
     if (prior) await this.d.cli.restore(cwd, [prior.forkSessionId]);
 

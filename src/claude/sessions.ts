@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ClaudeError, type ClaudeResult } from './result.js';
-import { buildArgs, type SessionMode } from './options.js';
+import { buildArgs, type SessionMode, type ToolSet } from './options.js';
 import { transcriptPath } from './paths.js';
 import { runClaude } from './run.js';
 import type { SessionLocks } from './locks.js';
@@ -40,6 +40,10 @@ export interface TurnOptions {
    * system prompt (no prompt-cache hit on the trunk's conversation) and shrinks the context window.
    */
   model?: string;
+  /** the tool set (default read-only review tools); 'edit' is for an approved apply only */
+  tools?: ToolSet;
+  /** where the CLI runs when not in the session's own cwd (an apply's fresh checkout); the transcript stays put */
+  runCwd?: string;
 }
 
 export class Sessions {
@@ -98,6 +102,7 @@ export class Sessions {
       jsonSchema: o.jsonSchema,
       model: this.d.model ?? o.model,
       maxBudgetUsd: o.maxBudgetUsd,
+      tools: o.tools,
     });
     const sessionId = mode.kind === 'resume' ? path.basename(mode.transcript, '.jsonl') : mode.sessionId;
     setLogSession(sessionId);
@@ -111,7 +116,7 @@ export class Sessions {
           bin: this.d.bin,
           args,
           env: this.d.env,
-          cwd,
+          cwd: o.runCwd ?? cwd,
           prompt,
           timeoutMs: this.d.timeoutMs,
           wantStructured: !!o.jsonSchema,

@@ -1,15 +1,16 @@
-// `@bot <command>`: review, pause, resume, help, forget. A note that is only a mention and one word is a command,
+// `@bot <command>`: review, pause, resume, help, forget, fix, apply. A note that is only a mention and one word is a command,
 // as are the team-learning commands with their argument (`learnings`, `learn <text>`, `forget <id>`: flows/learnings.ts);
 // anything longer is a question for the thread's session.
 import type { NoteAdded, ReviewRequested, UserRef } from '../events/types.js';
 import { roleName, type Requirement } from '../gitlab/access.js';
 import { withMarker } from '../gitlab/markers.js';
 import { REPO_CONFIG_PATH } from '../review/repo-config.js';
+import { applyFix, planFix } from './apply.js';
 import type { Deps } from './deps.js';
 import { parseLearningCommand, runLearningCommand, spokenCommand, type LearningCommand } from './learnings.js';
 import { dedupeKey, lane } from '../keys.js';
 
-export const COMMANDS = ['review', 'pause', 'resume', 'help', 'forget'] as const;
+export const COMMANDS = ['review', 'pause', 'resume', 'help', 'forget', 'fix', 'apply'] as const;
 export type Command = { name: (typeof COMMANDS)[number] } | LearningCommand | { name: 'unknown'; word: string };
 
 /**
@@ -27,6 +28,9 @@ export const COMMAND_ACCESS: Record<Command['name'], Requirement> = {
   learnings: 'anyone',
   learn: 'developer',
   unlearn: 'developer',
+  // a plan is paid for; an apply also needs push rights to the source branch (checked in flows/apply.ts)
+  fix: 'developer',
+  apply: 'developer',
 };
 
 export function refusalText(bot: string, command: string, need: Requirement, level: number): string {
@@ -56,9 +60,11 @@ export function helpText(bot: string, unknown?: string): string {
     `- \`@${bot} pause\` / \`@${bot} resume\`: stop or restart automatic reviews on this MR`,
     `- \`@${bot} forget\` (in a thread): drop this thread's memory; my next answer starts again from the review`,
     `- \`@${bot} learnings\`: what I learned from this project's developers; \`@${bot} learn [<path glob>:] <one sentence>\` teaches me a convention, \`@${bot} forget <id>\` removes one (both Developer or higher)`,
+    `- \`@${bot} fix\` (in a review or diff thread): I plan a fix for it and show it; nothing is changed`,
+    `- \`@${bot} apply\` (after \`fix\`): I commit that plan to the source branch (needs push rights to it)`,
     `- \`@${bot} help\`: this list`,
     '',
-    `\`review\` needs the Developer role or higher; \`pause\`, \`resume\` and \`forget\` need Developer or higher, or being the MR's author.`,
+    `\`review\` and \`fix\` need the Developer role or higher; \`pause\`, \`resume\` and \`forget\` need Developer or higher, or being the MR's author.`,
     `Anything else that mentions me, or any reply in a thread I am part of, is a question: I answer in that thread.`,
     `Per-repository settings live in \`${REPO_CONFIG_PATH}\` on the target branch: \`instructions\`, \`include\` / \`exclude\` globs, \`review_drafts\`, \`severity_threshold\`, \`budget_per_review_usd\`, \`budget_per_thread_usd\`, \`language\`, \`auto_review\`, \`questions\`, \`questions_per_user_per_day\`.`,
   ].join('\n');
@@ -97,6 +103,12 @@ export async function runCommand(d: Deps, ev: NoteAdded, cmd: Command, author: U
       await d.store.deleteThread(project.id, iid, ev.discussionId);
       await say(`🧹 Forgotten. My next answer in this thread starts again from the review.`);
       break;
+    case 'fix':
+    case 'apply': {
+      const done = cmd.name === 'fix' ? await planFix(d, ev, author) : await applyFix(d, ev, author);
+      d.log.info({ project: project.path, iid, command: cmd.name, outcome: done }, 'command handled');
+      return done === 'refused' ? 'refused' : cmd.name;
+    }
     case 'help':
       await say(helpText(d.bot.username));
       break;

@@ -75,6 +75,7 @@ export function instanceDefaults(d: Deps) {
     threadBudgetUsd: d.config.THREAD_BUDGET_USD,
     language: d.config.REPLY_LANGUAGE,
     questionsPerUserPerDay: d.config.QUESTIONS_PER_USER_PER_DAY,
+    applyMaxDiffLines: d.config.APPLY_MAX_DIFF_LINES,
   };
 }
 

@@ -4,7 +4,7 @@ import { Gitlab } from '@gitbeaker/rest';
 import { readMarker } from './markers.js';
 import { safeNoteBody } from './note-safety.js';
 import { createRequester, GitLabError } from './requester.js';
-import type { DiffPosition, DiscussionInfo, FileDiff, MergeRequestInfo, NoteInfo, ProtectedBranchInfo } from './types.js';
+import type { CommitInfo, DiffPosition, DiscussionInfo, FileDiff, MergeRequestInfo, NoteInfo, ProtectedBranchInfo } from './types.js';
 
 export interface GitLabClientOptions {
   url: string;
@@ -117,7 +117,16 @@ export class GitLabClient {
       diffRefs: m.diff_refs ?? null,
       webUrl: m.web_url,
       author: { id: m.author?.id, username: m.author?.username },
+      sourceProjectId: m.source_project_id ?? undefined,
+      targetProjectId: m.target_project_id ?? undefined,
+      allowCollaboration: !!m.allow_collaboration,
     };
+  }
+
+  /** The newest commits of a branch (first page only: a bounded look, e.g. for a commit the bot pushed). */
+  async commits(pid: number, ref: string, perPage = 100): Promise<CommitInfo[]> {
+    const cs: Any[] = await this.call(() => this.api.Commits.all(pid, { refName: ref, perPage, maxPages: 1 } as Any) as Promise<Any>);
+    return cs.map((c) => ({ id: c.id, title: c.title ?? '', message: c.message ?? '', webUrl: c.web_url ?? '' }));
   }
 
   async diffs(pid: number, iid: number): Promise<FileDiff[]> {

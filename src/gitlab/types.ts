@@ -51,6 +51,19 @@ export interface MergeRequestInfo {
   diffRefs: DiffRefs | null;
   webUrl: string;
   author: { id: number; username: string };
+  /** a fork MR has its source branch in another project */
+  sourceProjectId?: number;
+  targetProjectId?: number;
+  /** a fork MR lets members who can merge to the target push to its source branch */
+  allowCollaboration?: boolean;
+}
+
+/** One entry of GET /projects/:id/repository/commits */
+export interface CommitInfo {
+  id: string;
+  title: string;
+  message: string;
+  webUrl: string;
 }
 
 export interface NoteInfo {

@@ -98,3 +98,22 @@ export function parseTurn<S extends z.ZodType>(schema: S, structured: unknown, w
   const issue = r.error.issues[0];
   throw new ClaudeError('schema', `${what} output invalid${issue ? `: ${issue.path.join('.')}: ${issue.message}` : ''}`);
 }
+
+/** `@bot fix`: the plan a thread's fork proposes (nothing is written). Its own schema: a plan is not a review turn. */
+export const planOutputSchema = z.strictObject({
+  fixable: z.boolean(),
+  summary: replyText.min(1),
+  files: z.array(z.strictObject({ path: z.string().min(1).max(500), lines: z.string().max(100).catch(''), change: z.string().max(500) })).max(20),
+  diff_preview: z.string().max(4000).catch(''),
+});
+export const PLAN_SCHEMA = toCliSchema(planOutputSchema);
+
+/** `@bot apply`: what the fork did with its edit tools. */
+export const applyOutputSchema = z.strictObject({
+  fixed: z.boolean(),
+  summary: replyText,
+  commit_title: z.string().max(72).catch('Apply review fix'),
+});
+export const APPLY_SCHEMA = toCliSchema(applyOutputSchema);
+export type PlanOutput = z.infer<typeof planOutputSchema>;
+export type ApplyOutput = z.infer<typeof applyOutputSchema>;

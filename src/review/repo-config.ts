@@ -23,6 +23,16 @@ const schema = z
     auto_review: z.boolean().optional(),
     questions: z.enum(QUESTION_AUDIENCES).optional(),
     questions_per_user_per_day: z.number().int().min(0).max(10_000).optional(),
+    apply: z
+      .strictObject({
+        /** globs `@bot apply` never edits (CI config and this file are always refused) */
+        deny: z.array(z.string()).optional(),
+        /** the largest change (lines added + removed) an apply may commit */
+        max_diff_lines: z.number().int().min(1).max(100_000).optional(),
+        /** fork MRs: only when this is true and the fork allows commits from maintainers */
+        forks: z.boolean().optional(),
+      })
+      .optional(),
   })
   .strict();
 
@@ -41,6 +51,7 @@ export interface RepoConfig {
   questions: QuestionAudience;
   /** 0 = no limit */
   questionsPerUserPerDay: number;
+  apply: { deny: string[]; maxDiffLines: number; forks: boolean };
 }
 
 export interface InstanceDefaults {
@@ -50,6 +61,7 @@ export interface InstanceDefaults {
   threadBudgetUsd: number;
   language?: string;
   questionsPerUserPerDay: number;
+  applyMaxDiffLines?: number;
 }
 
 export function defaultRepoConfig(d: InstanceDefaults): RepoConfig {
@@ -64,6 +76,7 @@ export function defaultRepoConfig(d: InstanceDefaults): RepoConfig {
     autoReview: true,
     questions: 'everyone',
     questionsPerUserPerDay: d.questionsPerUserPerDay,
+    apply: { deny: [], maxDiffLines: d.applyMaxDiffLines ?? 200, forks: false },
   };
 }
 
@@ -98,6 +111,7 @@ export function parseRepoConfig(text: string | undefined, d: InstanceDefaults): 
       autoReview: f.auto_review ?? true,
       questions: f.questions ?? base.questions,
       questionsPerUserPerDay: f.questions_per_user_per_day ?? base.questionsPerUserPerDay,
+      apply: { deny: f.apply?.deny ?? [], maxDiffLines: f.apply?.max_diff_lines ?? base.apply.maxDiffLines, forks: f.apply?.forks ?? false },
     },
   };
 }

@@ -206,6 +206,16 @@ const MrCard: FC<{ v: MrView; now: Date }> = ({ v, now }) => {
       </dl>
       {mr.lastError && <p class="err">last error: {mr.lastError}</p>}
       <Tree v={v} now={now} />
+      {(mr.applies ?? []).length > 0 && (
+        <ul class="applies">
+          {(mr.applies ?? []).map((a) => (
+            <li data-role="apply" data-discussion={a.discussionId}>
+              <strong>apply</strong> <span class={`st st-${a.outcome}`}>{a.outcome}</span> approved by <span class="approver">@{a.approver}</span>
+              {a.commit && <> <code title={a.commit}>{short(a.commit, 12)}</code></>} {a.detail && <span>{a.detail}</span>} <When at={a.at} now={now} />
+            </li>
+          ))}
+        </ul>
+      )}
     </article>
   );
 };

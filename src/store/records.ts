@@ -38,6 +38,8 @@ export interface MrRecord {
   lastError?: string;
   /** a finished CLI review not yet fully posted (survives a crash or a GitLab outage between the two) */
   pendingPost?: PendingPost;
+  /** every `@bot apply` that ended (audit: who approved what; the status page lists them) */
+  applies?: ApplyAudit[];
   /** set when retention removed the closed MR's worktree, transcripts and thread records (store/retention.ts) */
   purgedAt?: string;
   createdAt: string;
@@ -76,10 +78,37 @@ export interface ThreadRecord {
   url?: string;
   /** a finished answer not yet posted (a GitLab outage between the two): a retry posts it without running the model */
   pendingReply?: PendingReply;
+  /** the last `@bot fix` plan: what an `@bot apply` may change, and the head it was made on */
+  plan?: FixPlan;
+  /** the apply under way or last finished in this thread (one at a time) */
+  apply?: { noteId: number; status: 'running' | 'done'; startedAt: string };
   /** a push's fix check that finished but whose outcome is not yet posted, for that head */
   pendingFix?: { sha: string; addressed: boolean; reply: string };
   createdAt: string;
   updatedAt: string;
+}
+
+export interface FixPlan {
+  /** the `@bot fix` note it answers */
+  noteId: number;
+  /** the MR head the plan was made on: an apply on another head re-plans */
+  sha: string;
+  files: { path: string; lines: string; change: string }[];
+  summary: string;
+  preview: string;
+  at: string;
+}
+
+export interface ApplyAudit {
+  discussionId: string;
+  /** the `@bot apply` note */
+  noteId: number;
+  approver: string;
+  outcome: 'committed' | 'refused' | 'rejected' | 'replanned';
+  /** the pushed commit */
+  commit?: string;
+  detail?: string;
+  at: string;
 }
 
 export interface PendingReply {

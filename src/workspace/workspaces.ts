@@ -89,8 +89,12 @@ export class Workspaces {
     const r = await child.finally(() => clearTimeout(timer));
     if (timedOut) throw new GitError(`git ${subcommand(args)} timed out after ${timeoutMs} ms`, true);
     if (r.exitCode !== 0) {
-      const msg = this.scrub(String(r.stderr || r.stdout || '').trim().split('\n').slice(-3).join(' '));
-      const transient = /could not resolve|timed out|connection|early EOF|5\d\d|RPC failed|unable to access/i.test(msg) && !/40[134]/.test(msg);
+      // the last lines, and what the server said (`remote:` lines: why GitLab refused a push)
+      const lines = String(r.stderr || r.stdout || '').trim().split('\n');
+      const remote = lines.slice(0, -3).filter((l) => l.startsWith('remote:') && l.slice(7).trim());
+      const msg = this.scrub([...remote, ...lines.slice(-3)].join(' '));
+      // word-bounded status codes: a port or a commit id in the message must not read as "500"
+      const transient = /could not resolve|timed out|connection|early EOF|\b5\d\d\b|RPC failed|unable to access/i.test(msg) && !/\b40[134]\b/.test(msg);
       throw new GitError(`git ${subcommand(args)} failed: ${msg || `exit ${r.exitCode}`}`, transient);
     }
     return String(r.stdout);
@@ -160,6 +164,36 @@ export class Workspaces {
     await this.git(['-c', 'core.symlinks=false', 'checkout', '--force', '--detach', '--quiet', commit, '--'], { cwd: wt });
     // The tools are read-only, so this is only insurance against anything left behind.
     await this.git(['clean', '-ffdxq'], { cwd: wt });
+  }
+
+  /**
+   * A fresh, throw-away worktree of the MR at `sha` (an apply edits files there, never in the MR's stable worktree).
+   * `sha` must be in the mirror: it is the head the plan was made on, fetched with the MR.
+   */
+  async freshCheckout(project: { id: number }, iid: number, sha: string, targetBranch: string): Promise<string> {
+    if (!isCommitId(sha)) throw new GitError(`invalid commit id ${JSON.stringify(sha.slice(0, 80))}`, false);
+    await this.fetch(project, iid, targetBranch);
+    const mirror = this.mirrorPath(project.id);
+    const wt = path.join(this.o.root, 'apply', `${project.id}-${iid}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`);
+    fs.mkdirSync(path.dirname(wt), { recursive: true });
+    await this.locks.exclusive(`repo:${project.id}`, () =>
+      this.git(['-C', mirror, '-c', 'core.symlinks=false', 'worktree', 'add', '--force', '--detach', '--quiet', '--', wt, sha]));
+    return fs.realpathSync(wt);
+  }
+
+  async removeCheckout(projectId: number, wt: string): Promise<void> {
+    fs.rmSync(wt, { recursive: true, force: true });
+    await this.locks.exclusive(`repo:${projectId}`, () => this.git(['-C', this.mirrorPath(projectId), 'worktree', 'prune'])).catch(() => undefined);
+  }
+
+  /** git in a checkout; `push`: with the token header for GITLAB_URL (see gitEnv) and the fetch timeout. */
+  runIn(cwd: string, args: string[], opts: { push?: boolean } = {}): Promise<string> {
+    return this.git(args, { cwd, auth: opts.push, timeoutMs: opts.push ? this.o.fetchTimeoutMs ?? 120_000 : undefined });
+  }
+
+  /** A project's clone URL from the API, refused unless it lies under GITLAB_URL. */
+  async remoteUrl(projectId: number): Promise<string> {
+    return checkRemote(await this.o.remote(projectId), this.o.gitlabUrl);
   }
 
   /** Retention: the MR's worktree and its ref in the mirror go (the mirror's objects are shared with open MRs). */

@@ -60,3 +60,33 @@ export function showProtectedBranch(world: World, p: ProjectRec, name: string) {
   if (!b) throw new HttpError(404, { message: '404 Not found' });
   return protectedBranchJson(world, b);
 }
+
+/** GitLab's protected-branch names: exact, or `*` matching any run of characters. */
+export function protects(name: string, branch: string): boolean {
+  if (!name.includes('*')) return name === branch;
+  return new RegExp(`^${name.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 's').test(branch);
+}
+
+/**
+ * Why GitLab would refuse this user's push to `branch` of `p` (Gitlab::UserAccess#can_push_to_branch?), or undefined:
+ * Developer+ in the project, or a member who can merge to the target of an open fork MR from that branch with
+ * "allow collaboration"; on a protected branch one push rule must name their role (or them).
+ */
+export function pushDenial(world: World, p: ProjectRec, userId: number, branch: string): 'project' | 'protected' | undefined {
+  const level = memberOf(world, p, userId)?.level ?? 0;
+  if (level < ACCESS_LEVELS.developer) {
+    const collab = [...world.projects.values()].flatMap((t) => [...t.mrs.values()]).some((m) =>
+      m.sourceProject === p && m.sourceBranch === branch && m.state === 'opened' && m.allowCollaboration && (memberOf(world, m.project, userId)?.level ?? 0) >= ACCESS_LEVELS.developer);
+    return collab ? undefined : 'project';
+  }
+  const rules = p.protectedBranches.filter((b) => protects(b.name, branch)).flatMap((b) => b.push);
+  if (!rules.length && !p.protectedBranches.some((b) => protects(b.name, branch))) return undefined;
+  const ok = rules.some((r) => (r.userId !== undefined ? r.userId === userId : (r.accessLevel ?? 40) > 0 && level >= (r.accessLevel ?? 40)));
+  return ok ? undefined : 'protected';
+}
+
+/** Whether the user may push to any branch of the project (the info/refs check before a push). */
+export function mayPushAtAll(world: World, p: ProjectRec, userId: number): boolean {
+  if ((memberOf(world, p, userId)?.level ?? 0) >= ACCESS_LEVELS.developer) return true;
+  return [...world.projects.values()].flatMap((t) => [...t.mrs.values()]).some((m) => m.sourceProject === p && m.state === 'opened' && m.allowCollaboration && (memberOf(world, m.project, userId)?.level ?? 0) >= ACCESS_LEVELS.developer);
+}

@@ -3,7 +3,7 @@
  * GitLab-shaped MR diffs, and smart HTTP through `git http-backend` (CGI).
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -53,10 +53,47 @@ export async function git(gitDir: string, args: string[], opts: { input?: string
 export async function initBare(gitDir: string, defaultBranch: string): Promise<void> {
   const r = await run('git', ['init', '--bare', '-q', `--initial-branch=${defaultBranch}`, gitDir]);
   if (r.code !== 0) throw new Error(`git init failed: ${r.stderr}`);
-  // Like Gitaly: fetch by SHA and partial clones work; nobody pushes over HTTP here.
-  for (const [k, v] of [['uploadpack.allowAnySHA1InWant', 'true'], ['uploadpack.allowFilter', 'true'], ['http.receivepack', 'false']]) {
+  // Like Gitaly: fetch by SHA and partial clones work. Pushes are allowed to git; who may push is decided by the
+  // stand-in before http-backend runs and by the pre-receive hook (protected branches).
+  for (const [k, v] of [['uploadpack.allowAnySHA1InWant', 'true'], ['uploadpack.allowFilter', 'true'], ['http.receivepack', 'true']]) {
     await git(gitDir, ['config', k, v]);
   }
+  const hook = path.join(gitDir, 'hooks', 'pre-receive');
+  await writeFile(hook, PRE_RECEIVE);
+  await chmod(hook, 0o755);
+}
+
+/**
+ * GitLab's pre-receive check (Gitlab::Checks::BranchCheck) for protected branches: the stand-in works out which refs
+ * the pusher may not update and hands them over in STANDIN_DENIED_REFS; git then reports
+ * `! [remote rejected] … (pre-receive hook declined)` with GitLab's message on `remote:` lines.
+ */
+export const PROTECTED_BRANCH_MESSAGE = 'GitLab: You are not allowed to push code to protected branches on this project.';
+const PRE_RECEIVE = `#!/bin/sh
+while read old new ref; do
+  case " $STANDIN_DENIED_REFS " in
+    *" $ref "*) echo "${PROTECTED_BRANCH_MESSAGE}" >&2; exit 1 ;;
+  esac
+done
+exit 0
+`;
+
+/** One ref update a push asks for (the pkt-lines before the pack in a receive-pack POST). */
+export interface RefUpdate { oldSha: string; newSha: string; ref: string }
+
+export function parseRefUpdates(body: Buffer): RefUpdate[] {
+  const out: RefUpdate[] = [];
+  let at = 0;
+  while (at + 4 <= body.length) {
+    const len = parseInt(body.subarray(at, at + 4).toString('latin1'), 16);
+    if (!Number.isFinite(len) || len === 0) break; // flush: the pack follows
+    if (len < 4) break;
+    const line = body.subarray(at + 4, at + len).toString('utf8').split('\0')[0]!.trim();
+    const m = /^([0-9a-f]{40}) ([0-9a-f]{40}) (\S+)$/.exec(line);
+    if (m) out.push({ oldSha: m[1]!, newSha: m[2]!, ref: m[3]! });
+    at += len;
+  }
+  return out;
 }
 
 export type FileChange = string | null | { symlink: string };
@@ -205,7 +242,7 @@ export interface GitRequest {
 }
 
 /** Serve one smart-HTTP request by running `git http-backend`; fills in `rec` as the answer streams. */
-export async function serveGit(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer, opts: { root: string; pathInfo: string; query: string; user: string }, rec: GitRequest): Promise<void> {
+export async function serveGit(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer, opts: { root: string; pathInfo: string; query: string; user: string; deniedRefs?: string[]; beforeEnd?: () => Promise<void> }, rec: GitRequest): Promise<void> {
   let plain = body;
   if (/gzip/i.test(String(req.headers['content-encoding'] ?? ''))) {
     try { plain = zlib.gunzipSync(body); } catch { /* leave it to git */ }
@@ -228,6 +265,7 @@ export async function serveGit(req: http.IncomingMessage, res: http.ServerRespon
     REMOTE_ADDR: '127.0.0.1',
     GIT_PROTOCOL: String(req.headers['git-protocol'] ?? ''),
     HTTP_CONTENT_ENCODING: String(req.headers['content-encoding'] ?? ''),
+    STANDIN_DENIED_REFS: (opts.deniedRefs ?? []).join(' '),
   });
   const child = spawn('git', ['http-backend'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
   child.stdin.on('error', () => {});
@@ -265,8 +303,11 @@ export async function serveGit(req: http.IncomingMessage, res: http.ServerRespon
         res.writeHead(500, { 'content-type': 'text/plain' });
         res.write(stderr);
       }
-      res.end();
-      resolve();
+      // what GitLab does after a push (post-receive) is done before the client sees the answer end
+      void (opts.beforeEnd?.() ?? Promise.resolve()).catch((e) => console.error('[gitlab-standin]', e)).finally(() => {
+        res.end();
+        resolve();
+      });
     });
   });
 }

@@ -40,7 +40,7 @@ export function mrHookAttrs(w: World, mr: MrRec) {
     draft: json.draft, head_pipeline_id: null, id: mr.id, iid: mr.iid, last_edited_at: null, last_edited_by_id: null,
     merge_commit_sha: null, merge_error: null, merge_params: { force_remove_source_branch: '1' }, merge_status: json.merge_status,
     merge_user_id: null, merge_when_pipeline_succeeds: false, milestone_id: null, source_branch: mr.sourceBranch,
-    source_project_id: mr.project.id, state_id: STATE_ID[mr.state], target_branch: mr.targetBranch,
+    source_project_id: (mr.sourceProject ?? mr.project).id, state_id: STATE_ID[mr.state], target_branch: mr.targetBranch,
     target_project_id: mr.project.id, time_estimate: 0, title: mr.title, updated_at: utc(mr.updatedAt), updated_by_id: null,
     prepared_at: utc(mr.createdAt), assignee_ids: [], blocking_discussions_resolved: json.blocking_discussions_resolved,
     detailed_merge_status: json.detailed_merge_status, first_contribution: false, human_time_change: null,
@@ -49,7 +49,7 @@ export function mrHookAttrs(w: World, mr: MrRec) {
       id: v.headSha, message: c?.message ?? '', title: c?.title ?? '', timestamp: c?.timestamp ?? '',
       url: `${w.url}/${mr.project.path}/-/commit/${v.headSha}`, author: { name: c?.authorName ?? '', email: c?.authorEmail ?? '' },
     },
-    reviewer_ids: [], source: projectHookAttrs(w, mr.project), state: mr.state, system: false,
+    reviewer_ids: [], source: projectHookAttrs(w, mr.sourceProject ?? mr.project), state: mr.state, system: false,
     target: projectHookAttrs(w, mr.project), time_change: 0, total_time_spent: 0, url: w.mrWebUrl(mr),
     work_in_progress: json.draft,
   };
@@ -122,4 +122,21 @@ export function hookHeaders(w: World, payload: { object_kind?: string }, opts: {
 
 export function hookEventFlag(payload: { object_kind?: string }): string | undefined {
   return eventOf(payload)?.[1];
+}
+
+export interface PushedCommit { id: string; message: string; title: string; timestamp: string; authorName: string; authorEmail: string; added: string[]; modified: string[]; removed: string[] }
+
+/** Gitlab::DataBuilder::Push: what a Push Hook carries (commits newest first, at most 20 listed). */
+export function buildPushHook(w: World, p: ProjectRec, o: { before: string | null; after: string; ref: string; userId: number; protectedRef: boolean; commits: PushedCommit[] }) {
+  const u = w.user(o.userId);
+  return {
+    object_kind: 'push', event_name: 'push', before: o.before ?? '0'.repeat(40), after: o.after, ref: o.ref, ref_protected: o.protectedRef,
+    checkout_sha: o.after, message: null, user_id: u.id, user_name: u.name, user_username: u.username, user_email: '',
+    user_avatar: `https://www.gravatar.com/avatar/${u.id}?s=80&d=identicon`, project_id: p.id, project: projectHookAttrs(w, p),
+    commits: o.commits.slice(0, 20).map((c) => ({
+      id: c.id, message: c.message, title: c.title, timestamp: c.timestamp, url: `${w.url}/${p.path}/-/commit/${c.id}`,
+      author: { name: c.authorName, email: c.authorEmail }, added: c.added, modified: c.modified, removed: c.removed,
+    })),
+    total_commits_count: o.commits.length, push_options: {}, repository: { ...repositoryAttrs(w, p), git_http_url: `${w.url}/${p.path}.git`, git_ssh_url: `git@127.0.0.1:${p.path}.git`, visibility_level: 0 },
+  };
 }

@@ -33,6 +33,10 @@ export interface MrRec {
   /** what quick actions in notes changed, and what they and mentions did */
   approvedBy: number[]; labels: string[]; assignees: number[]; reviewers: number[]; discussionLocked: boolean;
   executed: ExecutedCommand[]; notifications: Notification[];
+  /** a fork MR: the project the source branch lives in (target is `project`) */
+  sourceProject?: ProjectRec;
+  /** "Allow commits from members who can merge to the target branch" (fork MRs only) */
+  allowCollaboration?: boolean;
 }
 export interface PositionRec {
   base_sha: string; start_sha: string; head_sha: string; old_path: string; new_path: string;
@@ -296,13 +300,13 @@ export class World {
       user_notes_count: this.allNotes(mr).filter((n) => !n.system).length, upvotes: 0, downvotes: 0,
       author: this.userBasic(mr.authorId), assignees: mr.assignees.map((u) => this.userBasic(u)),
       assignee: mr.assignees.length ? this.userBasic(mr.assignees[0]) : null, reviewers: mr.reviewers.map((u) => this.userBasic(u)),
-      source_project_id: mr.project.id, target_project_id: mr.project.id, labels: [...mr.labels], draft, imported: false, imported_from: 'none',
+      source_project_id: (mr.sourceProject ?? mr.project).id, target_project_id: mr.project.id, labels: [...mr.labels], draft, imported: false, imported_from: 'none',
       work_in_progress: draft, milestone: null, merge_when_pipeline_succeeds: false,
       merge_status: mr.state === 'opened' ? 'can_be_merged' : 'unchecked',
       detailed_merge_status: mr.state !== 'opened' ? 'not_open' : draft ? 'draft_status' : discussionsResolved ? 'mergeable' : 'discussions_not_resolved',
       merge_after: null, sha: v.headSha, merge_commit_sha: null, squash_commit_sha: null, discussion_locked: mr.discussionLocked || null,
-      should_remove_source_branch: null, force_remove_source_branch: true, prepared_at: mr.createdAt, allow_collaboration: false,
-      allow_maintainer_to_push: false, reference: `!${mr.iid}`,
+      should_remove_source_branch: null, force_remove_source_branch: true, prepared_at: mr.createdAt, allow_collaboration: mr.sourceProject ? !!mr.allowCollaboration : false,
+      allow_maintainer_to_push: mr.sourceProject ? !!mr.allowCollaboration : false, reference: `!${mr.iid}`,
       references: { short: `!${mr.iid}`, relative: `!${mr.iid}`, full: `${mr.project.path}!${mr.iid}` },
       web_url: this.mrWebUrl(mr),
       time_stats: { time_estimate: 0, total_time_spent: 0, human_time_estimate: null, human_total_time_spent: null },

@@ -2,6 +2,28 @@
 import { HttpError, toBool, toInt, type Params } from './body.js';
 import { defaultHook, type MrRec, type UserRec, type World } from './model.js';
 import { protectedBranchJson, showMember, showProtectedBranch } from './access.js';
+import { git, revParse } from './git.js';
+
+/** API::Commits GET …/repository/commits: newest first from `ref_name` (default branch if absent); [] for an unknown ref. */
+async function listCommits(c: Ctx): Promise<Reply> {
+  const p = c.world.project(c.p.id);
+  const ref = c.params.ref_name === undefined ? p.defaultBranch : String(c.params.ref_name);
+  const head = ref.startsWith('-') ? null : await revParse(p.gitDir, ref);
+  if (!head) return paginate(c, []);
+  const out = await git(p.gitDir, ['log', '--format=%H%x00%P%x00%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI%x00%B%x01', head, '--']);
+  const withTrailers = toBool(c.params.trailers, 'trailers') === true;
+  const commits = out.split('\x01').map((x) => x.replace(/^\n/, '')).filter(Boolean).map((x) => {
+    const [id, parents, an, ae, ad, cn, ce, cd, message] = x.split('\0') as string[];
+    const trailers: Record<string, string> = {};
+    for (const m of (message ?? '').matchAll(/^([A-Za-z][\w-]*): (.+)$/gm)) trailers[m[1]!] = m[2]!;
+    return {
+      id, short_id: id!.slice(0, 8), created_at: cd, parent_ids: parents ? parents.split(' ') : [], title: (message ?? '').split('\n')[0],
+      message, author_name: an, author_email: ae, authored_date: ad, committer_name: cn, committer_email: ce, committed_date: cd,
+      trailers: withTrailers ? trailers : {}, extended_trailers: {}, web_url: `${c.world.url}/${p.path}/-/commit/${id}`,
+    };
+  });
+  return paginate(c, commits);
+}
 
 export interface Ctx {
   world: World;
@@ -86,6 +108,8 @@ export const routes: [method: string, pattern: string, handler: Handler][] = [
   ['GET', 'projects/:id/members/all/:uid', (c) => ok(showMember(c.world, c.world.project(c.p.id), Number(c.p.uid)))],
   ['GET', 'projects/:id/protected_branches', (c) => paginate(c, c.world.project(c.p.id).protectedBranches.map((b) => protectedBranchJson(c.world, b)))],
   ['GET', 'projects/:id/protected_branches/:name', (c) => ok(showProtectedBranch(c.world, c.world.project(c.p.id), c.p.name))],
+
+  ['GET', 'projects/:id/repository/commits', listCommits],
 
   // merge requests
   ['GET', 'projects/:id/merge_requests/:iid', (c) => {

@@ -9,7 +9,7 @@ import type {
 import { newThreadRecord } from '../../src/store/records.js';
 import type { Store } from '../../src/store/store.js';
 
-export type TurnKind = 'review' | 'review_push' | 'verify' | 'thread' | 'fix_check';
+export type TurnKind = 'review' | 'review_push' | 'verify' | 'thread' | 'fix_check' | 'apply';
 
 export interface FakeCall {
   kind: TurnKind;
@@ -76,6 +76,13 @@ export class FakeSessions implements SessionService {
 
   checkFix(thread: ThreadRef, prompt: string, turn: TurnRequest, keep?: KeepThreadTurn): Promise<ThreadTurn> {
     return this.threadTurn('fix_check', thread, () => prompt, turn, keep);
+  }
+
+  /** Only answers: the edits an apply makes are the real CLI's (test/apply.e2e.test.ts). */
+  async applyInThread(thread: ThreadRef, _checkout: string, prompt: string, turn: TurnRequest): Promise<ClaudeResult | undefined> {
+    const t = await this.store.getThread(thread.project.id, thread.iid, thread.discussionId);
+    if (!t || !this.transcripts.has(t.forkSessionId)) return undefined;
+    return this.answer({ kind: 'apply', iid: thread.iid, sessionId: t.forkSessionId, prompt, turn, discussionId: thread.discussionId });
   }
 
   private async trunkTurn(mr: MrCheckout, call: FakeCall): Promise<TrunkTurn> {
