@@ -2,6 +2,7 @@
 import { HttpError, toBool, toInt, type Params } from './body.js';
 import { defaultHook, type MrRec, type UserRec, type World } from './model.js';
 import { protectedBranchJson, showMember, showProtectedBranch } from './access.js';
+import { draftNoteRoutes } from './draft-notes.js';
 
 export interface Ctx {
   world: World;
@@ -182,6 +183,9 @@ export const routes: [method: string, pattern: string, handler: Handler][] = [
     if (c.params.body !== undefined && !c.world.updateNoteBody(n, String(c.params.body))) return commandsOnly();
     return ok(c.world.noteJson(n));
   }],
+
+  // draft notes (./draft-notes.ts)
+  ...draftNoteRoutes,
 
   // award emoji on notes
   ['GET', 'projects/:id/merge_requests/:iid/notes/:nid/award_emoji', (c) => {
