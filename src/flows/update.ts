@@ -1,8 +1,7 @@
 // A push: check the bot's open findings the push touched (in their threads' forks), then resume the trunk with
-// what changed, post only new findings and edit the summary in place.
+// what changed; the publish posts the new findings and the fixes as one review and edits the summary in place.
 import { ClaudeError } from '../claude/result.js';
 import type { CodePushed } from '../events/types.js';
-import { readMarker, withMarker } from '../gitlab/markers.js';
 import { fixCheckPrompt, systemPrompt, updatePrompt } from '../review/prompts.js';
 import { fixCheckOutputSchema, TURN_SCHEMA } from '../review/outputs.js';
 import { splitGitDiff, touches, type FilePatch } from '../review/interdiff.js';
@@ -73,7 +72,10 @@ export async function updateMr(d: Deps, ev: CodePushed, signal?: AbortSignal): P
   return { trunkSessionId: pending.sessionId, posted };
 }
 
-/** For each open finding whose lines the push touched: ask its thread's session whether it is fixed. */
+/**
+ * For each open finding whose lines the push touched: ask its thread's session whether it is fixed. The verdicts
+ * are posted with the review of this push (flows/publish.ts), batched into its one published review.
+ */
 async function fixChecks(d: Deps, ctx: MrContext, rec: MrRecord, idx: PostedIndex, patches: FilePatch[], signal?: AbortSignal): Promise<void> {
   const { project, mr } = ctx;
   const open = Object.values(rec.findings).filter((f) => f.status === 'open' && !idx.findings.get(f.fp)?.resolved);
@@ -83,15 +85,8 @@ async function fixChecks(d: Deps, ctx: MrContext, rec: MrRecord, idx: PostedInde
     try {
       // A retry after a failed post reuses the verdict it paid for at this head.
       const kept = (await d.store.getThread(project.id, mr.iid, f.discussionId))?.pendingFix;
-      const verdict = kept?.sha === mr.sha ? kept : await checkOne(d, ctx, rec, f, patch.diff, signal);
-      if (!verdict.addressed) continue;
-      const disc = idx.discussions.find((x) => x.id === f.discussionId);
-      const said = disc?.notes.some((n) => n.author.id === d.bot.id && readMarker(n.body)?.kind === 'fixed' && readMarker(n.body)?.fp === f.fp);
-      if (!said) await d.gitlab.reply(project.id, mr.iid, f.discussionId, withMarker(`✅ ${verdict.reply}`, { kind: 'fixed', fp: f.fp }));
-      await d.gitlab.resolve(project.id, mr.iid, f.discussionId, true);
-      await d.store.updateMr(project.id, mr.iid, project.path, (r) => {
-        if (r.findings[f.fp]) r.findings[f.fp]!.status = 'fixed';
-      });
+      // The verdict stays with the thread (pendingFix); the review's publish posts the reply and resolves the thread.
+      if (kept?.sha !== mr.sha) await checkOne(d, ctx, rec, f, patch.diff, signal);
     } catch (e) {
       // One thread's trouble must not block the review of the push.
       if (e instanceof ClaudeError && !e.transient) d.log.warn({ fp: f.fp, err: e.message }, 'fix check failed');

@@ -9,6 +9,12 @@ export const REPO_CONFIG_PATH = '.gitlab/mr-reviewer.yml';
 /** who the bot answers in threads: everyone who can comment, project members (Guest+), or Developers+ */
 export const QUESTION_AUDIENCES = ['everyone', 'members', 'developers'] as const;
 export type QuestionAudience = (typeof QUESTION_AUDIENCES)[number];
+/** which findings block merging (open threads): critical and major (`high`), every one, or none */
+export const BLOCKING_LEVELS = ['high', 'all', 'none'] as const;
+export type BlockingLevel = (typeof BLOCKING_LEVELS)[number];
+/** where a non-blocking finding goes: a thread the bot resolves at once, or only a line in the summary */
+export const MINOR_PLACES = ['thread', 'summary'] as const;
+export type MinorPlace = (typeof MINOR_PLACES)[number];
 
 const schema = z
   .object({
@@ -23,6 +29,8 @@ const schema = z
     auto_review: z.boolean().optional(),
     questions: z.enum(QUESTION_AUDIENCES).optional(),
     questions_per_user_per_day: z.number().int().min(0).max(10_000).optional(),
+    blocking: z.enum(BLOCKING_LEVELS).optional(),
+    minor: z.enum(MINOR_PLACES).optional(),
   })
   .strict();
 
@@ -41,6 +49,8 @@ export interface RepoConfig {
   questions: QuestionAudience;
   /** 0 = no limit */
   questionsPerUserPerDay: number;
+  blocking: BlockingLevel;
+  minor: MinorPlace;
 }
 
 export interface InstanceDefaults {
@@ -64,6 +74,8 @@ export function defaultRepoConfig(d: InstanceDefaults): RepoConfig {
     autoReview: true,
     questions: 'everyone',
     questionsPerUserPerDay: d.questionsPerUserPerDay,
+    blocking: 'high',
+    minor: 'thread',
   };
 }
 
@@ -98,8 +110,16 @@ export function parseRepoConfig(text: string | undefined, d: InstanceDefaults): 
       autoReview: f.auto_review ?? true,
       questions: f.questions ?? base.questions,
       questionsPerUserPerDay: f.questions_per_user_per_day ?? base.questionsPerUserPerDay,
+      blocking: f.blocking ?? base.blocking,
+      minor: f.minor ?? base.minor,
     },
   };
+}
+
+/** How a finding of `severity` is posted: an open thread that blocks merging, a thread resolved at once, or a summary line. */
+export function placement(c: Pick<RepoConfig, 'blocking' | 'minor'>, severity: string): 'blocking' | 'thread' | 'summary' {
+  const blocks = c.blocking === 'all' || (c.blocking === 'high' && (severity === 'critical' || severity === 'major'));
+  return blocks ? 'blocking' : c.minor;
 }
 
 /** A path filter from include/exclude globs: a reason to skip, or undefined to review. */
