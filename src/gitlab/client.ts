@@ -210,8 +210,9 @@ export class GitLabClient {
   async createDraft(pid: number, iid: number, body: string, to: DraftTarget = {}, o?: PostOptions): Promise<DraftInfo> {
     const text = this.clean(body, o);
     const fields: Record<string, unknown> = { ...(to.position ? positionFields(to.position) : {}), isForm: true };
-    if (to.inReplyTo) fields.inReplyToDiscussionId = to.inReplyTo;
-    if (to.resolve) fields.resolveDiscussion = true;
+    // snake_case as sent: form fields are not decamelised like a JSON body
+    if (to.inReplyTo) fields.in_reply_to_discussion_id = to.inReplyTo;
+    if (to.resolve) fields.resolve_discussion = 'true';
     return this.call(
       async () => toDraft(await this.api.MergeRequestDraftNotes.create(pid, iid, text, fields as Any)),
       async () => {
