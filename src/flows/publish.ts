@@ -174,8 +174,8 @@ async function viaDrafts(d: Deps, ctx: MrContext, p: PendingPost, posts: Post[],
   let created = 0;
   for (const post of posts) {
     if (post.kind === 'fixed') {
-      if (!after.kinds.has(`fixed:${post.fp}`) || lateReplies.includes(post)) await d.gitlab.reply(project.id, mr.iid, post.discussionId, fixBody(post));
-      await markFixed(d, ctx, post, p.sha, after);
+      const gone = (!after.kinds.has(`fixed:${post.fp}`) || lateReplies.includes(post)) && !(await replyFixed(d, ctx, post));
+      await markFixed(d, ctx, post, p.sha, after, gone);
       continue;
     }
     const at = after.findings.get(post.fp);
@@ -220,8 +220,7 @@ async function direct(d: Deps, ctx: MrContext, p: PendingPost, posts: Post[], id
   let created = 0;
   for (const post of posts) {
     if (post.kind === 'fixed') {
-      await d.gitlab.reply(project.id, mr.iid, post.discussionId, fixBody(post));
-      await markFixed(d, ctx, post, p.sha, idx);
+      await markFixed(d, ctx, post, p.sha, idx, !(await replyFixed(d, ctx, post)));
       continue;
     }
     const r = await postFinding(d, ctx, post.f, post.fp, post.anchored);
@@ -265,6 +264,18 @@ function generalOf(anchored: Anchored): Anchored {
 
 const fixBody = (x: Fix) => withMarker(`✅ ${x.reply}`, { kind: 'fixed', fp: x.fp });
 
+/** The "fixed" reply as a direct note; false when its thread is gone (someone deleted it): nothing to say it in. */
+async function replyFixed(d: Deps, ctx: MrContext, x: Fix): Promise<boolean> {
+  try {
+    await d.gitlab.reply(ctx.project.id, ctx.mr.iid, x.discussionId, fixBody(x));
+    return true;
+  } catch (e) {
+    if (!(e instanceof GitLabError) || e.status !== 404) throw e;
+    d.log.warn({ fp: x.fp, discussionId: x.discussionId }, 'the fixed finding\'s thread is gone; recording the fix only');
+    return false;
+  }
+}
+
 async function editOrCreateSummary(d: Deps, ctx: MrContext, summaryId: number | undefined, body: string): Promise<number> {
   const { project, mr } = ctx;
   if (summaryId !== undefined) {
@@ -305,10 +316,10 @@ function summaryInput(d: Deps, p: PendingPost, rec: MrRecord, preExisting: Findi
   };
 }
 
-async function markFixed(d: Deps, ctx: MrContext, x: { fp: string; discussionId: string }, sha: string, idx: PostedIndex) {
+async function markFixed(d: Deps, ctx: MrContext, x: { fp: string; discussionId: string }, sha: string, idx: PostedIndex, gone = false) {
   const { project, mr } = ctx;
   const thread = idx.discussions.find((t) => t.id === x.discussionId);
-  const open = !thread || thread.notes.some((n) => n.resolvable && !n.resolved);
+  const open = !gone && (!thread || thread.notes.some((n) => n.resolvable && !n.resolved));
   if (open) await d.gitlab.resolve(project.id, mr.iid, x.discussionId, true);
   await d.store.updateMr(project.id, mr.iid, project.path, (r) => {
     const f = r.findings[x.fp];
