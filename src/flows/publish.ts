@@ -75,12 +75,11 @@ export async function publishReview(d: Deps, ctx: MrContext, p: PendingPost, kno
 
   const summaryId = idx.summary?.noteId ?? rec?.summaryNoteId;
   const summary: Summary = async (ahead) => formatSummary(summaryInput(d, p, (await d.store.getMr(project.id, mr.iid))!, preExisting, mode, ahead));
-  const created =
+  const { created, after } =
     mode === 'review'
       ? await viaDrafts(d, ctx, p, plan.posts, drafts!, summaryId === undefined ? summary : undefined)
-      : await direct(d, ctx, p, plan.posts, idx);
+      : { created: await direct(d, ctx, p, plan.posts, idx), after: await postedIndex(d, project.id, mr.iid) };
 
-  const after = await postedIndex(d, project.id, mr.iid);
   let noteId = after.summary?.noteId ?? summaryId;
   if (summaryId !== undefined || !after.summary) noteId = await editOrCreateSummary(d, ctx, summaryId, await summary(NOTHING_AHEAD));
   // A summary published from a draft is a resolvable thread (DraftNote#type): resolved, it never blocks merging.
@@ -134,7 +133,7 @@ async function planPosts(d: Deps, ctx: MrContext, p: PendingPost, rec: MrRecord 
  * The review as drafts, published once. Drafts of an earlier, unpublished attempt are kept when this review still
  * wants them (same marker, a position GitLab can place) and deleted otherwise; the summary draft is always made last.
  */
-async function viaDrafts(d: Deps, ctx: MrContext, p: PendingPost, posts: Post[], existing: DraftInfo[], summary?: Summary): Promise<number> {
+async function viaDrafts(d: Deps, ctx: MrContext, p: PendingPost, posts: Post[], existing: DraftInfo[], summary?: Summary): Promise<{ created: number; after: PostedIndex }> {
   const { project, mr } = ctx;
   const wanted = new Set(posts.map(postKey));
   const have = new Set<string>();
@@ -187,7 +186,7 @@ async function viaDrafts(d: Deps, ctx: MrContext, p: PendingPost, posts: Post[],
     if (!post.blocking && !('resolved' in r && r.resolved)) await d.gitlab.resolve(project.id, mr.iid, r.discussionId, true);
     created++;
   }
-  return created;
+  return { created, after };
 }
 
 /** A finding's draft: on its diff line, or, where GitLab cannot place that line (line_code null), a general thread. */
