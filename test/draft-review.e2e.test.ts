@@ -83,6 +83,24 @@ describe('a review as one published set of draft notes', () => {
     expect(posts(project, /\/draft_notes$/)).toHaveLength(4);
   });
 
+  it('a draft GitLab refuses does not block the others: line → general thread → a line in the summary', async () => {
+    const gitlab = cb.gitlab();
+    const dir = dataDir();
+    const bot = await startBot(dir);
+    const { project, mr } = await mrWithBugs('drafts/refused');
+    cb.model().setDefault({ structured: reviewOutput([DIV, FIRST]) });
+    // GitLab refuses the first finding's draft on its line, and then as a general thread too.
+    const refusal = { status: 400, body: { message: { note: ['is too long (maximum is 1000000 characters)'] } } };
+    gitlab.fail({ method: 'POST', path: new RegExp(`/projects/${project.id}/merge_requests/\\d+/draft_notes$`) }, { ...refusal, times: 2 });
+    await bot.send(gitlab.mrHook(project, mr.iid, 'open'));
+    await reviewDone(project, mr.iid, dir);
+    const p = posted(project, mr.iid);
+    expect(p.findings.map((n) => n.body.includes('Crashes on empty list'))).toEqual([true]);
+    expect(p.summaries[0]!.body).toContain('`src/math.js:6` 🟠 Major: Division by zero _(GitLab refused the thread)_');
+    expect(emails(project, mr.iid)).toHaveLength(1);
+    expect(posts(project, /\/draft_notes$/).map((e) => e.status)).toEqual([400, 400, 201, 201]);
+  });
+
   it('without the draft notes API (404, 403): direct notes, one email each, and the summary says so', async () => {
     const gitlab = cb.gitlab();
     const dir = dataDir();
