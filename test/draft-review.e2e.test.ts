@@ -101,6 +101,24 @@ describe('a review as one published set of draft notes', () => {
     expect(posts(project, /\/draft_notes$/).map((e) => e.status)).toEqual([400, 400, 201, 201]);
   });
 
+  it('a push between drafting and publishing: GitLab drops the diff notes at publish, the bot posts them as general threads', async () => {
+    const gitlab = cb.gitlab();
+    const dir = dataDir();
+    const bot = await startBot(dir);
+    const { project, mr } = await mrWithBugs('drafts/moved');
+    cb.model().setDefault({ structured: reviewOutput([DIV, FIRST]) });
+    gitlab.fail({ method: 'POST', path: new RegExp(`/projects/${project.id}/merge_requests/\\d+/draft_notes/bulk_publish$`) }, { delayMs: 5_000 });
+    await bot.send(gitlab.mrHook(project, mr.iid, 'open'));
+    await waitFor(() => posts(project, /\/bulk_publish$/).length === 1, 60_000, 'the publish');
+    await gitlab.commit(project, 'feature', { 'README.md': '# app\n\nMore.\n' }, 'docs'); // a new version: the drafts' SHAs are stale
+    await reviewDone(project, mr.iid, dir);
+    const p = posted(project, mr.iid);
+    expect(p.findings.map((n) => n.type)).toEqual(['DiscussionNote', 'DiscussionNote']);
+    expect(p.findings.every((n) => /\*\*Location:\*\* `src\/(math|list)\.js:\d+`/.test(n.body))).toBe(true);
+    expect(p.summaries).toHaveLength(1);
+    expect(emails(project, mr.iid).map((e) => e.kind)).toEqual(['review', 'note', 'note']);
+  });
+
   it('without the draft notes API (404, 403): direct notes, one email each, and the summary says so', async () => {
     const gitlab = cb.gitlab();
     const dir = dataDir();
