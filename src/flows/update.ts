@@ -131,7 +131,7 @@ function threadOutcomes(rec: MrRecord, idx: PostedIndex, botId: number): string[
   return Object.values(rec.findings).map((f) => {
     const disc = idx.discussions.find((x) => x.id === f.discussionId);
     const resolved = idx.findings.get(f.fp)?.resolved;
-    const state = rec.withdrawn.includes(f.fp) ? 'withdrawn' : f.status === 'fixed' ? 'fixed' : resolved ? 'resolved by the author' : 'open';
+    const state = rec.withdrawn.includes(f.fp) ? 'withdrawn' : f.status === 'fixed' ? 'fixed' : f.blocking === false ? 'non-blocking (its thread was resolved when posted)' : resolved ? 'resolved by the author' : 'open';
     const words = (disc?.notes ?? [])
       .filter((n) => n.author.id !== botId && !n.system)
       .map((n) => `@${n.author.username}: ${n.body.replace(/\s+/g, ' ').slice(0, 400)}`);
