@@ -692,9 +692,10 @@ describe('draft notes (API::DraftNotes, DraftNotes::PublishService)', () => {
     expect(s.drafts(dp, dmr.iid, s.bot.id)).toHaveLength(2);
   });
 
-  it('refuses a blank note, a thread that does not exist, and a second reply draft in one thread', async () => {
-    expect((await call('POST', base(), { note: '  ' })).status).toBe(400);
-    expect(await call('POST', base(), { note: 'x', in_reply_to_discussion_id: 'f'.repeat(40) })).toMatchObject({ status: 400, json: { message: '400 Bad request - in_reply_to_discussion_id' } });
+  it('refuses a missing note, a thread that does not exist, resolving a new thread, and a second reply draft in one thread', async () => {
+    expect(await call('POST', base(), {})).toMatchObject({ status: 400, json: { error: 'note is missing' } });
+    expect(await call('POST', base(), { note: 'x', in_reply_to_discussion_id: 'f'.repeat(40) })).toMatchObject({ status: 400, json: { message: { base: ['Thread to reply to cannot be found'] } } });
+    expect(await call('POST', base(), { note: 'x', resolve_discussion: true })).toMatchObject({ status: 400, json: { message: { base: ['User is not allowed to resolve thread'] } } });
     const { discussion } = s.addNote(dp, dmr.iid, 7, 'a human thread', { thread: true });
     expect((await call('POST', base(), { note: 'first reply', in_reply_to_discussion_id: discussion.id })).status).toBe(201);
     expect((await call('POST', base(), { note: 'second reply', in_reply_to_discussion_id: discussion.id })).status).toBe(400);
@@ -702,6 +703,7 @@ describe('draft notes (API::DraftNotes, DraftNotes::PublishService)', () => {
 
   it('edits (PUT) and deletes drafts; POST on a draft is no route', async () => {
     const d = (await call('POST', base(), { note: 'typo' })).json;
+    expect((await call('PUT', `${base()}/${d.id}`, {})).status).toBe(400); // Missing params to modify
     expect((await call('PUT', `${base()}/${d.id}`, { note: 'fixed' })).json).toMatchObject({ id: d.id, note: 'fixed' });
     expect((await call('POST', `${base()}/${d.id}`, { note: 'x' })).status).toBe(404);
     expect((await call('DELETE', `${base()}/${d.id}`)).status).toBe(204);

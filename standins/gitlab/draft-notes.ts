@@ -6,8 +6,9 @@
  * What is copied on purpose: a draft's position is not checked when it is created (its `line_code` is null when
  * GitLab cannot place it); at publish a draft whose position does not validate is dropped and the publish still
  * answers 204; every published draft without a position becomes a resolvable DiscussionNote thread (DraftNote#type);
- * a reply draft resolves its thread with `resolve_discussion`, and unresolves it without; one draft reply per author
- * and thread; a project can have the API switched off (404 like an older GitLab, 403 like missing rights).
+ * a reply draft resolves its thread with `resolve_discussion`, and unresolves it without (a new thread cannot take
+ * `resolve_discussion`); one draft reply per author and thread; a project can have the API switched off (404 like an
+ * older GitLab, 403 like missing rights). Read from lib/api/draft_notes.rb and app/services/draft_notes/*.
  */
 import { HttpError, toBool, type Params } from './body.js';
 import { diffLines, lineCode } from './git.js';
@@ -62,6 +63,7 @@ export function draftJson(world: World, mr: MrRec, d: DraftRec) {
 
 /** Notes::CreateService for one draft; undefined when the note fails validation (then it is silently not saved). */
 function noteFromDraft(world: World, mr: MrRec, d: DraftRec, inReview: boolean): NoteRec | undefined {
+  if (!d.note.trim()) return undefined; // Note validates what DraftNote does not: a blank note is not saved
   if (d.discussionId) {
     const thread = mr.discussions.find((x) => x.id === d.discussionId);
     if (!thread) return undefined;
@@ -107,21 +109,24 @@ export const draftNoteRoutes: [method: string, pattern: string, handler: Handler
   }],
   ['POST', 'projects/:id/merge_requests/:iid/draft_notes', (c) => {
     const mr = mrOf(c);
+    if (c.params.note === undefined || c.params.note === null) throw new HttpError(400, { error: 'note is missing' });
     const reply = c.params.in_reply_to_discussion_id;
-    let discussionId: string | null = null;
+    const resolveDiscussion = toBool(c.params.resolve_discussion, 'resolve_discussion') ?? false;
+    const base = (text: string) => new HttpError(400, { message: { base: [text] } }); // DraftNotes::CreateService#base_error
+    let thread;
     if (reply !== undefined && reply !== null && reply !== '') {
-      const thread = mr.discussions.find((x) => x.id === String(reply));
-      if (!thread) throw new HttpError(400, { message: '400 Bad request - in_reply_to_discussion_id' });
-      discussionId = thread.id;
-      if (mr.drafts.some((d) => d.authorId === c.user.id && d.discussionId === discussionId)) {
-        throw new HttpError(400, { message: { author_id: ['has already been taken'] } });
-      }
+      thread = mr.discussions.find((x) => x.id === String(reply));
+      if (!thread) throw base('Thread to reply to cannot be found');
+      if (thread.notes[0]?.system) throw base('Replies to system notes are not allowed');
     }
-    const note = c.params.note === undefined || c.params.note === null ? '' : String(c.params.note);
-    if (!note.trim()) throw new HttpError(400, { message: { note: ["can't be blank"] } });
+    // only a reply can resolve: a new thread has no discussion to resolve yet
+    if (resolveDiscussion && !(thread && c.world.discussionResolvable(thread))) throw base('User is not allowed to resolve thread');
+    const discussionId = thread?.id ?? null;
+    if (discussionId && mr.drafts.some((d) => d.authorId === c.user.id && d.discussionId === discussionId)) {
+      throw new HttpError(400, { message: { author_id: ['has already been taken'] } });
+    }
     const d: DraftRec = {
-      id: c.world.nextId('draft'), authorId: c.user.id, note, position: positionParam(c), discussionId,
-      resolveDiscussion: toBool(c.params.resolve_discussion, 'resolve_discussion') ?? false,
+      id: c.world.nextId('draft'), authorId: c.user.id, note: String(c.params.note), position: positionParam(c), discussionId, resolveDiscussion,
       commitId: c.params.commit_id ? String(c.params.commit_id) : null, createdAt: iso(),
     };
     mr.drafts.push(d);
@@ -129,9 +134,9 @@ export const draftNoteRoutes: [method: string, pattern: string, handler: Handler
   }],
   ['PUT', 'projects/:id/merge_requests/:iid/draft_notes/:did', (c) => {
     const mr = mrOf(c);
+    if (c.params.note === undefined || c.params.note === null || String(c.params.note) === '') throw new HttpError(400, { message: '400 Bad request - Missing params to modify' });
     const d = ownDraft(c, mr);
-    if (c.params.note !== undefined) d.note = String(c.params.note);
-    if (c.params.position !== undefined) d.position = positionParam(c);
+    Object.assign(d, { note: String(c.params.note), position: positionParam(c) }); // update!(note:, position:): no position clears it
     return { json: draftJson(c.world, mr, d) };
   }],
   ['DELETE', 'projects/:id/merge_requests/:iid/draft_notes/:did', (c) => {
