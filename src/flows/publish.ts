@@ -97,12 +97,22 @@ async function planPosts(d: Deps, ctx: MrContext, p: PendingPost, rec: MrRecord 
   const { mr } = ctx;
   const plan: Plan = { posts: [], listed: [], edits: [], adopt: [], settle: [] };
   const known = new Set([...Object.keys(rec?.findings ?? {}), ...(rec?.withdrawn ?? []), ...Object.keys(rec?.listed ?? {})]);
+  // A push's fix checks leave their verdicts on the threads (pendingFix): each fixed finding gets its reply here.
+  const fixes = new Set<string>();
+  for (const pf of Object.values(rec?.findings ?? {})) {
+    if (pf.status !== 'open' || !pf.discussionId) continue;
+    const fix = (await d.store.getThread(ctx.project.id, mr.iid, pf.discussionId))?.pendingFix;
+    if (fix?.sha !== p.sha || !fix.addressed) continue;
+    fixes.add(pf.fp);
+    if (idx.kinds.has(`fixed:${pf.fp}`)) plan.settle.push({ fp: pf.fp, discussionId: pf.discussionId });
+    else plan.posts.push({ kind: 'fixed', fp: pf.fp, discussionId: pf.discussionId, reply: fix.reply });
+  }
   for (const f of kept) {
     const fp = findingFingerprint(f);
     const already = idx.findings.get(fp);
     const stored = rec?.findings[fp];
     if (already && !stored) plan.adopt.push({ f, fp, ...already });
-    if (already && stored?.status === 'open' && !already.resolved) {
+    if (already && stored?.status === 'open' && !already.resolved && !fixes.has(fp)) {
       // Said before and still open: never again, but a changed wording replaces the old one in place.
       const anchored = anchorFinding(f, ctx.diffs, mr.diffRefs);
       const body = formatFindingBody(f, anchored, { fingerprint: fp });
@@ -117,14 +127,6 @@ async function planPosts(d: Deps, ctx: MrContext, p: PendingPost, rec: MrRecord 
       continue;
     }
     plan.posts.push({ kind: 'finding', f, fp, anchored: anchorFinding(f, ctx.diffs, mr.diffRefs), blocking: where === 'blocking' });
-  }
-  // A push's fix checks leave their verdicts on the threads (pendingFix): each fixed finding gets its reply here.
-  for (const pf of Object.values(rec?.findings ?? {})) {
-    if (pf.status !== 'open' || !pf.discussionId) continue;
-    const fix = (await d.store.getThread(ctx.project.id, mr.iid, pf.discussionId))?.pendingFix;
-    if (fix?.sha !== p.sha || !fix.addressed) continue;
-    if (idx.kinds.has(`fixed:${pf.fp}`)) plan.settle.push({ fp: pf.fp, discussionId: pf.discussionId });
-    else plan.posts.push({ kind: 'fixed', fp: pf.fp, discussionId: pf.discussionId, reply: fix.reply });
   }
   return plan;
 }

@@ -42,7 +42,7 @@ export async function updateMr(d: Deps, ev: CodePushed, signal?: AbortSignal): P
     const interdiff = known ? await d.workspaces.diff(project.id, known, ctx.mr.sha) : '';
     const patches = splitGitDiff(interdiff);
     idx = await postedIndex(d, project.id, iid);
-    await fixChecks(d, ctx, rec, idx, patches, signal);
+    const fixed = await fixChecks(d, ctx, rec, idx, patches, signal);
 
     const fresh = (await d.store.getMr(project.id, iid))!;
     const rendered = renderDiff(ctx.diffs, { maxChars: d.config.MAX_DIFF_CHARS, skip: pathFilter(ctx.repoConfig) });
@@ -53,7 +53,7 @@ export async function updateMr(d: Deps, ev: CodePushed, signal?: AbortSignal): P
       interdiff: known ? truncate(interdiff, Math.floor(d.config.MAX_DIFF_CHARS / 2)) : '(the previous head is gone, e.g. after a force-push: review the whole diff below)',
       diff: rendered.text,
       omitted: rendered.omitted,
-      threads: threadOutcomes(fresh, idx, d.bot.id),
+      threads: threadOutcomes(fresh, idx, d.bot.id, fixed),
     });
     const trunkId = rec.trunkSessionId!;
     log.info({ sessionId: trunkId, from: rec.reviewedSha, to: ctx.mr.sha }, 'resuming the trunk for new commits');
@@ -76,8 +76,9 @@ export async function updateMr(d: Deps, ev: CodePushed, signal?: AbortSignal): P
  * For each open finding whose lines the push touched: ask its thread's session whether it is fixed. The verdicts
  * are posted with the review of this push (flows/publish.ts), batched into its one published review.
  */
-async function fixChecks(d: Deps, ctx: MrContext, rec: MrRecord, idx: PostedIndex, patches: FilePatch[], signal?: AbortSignal): Promise<void> {
+async function fixChecks(d: Deps, ctx: MrContext, rec: MrRecord, idx: PostedIndex, patches: FilePatch[], signal?: AbortSignal): Promise<Set<string>> {
   const { project, mr } = ctx;
+  const fixed = new Set<string>();
   const open = Object.values(rec.findings).filter((f) => f.status === 'open' && !idx.findings.get(f.fp)?.resolved);
   for (const f of open) {
     if (!touches(patches, f.file, f.line)) continue;
@@ -86,13 +87,15 @@ async function fixChecks(d: Deps, ctx: MrContext, rec: MrRecord, idx: PostedInde
       // A retry after a failed post reuses the verdict it paid for at this head.
       const kept = (await d.store.getThread(project.id, mr.iid, f.discussionId))?.pendingFix;
       // The verdict stays with the thread (pendingFix); the review's publish posts the reply and resolves the thread.
-      if (kept?.sha !== mr.sha) await checkOne(d, ctx, rec, f, patch.diff, signal);
+      const verdict = kept?.sha === mr.sha ? kept : await checkOne(d, ctx, rec, f, patch.diff, signal);
+      if (verdict.addressed) fixed.add(f.fp);
     } catch (e) {
       // One thread's trouble must not block the review of the push.
       if (e instanceof ClaudeError && !e.transient) d.log.warn({ fp: f.fp, err: e.message }, 'fix check failed');
       else throw e;
     }
   }
+  return fixed;
 }
 
 async function checkOne(d: Deps, ctx: MrContext, rec: MrRecord, f: PostedFinding, interdiff: string, signal?: AbortSignal) {
@@ -127,11 +130,11 @@ async function checkOne(d: Deps, ctx: MrContext, rec: MrRecord, f: PostedFinding
 }
 
 /** Each finding, its state, and the author's words in its thread since. */
-function threadOutcomes(rec: MrRecord, idx: PostedIndex, botId: number): string[] {
+function threadOutcomes(rec: MrRecord, idx: PostedIndex, botId: number, fixedNow: Set<string>): string[] {
   return Object.values(rec.findings).map((f) => {
     const disc = idx.discussions.find((x) => x.id === f.discussionId);
     const resolved = idx.findings.get(f.fp)?.resolved;
-    const state = rec.withdrawn.includes(f.fp) ? 'withdrawn' : f.status === 'fixed' ? 'fixed' : f.blocking === false ? 'non-blocking (its thread was resolved when posted)' : resolved ? 'resolved by the author' : 'open';
+    const state = rec.withdrawn.includes(f.fp) ? 'withdrawn' : f.status === 'fixed' || fixedNow.has(f.fp) ? 'fixed' : f.blocking === false ? 'non-blocking (its thread was resolved when posted)' : resolved ? 'resolved by the author' : 'open';
     const words = (disc?.notes ?? [])
       .filter((n) => n.author.id !== botId && !n.system)
       .map((n) => `@${n.author.username}: ${n.body.replace(/\s+/g, ' ').slice(0, 400)}`);
