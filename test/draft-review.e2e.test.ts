@@ -212,6 +212,10 @@ describe('a review as one published set of draft notes', () => {
     expect(p.summaries).toHaveLength(1);
     expect(p.summaries[0]!.id).toBe(summaryBefore.id);
     expect(p.summaries[0]!.body).toMatch(/Since the last review\*\* \(`[0-9a-f]{12}`\): 1 fixed \(resolved in its thread\), 1 updated in place\./);
+    // the trunk heard the fix before its turn, so it does not raise the division again
+    const turn = model.requests.find((r) => r.lastUserText.includes('New commits were pushed'))!;
+    expect(turn.lastUserText).toContain('"Division by zero" at src/math.js:6 — fixed');
+    expect(turn.lastUserText).toContain('"Naming nit" at src/math.js:2 — non-blocking');
     // the fix reply went out in a second published review; nothing else notified anyone
     expect(emails(project, mr.iid).map((e) => [e.kind, e.noteIds.length])).toEqual([['review', 4], ['review', 1]]);
   });
