@@ -9,6 +9,8 @@
  *   pre-receive; a push gives the branch's MRs a new version and fires their MR `update` hook with `oldrev`.
  * - Quick actions in note bodies (create and edit) run as the note's author and are removed from the stored body, and
  *   mentions are recorded as notifications, like GitLab (./gitlab/quick-actions.ts); `mrActivity` shows them.
+ * - Draft notes (./gitlab/draft-notes.ts): review comments only their author sees until a publish; GitLab's emails
+ *   about new notes are recorded (one per direct note, one per published review): `mrActivity(…).emails`.
  * - A test-side API: build projects, commits and MRs, let humans write notes, inject failures (also after the request
  *   took effect), read what happened,
  *   and build/deliver webhook payloads.
@@ -25,11 +27,12 @@ import zlib from 'node:zlib';
 import { commitInfo, commitTree, computeDiffs, git, initBare, mergeBase, parseRefUpdates, revParse, serveGit, type FileChange, type GitRequest } from './gitlab/git.js';
 import { buildMrHook, buildNoteHook, buildPushHook, hookEventFlag, hookHeaders, type MrAction, type PushedCommit, type UserArg } from './gitlab/hooks.js';
 import { executeHook, signingHeaders, type HookLogEntry } from './gitlab/hook-delivery.js';
-import { World, type DiscussionJson, type HookRec, type MrRec, type MrState, type NoteJson, type ProjectRec } from './gitlab/model.js';
+import { World, type DiscussionJson, type DraftNotesMode, type HookRec, type MrRec, type MrState, type NoteJson, type ProjectRec } from './gitlab/model.js';
+import { draftJson } from './gitlab/draft-notes.js';
 import { matchRoute } from './gitlab/rest.js';
 import { mayPushAtAll, protects, pushDenial, type MemberRec } from './gitlab/access.js';
 
-export type { NoteJson, DiscussionJson, GitRequest, MrAction, HookLogEntry };
+export type { NoteJson, DiscussionJson, GitRequest, MrAction, HookLogEntry, DraftNotesMode };
 export { LINE_CODE_ERROR } from './gitlab/model.js';
 export { lineCode } from './gitlab/git.js';
 
@@ -52,6 +55,8 @@ export interface MrActivity {
   state: string; draft: boolean; approvedBy: string[]; labels: string[]; assignees: string[]; reviewers: string[]; discussionLocked: boolean;
   executed: { noteId: number; user: string; command: string; arg?: string }[];
   notifications: { noteId: number; user: string; mention: string; kind: string }[];
+  /** the emails GitLab would send about new notes: one per direct note, one per published review (with its notes) */
+  emails: { kind: 'note' | 'review'; user: string; noteIds: number[] }[];
 }
 export interface NotePositionArg {
   new_path: string; old_path?: string; new_line?: number | null; old_line?: number | null;
@@ -93,6 +98,10 @@ export interface GitlabStandin {
   /** what quick actions and mentions in notes did to the MR */
   mrActivity(project: ProjectArg, iid: number): MrActivity;
   resolveDiscussion(project: ProjectArg, iid: number, discussionId: string, resolved: boolean, byUserId: number): DiscussionJson;
+  /** the draft notes API of one project: 'on', or answered 404 (an older GitLab) or 403 (a token without the rights) */
+  setDraftNotes(project: ProjectArg, mode: DraftNotesMode): void;
+  /** unpublished drafts on an MR (every author's, or one user's), REST shape */
+  drafts(project: ProjectArg, iid: number, userId?: number): ReturnType<typeof draftJson>[];
   /** a user's role (10 Guest … 50 Owner) in a project or group; null removes the membership. New projects have the bot as Maintainer, user 2 as Developer. */
   setAccessLevel(where: MembershipArg, userId: number, level: number | null): void;
   /** protect a branch (name or wildcard); push: roles (0 No one, 30 Developers + Maintainers, 40 Maintainers) and/or user ids */
@@ -133,6 +142,8 @@ export interface StandinOptions {
   now?: () => number;
   /** webhook timeout (gitlab_rails['webhook_timeout']; 10 s on GitLab.com) */
   hookTimeoutMs?: number;
+  /** the draft notes API of new projects (default 'on') */
+  draftNotes?: DraftNotesMode;
 }
 
 export async function startGitlabStandin(opts: StandinOptions = {}): Promise<GitlabStandin> {
@@ -393,7 +404,7 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
       const rec: ProjectRec = {
         id, path: p, name: p.split('/').pop()!, defaultBranch, gitDir, createdAt: new Date().toISOString(),
         nextIid: 1, mrs: new Map(), hooks: [], commits: new Map(), protectedBranches: [],
-        members: new Map([[bot.id, member(40)], [2, member(30)]]),
+        members: new Map([[bot.id, member(40)], [2, member(30)]]), draftNotes: opts.draftNotes ?? 'on',
       };
       world.projects.set(id, rec);
       const sha = await makeCommit(rec, null, files, 'Initial commit');
@@ -435,7 +446,7 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
         id: world.nextId('mr'), iid: p.nextIid++, project: p, title, description: o.description ?? '', state: 'opened',
         sourceBranch: o.sourceBranch, targetBranch: o.targetBranch ?? p.defaultBranch, authorId: o.authorId ?? 2,
         createdAt: now, updatedAt: now, versions: [], discussions: [], mergedAt: null, mergedById: null, closedAt: null, closedById: null,
-        approvedBy: [], labels: [], assignees: [], reviewers: [], discussionLocked: false, executed: [], notifications: [],
+        approvedBy: [], labels: [], assignees: [], reviewers: [], discussionLocked: false, executed: [], notifications: [], drafts: [], emails: [],
         ...(src !== p ? { sourceProject: src, allowCollaboration: !!o.allowCollaboration } : {}),
       };
       await addVersion(m);
@@ -500,6 +511,7 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
         assignees: m.assignees.map(name), reviewers: m.reviewers.map(name), discussionLocked: m.discussionLocked,
         executed: m.executed.map((e) => ({ noteId: e.noteId, user: name(e.userId), command: e.command, ...(e.arg ? { arg: e.arg } : {}) })),
         notifications: m.notifications.map((x) => ({ noteId: x.noteId, user: name(x.userId), mention: x.mention, kind: x.kind })),
+        emails: m.emails.map((e) => ({ kind: e.kind, user: name(e.userId), noteIds: [...e.noteIds] })),
       };
     },
 
@@ -507,6 +519,15 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
       const d = unwrap(() => world.discussion(mrRec(ref, iid), discussionId));
       world.setResolved(d.notes, resolved, byUserId);
       return world.discussionJson(d);
+    },
+
+    setDraftNotes(ref, mode) {
+      proj(ref).draftNotes = mode;
+    },
+
+    drafts(ref, iid, userId) {
+      const m = mrRec(ref, iid);
+      return m.drafts.filter((d) => userId === undefined || d.authorId === userId).map((d) => draftJson(world, m, d));
     },
 
     setAccessLevel(where, userId, level) {

@@ -88,4 +88,26 @@ describe('GitLabClient', () => {
       expect(count('ONCE-4')).toBe(1);
     });
   });
+
+  it('drafts: a reply that resolves its thread, a diff line GitLab can place (line_code), cleaned text; a lost publish answer is not published twice', async () => {
+    const mr = g.mr(project, iid);
+    const { discussionId } = await client.createDiscussion(project.id, iid, 'a thread');
+    await client.createDraft(project.id, iid, withMarker('done\n/merge', { kind: 'fixed', fp: 'f1' }), { inReplyTo: discussionId, resolve: true });
+    const at = await client.createDraft(project.id, iid, 'on b', { position: { baseSha: mr.baseSha, startSha: mr.startSha, headSha: mr.headSha, positionType: 'text', oldPath: 'a.txt', newPath: 'a.txt', newLine: 1 } });
+    expect(at.lineCode).not.toBeNull();
+    const nowhere = await client.createDraft(project.id, iid, 'nowhere', { position: { baseSha: mr.baseSha, startSha: mr.startSha, headSha: mr.headSha, positionType: 'text', oldPath: 'a.txt', newPath: 'a.txt', newLine: 9 } });
+    expect(nowhere.lineCode).toBeNull();
+    await client.deleteDraft(project.id, iid, nowhere.id);
+    await client.deleteDraft(project.id, iid, nowhere.id); // already gone: fine
+    const drafts = (await client.drafts(project.id, iid))!;
+    expect(drafts.map((x) => [x.discussionId, x.hasPosition])).toEqual([[discussionId, false], [null, true]]);
+    expect(drafts[0]!.body).not.toMatch(/^\/merge/m); // neutralised like every post
+    g.fail({ method: 'POST', path: /draft_notes\/bulk_publish$/ }, { after: true, status: 502 });
+    await client.publishDrafts(project.id, iid);
+    expect(g.mrActivity(project, iid).emails.filter((e) => e.kind === 'review')).toHaveLength(1);
+    expect(g.discussions(project, iid).find((x) => x.id === discussionId)!.notes.map((n) => n.resolved)).toEqual([true, true]);
+    g.setDraftNotes(project, 403);
+    expect(await client.drafts(project.id, iid)).toBeUndefined();
+    g.setDraftNotes(project, 'on');
+  });
 });

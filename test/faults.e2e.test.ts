@@ -34,7 +34,7 @@ describe('faults longer than the old horizon', () => {
     const bot = await startBot(dir);
     const { project, mr } = await mrWithBugs('faults/gitlab');
     model.setDefault({ structured: reviewOutput([DIV, FIRST]) });
-    const posts = new RegExp(`/projects/${project.id}/merge_requests/\\d+/(discussions|notes)$`);
+    const posts = new RegExp(`/projects/${project.id}/merge_requests/\\d+/(discussions|notes|draft_notes|draft_notes/bulk_publish)$`);
     gitlab.fail({ method: 'POST', path: posts }, { status: 502, times: 12 });
     gitlab.fail({ method: 'POST', path: posts }, { status: 0, times: 12 });
     expect((await bot.send(gitlab.mrHook(project, mr.iid, 'open'))).status).toBe(200);
@@ -95,7 +95,7 @@ describe('faults longer than the old horizon', () => {
     const { project, mr } = await mrWithBugs('faults/permanent');
     model.setDefault({ structured: reviewOutput([DIV]) });
     // 403: the token lacks rights to post. Not retried; the note (a post too, queued as its own job) gets through.
-    gitlab.fail({ method: 'POST', path: new RegExp(`/projects/${project.id}/merge_requests/\\d+/discussions$`) }, { status: 403, times: 1 });
+    gitlab.fail({ method: 'POST', path: new RegExp(`/projects/${project.id}/merge_requests/\\d+/draft_notes$`) }, { status: 403, times: 1 });
     gitlab.fail({ method: 'POST', path: new RegExp(`/projects/${project.id}/merge_requests/\\d+/notes$`) }, { status: 502, times: 6 });
     const hook = gitlab.mrHook(project, mr.iid, 'open');
     expect((await bot.send(hook, { idempotencyKey: 'perm-1' })).status).toBe(200);

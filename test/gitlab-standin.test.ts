@@ -765,3 +765,100 @@ describe('pushes over smart HTTP', () => {
     expect(s.mr(pp, open.iid).headSha).toBe((await g(['rev-parse', 'HEAD'], dir)).stdout.toString().trim());
   });
 });
+
+describe('draft notes (API::DraftNotes, DraftNotes::PublishService)', () => {
+  let dp: StandinProject;
+  let dmr: StandinMr;
+  let alice: InstanceType<typeof Gitlab>;
+  const base = () => `projects/${dp.id}/merge_requests/${dmr.iid}/draft_notes`;
+  const at = (o: Record<string, unknown>) => ({ base_sha: dmr.baseSha, start_sha: dmr.startSha, head_sha: dmr.headSha, position_type: 'text', old_path: 'src/b.ts', new_path: 'src/b.ts', ...o });
+  /** raw REST as the bot (gitbeaker's `edit` sends POST, so the stand-in is called directly) */
+  const call = async (method: string, p: string, body?: object, token = s.token) => {
+    const r = await fetch(`${s.url}/api/v4/${p}`, { method, headers: { 'private-token': token, 'content-type': 'application/json' }, body: body && JSON.stringify(body) });
+    const text = await r.text();
+    return { status: r.status, json: text ? JSON.parse(text) : undefined };
+  };
+
+  beforeAll(async () => {
+    s.addUser({ id: 8, username: 'dora', name: 'Dora', token: 'glpat-dora-000000000000' });
+    dp = await s.createProject('group/drafts', { 'src/b.ts': lines(10, (i) => `b ${i}`) });
+    await s.commit(dp, 'topic', { 'src/b.ts': lines(11, (i) => (i === 11 ? 'added 11' : `b ${i}`)) });
+    dmr = await s.createMr(dp, { sourceBranch: 'topic', title: 'Drafts', authorId: 7 });
+    alice = new Gitlab({ host: s.url, token: 'glpat-dora-000000000000' });
+  });
+
+  it('keeps a draft visible only to its author, checking its position only by line_code', async () => {
+    const good: any = await api.MergeRequestDraftNotes.create(dp.id, dmr.iid, 'on line 11', { position: { baseSha: dmr.baseSha, startSha: dmr.startSha, headSha: dmr.headSha, positionType: 'text', oldPath: 'src/b.ts', newPath: 'src/b.ts', newLine: '11' } as any });
+    expect(good).toMatchObject({ author_id: s.bot.id, merge_request_id: dmr.id, resolve_discussion: false, discussion_id: null, note: 'on line 11', commit_id: null });
+    expect(good.line_code).toMatch(/^[0-9a-f]{40}_\d+_11$/);
+    expect(good.position).toMatchObject({ new_path: 'src/b.ts', new_line: 11, old_line: null, position_type: 'text' });
+    // created (201) although GitLab cannot place it: line_code null is the only sign
+    const bad = await call('POST', base(), { note: 'nowhere', position: at({ new_line: 3 }) });
+    expect(bad.status).toBe(201);
+    expect(bad.json.line_code).toBeNull();
+    expect((await api.MergeRequestDraftNotes.all(dp.id, dmr.iid)).map((d: any) => d.note)).toEqual(['on line 11', 'nowhere']);
+    expect(await alice.MergeRequestDraftNotes.all(dp.id, dmr.iid)).toEqual([]);
+    expect((await failure(alice.MergeRequestDraftNotes.show(dp.id, dmr.iid, good.id))).cause.response.status).toBe(404);
+    expect(s.discussions(dp, dmr.iid)).toEqual([]);
+    expect(s.drafts(dp, dmr.iid, s.bot.id)).toHaveLength(2);
+  });
+
+  it('refuses a missing note, a thread that does not exist, resolving a new thread, and a second reply draft in one thread', async () => {
+    expect(await call('POST', base(), {})).toMatchObject({ status: 400, json: { error: 'note is missing' } });
+    expect(await call('POST', base(), { note: 'x', in_reply_to_discussion_id: 'f'.repeat(40) })).toMatchObject({ status: 400, json: { message: { base: ['Thread to reply to cannot be found'] } } });
+    expect(await call('POST', base(), { note: 'x', resolve_discussion: true })).toMatchObject({ status: 400, json: { message: { base: ['User is not allowed to resolve thread'] } } });
+    const { discussion } = s.addNote(dp, dmr.iid, 7, 'a human thread', { thread: true });
+    expect((await call('POST', base(), { note: 'first reply', in_reply_to_discussion_id: discussion.id })).status).toBe(201);
+    expect((await call('POST', base(), { note: 'second reply', in_reply_to_discussion_id: discussion.id })).status).toBe(400);
+  });
+
+  it('edits (PUT) and deletes drafts; POST on a draft is no route', async () => {
+    const d = (await call('POST', base(), { note: 'typo' })).json;
+    expect((await call('PUT', `${base()}/${d.id}`, {})).status).toBe(400); // Missing params to modify
+    expect((await call('PUT', `${base()}/${d.id}`, { note: 'fixed' })).json).toMatchObject({ id: d.id, note: 'fixed' });
+    expect((await call('POST', `${base()}/${d.id}`, { note: 'x' })).status).toBe(404);
+    expect((await call('DELETE', `${base()}/${d.id}`)).status).toBe(204);
+    expect((await call('GET', `${base()}/${d.id}`)).status).toBe(404);
+  });
+
+  it('bulk publish makes every draft a note in one go, drops what cannot be placed, and sends one email', async () => {
+    const thread = s.discussions(dp, dmr.iid).find((x) => x.notes[0].body === 'a human thread')!;
+    const before = s.mrActivity(dp, dmr.iid).emails.length;
+    await call('POST', base(), { note: 'general finding' });
+    await call('POST', base(), { note: 'summary' });
+    expect((await call('POST', `${base()}/bulk_publish`)).status).toBe(204);
+    expect(await api.MergeRequestDraftNotes.all(dp.id, dmr.iid)).toEqual([]);
+    const notes = s.notes(dp, dmr.iid).filter((n) => n.author.id === s.bot.id);
+    expect(notes.map((n) => [n.body, n.type])).toEqual([
+      ['on line 11', 'DiffNote'], ['first reply', 'DiscussionNote'], ['general finding', 'DiscussionNote'], ['summary', 'DiscussionNote'],
+    ]); // 'nowhere' failed validation and is gone
+    expect(notes.every((n) => n.resolvable)).toBe(true); // a draft without a position is a resolvable thread
+    // a reply draft without resolve_discussion unresolves its thread (set_discussion_resolve_status)
+    expect(s.discussions(dp, dmr.iid).find((x) => x.id === thread.id)!.notes.every((n) => n.resolved === false)).toBe(true);
+    const emails = s.mrActivity(dp, dmr.iid).emails.slice(before);
+    expect(emails).toEqual([{ kind: 'review', user: s.bot.username, noteIds: notes.map((n) => n.id) }]);
+    await call('POST', `${base()}/bulk_publish`);
+    expect(s.mrActivity(dp, dmr.iid).emails.slice(before)).toHaveLength(1); // nothing to publish: no review, no email
+  });
+
+  it('a reply draft with resolve_discussion resolves its thread; a single publish is an ordinary note', async () => {
+    const { discussion } = s.addNote(dp, dmr.iid, 7, 'please check', { thread: true });
+    await api.MergeRequestDraftNotes.create(dp.id, dmr.iid, 'done', { inReplyToDiscussionId: discussion.id as any, resolveDiscussion: true });
+    await api.MergeRequestDraftNotes.publishBulk(dp.id, dmr.iid);
+    expect(s.discussions(dp, dmr.iid).find((x) => x.id === discussion.id)!.notes.map((n) => n.resolved)).toEqual([true, true]);
+    const before = s.mrActivity(dp, dmr.iid).emails.length;
+    const d: any = await api.MergeRequestDraftNotes.create(dp.id, dmr.iid, 'alone');
+    expect((await call('PUT', `${base()}/${d.id}/publish`)).status).toBe(204);
+    expect(s.mrActivity(dp, dmr.iid).emails.slice(before)).toMatchObject([{ kind: 'note' }]);
+  });
+
+  it('answers 404 where the API does not exist and 403 without the rights', async () => {
+    s.setDraftNotes(dp, 404);
+    expect((await call('GET', base())).status).toBe(404);
+    expect((await call('POST', `${base()}/bulk_publish`)).status).toBe(404);
+    s.setDraftNotes(dp, 403);
+    expect((await call('POST', base(), { note: 'x' })).status).toBe(403);
+    s.setDraftNotes(dp, 'on');
+    expect((await call('GET', base())).status).toBe(200);
+  });
+});

@@ -22,9 +22,9 @@ describe('posting model text', () => {
         finding({ file: 'src/list.js', start_line: 2, anchor_text: '  return xs[0].value;', title: 'FINDING-FIRST', body: 'Crashes on []. Run:\n```sh\n/merge\n@all\n```\nthen see.' }),
       ], `SUMMARY-TEXT\n${ORDERS}\n@all`),
     });
-    // GitLab saves the first finding thread and the first note (the summary), then loses both answers.
-    h.gitlab.fail({ method: 'POST', path: /merge_requests\/\d+\/discussions$/ }, { after: true, status: 502 });
-    h.gitlab.fail({ method: 'POST', path: /merge_requests\/\d+\/notes$/ }, { after: true, status: 0 });
+    // GitLab saves the first two drafts of the review (the findings), then loses both answers.
+    h.gitlab.fail({ method: 'POST', path: /merge_requests\/\d+\/draft_notes$/ }, { after: true, status: 502 });
+    h.gitlab.fail({ method: 'POST', path: /merge_requests\/\d+\/draft_notes$/ }, { after: true, status: 0 });
     await h.send(h.gitlab.mrHook(project, mr.iid, 'open'));
     await waitFor(() => h.gitlab.notes(project, mr.iid).some((n) => readMarker(n.body)?.kind === 'summary'), 90_000, 'review');
     await h.bot.queue.drained();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultRepoConfig, parseRepoConfig, pathFilter, REPO_CONFIG_PATH } from '../src/review/repo-config.js';
+import { defaultRepoConfig, parseRepoConfig, pathFilter, placement, REPO_CONFIG_PATH } from '../src/review/repo-config.js';
 
 const defaults = { reviewDrafts: false, minSeverity: 'minor' as const, reviewBudgetUsd: 2, threadBudgetUsd: 0.5, language: 'English', questionsPerUserPerDay: 20 };
 
@@ -70,5 +70,31 @@ describe('pathFilter', () => {
 
   it('matches dotfiles like any other path', () => {
     expect(filter([], ['**/.env*'])('config/.env.local')).toBe('excluded by config');
+  });
+});
+
+describe('blocking levels (which findings hold a merge)', () => {
+  const defaults = { reviewDrafts: false, minSeverity: 'minor' as const, reviewBudgetUsd: 1, threadBudgetUsd: 0.2, questionsPerUserPerDay: 0 };
+
+  describe('blocking and minor', () => {
+    it('default to blocking: high, minor: thread', () => {
+      expect(parseRepoConfig(undefined, defaults).config).toMatchObject({ blocking: 'high', minor: 'thread' });
+      expect(parseRepoConfig('blocking: none\nminor: summary\n', defaults).config).toMatchObject({ blocking: 'none', minor: 'summary' });
+    });
+
+    it('reject other values with a one-line error, and keep the defaults', () => {
+      const r = parseRepoConfig('blocking: medium\n', defaults);
+      expect(r.error).toMatch(/blocking/);
+      expect(r.config.blocking).toBe('high');
+    });
+
+    it('high blocks critical and major; all blocks everything; none nothing; the rest are threads or summary lines', () => {
+      const where = (blocking: 'high' | 'all' | 'none', minor: 'thread' | 'summary') =>
+        (['critical', 'major', 'minor', 'nit'] as const).map((s) => placement({ blocking, minor }, s));
+      expect(where('high', 'thread')).toEqual(['blocking', 'blocking', 'thread', 'thread']);
+      expect(where('high', 'summary')).toEqual(['blocking', 'blocking', 'summary', 'summary']);
+      expect(where('all', 'summary')).toEqual(['blocking', 'blocking', 'blocking', 'blocking']);
+      expect(where('none', 'thread')).toEqual(['thread', 'thread', 'thread', 'thread']);
+    });
   });
 });

@@ -1,8 +1,7 @@
 // A push: check the bot's open findings the push touched (in their threads' forks), then resume the trunk with
-// what changed, post only new findings and edit the summary in place.
+// what changed; the publish posts the new findings and the fixes as one review and edits the summary in place.
 import { ClaudeError } from '../claude/result.js';
 import type { CodePushed } from '../events/types.js';
-import { readMarker, withMarker } from '../gitlab/markers.js';
 import { fixCheckPrompt, systemPrompt, updatePrompt } from '../review/prompts.js';
 import { fixCheckOutputSchema, TURN_SCHEMA } from '../review/outputs.js';
 import { splitGitDiff, touches, type FilePatch } from '../review/interdiff.js';
@@ -41,7 +40,7 @@ export async function updateMr(d: Deps, ev: CodePushed, signal?: AbortSignal): P
     const interdiff = known ? await d.workspaces.diff(project.id, known, ctx.mr.sha) : '';
     const patches = splitGitDiff(interdiff);
     idx = await postedIndex(d, project.id, iid);
-    await fixChecks(d, ctx, rec, idx, patches, signal);
+    const fixed = await fixChecks(d, ctx, rec, idx, patches, signal);
 
     const fresh = (await d.store.getMr(project.id, iid))!;
     const rendered = renderDiff(ctx.diffs, { maxChars: d.config.MAX_DIFF_CHARS, skip: pathFilter(ctx.repoConfig) });
@@ -52,7 +51,7 @@ export async function updateMr(d: Deps, ev: CodePushed, signal?: AbortSignal): P
       interdiff: known ? truncate(interdiff, Math.floor(d.config.MAX_DIFF_CHARS / 2)) : '(the previous head is gone, e.g. after a force-push: review the whole diff below)',
       diff: rendered.text,
       omitted: rendered.omitted,
-      threads: threadOutcomes(fresh, idx, d.bot.id),
+      threads: threadOutcomes(fresh, idx, d.bot.id, fixed),
     });
     log.info({ from: rec.reviewedSha, to: ctx.mr.sha }, 'resuming the trunk for new commits');
     pending = await runReviewTurn(d, ctx, rendered, () =>
@@ -69,9 +68,13 @@ export async function updateMr(d: Deps, ev: CodePushed, signal?: AbortSignal): P
   return { trunkSessionId: pending.sessionId, posted };
 }
 
-/** For each open finding whose lines the push touched: ask its thread's session whether it is fixed. */
-async function fixChecks(d: Deps, ctx: MrContext, rec: MrRecord, idx: PostedIndex, patches: FilePatch[], signal?: AbortSignal): Promise<void> {
+/**
+ * For each open finding whose lines the push touched: ask its thread's session whether it is fixed. The verdicts
+ * are posted with the review of this push (flows/publish.ts), batched into its one published review.
+ */
+async function fixChecks(d: Deps, ctx: MrContext, rec: MrRecord, idx: PostedIndex, patches: FilePatch[], signal?: AbortSignal): Promise<Set<string>> {
   const { project, mr } = ctx;
+  const fixed = new Set<string>();
   const open = Object.values(rec.findings).filter((f) => f.status === 'open' && !idx.findings.get(f.fp)?.resolved);
   for (const f of open) {
     if (!touches(patches, f.file, f.line)) continue;
@@ -79,21 +82,16 @@ async function fixChecks(d: Deps, ctx: MrContext, rec: MrRecord, idx: PostedInde
     try {
       // A retry after a failed post reuses the verdict it paid for at this head.
       const kept = (await d.store.getThread(project.id, mr.iid, f.discussionId))?.pendingFix;
+      // The verdict stays with the thread (pendingFix); the review's publish posts the reply and resolves the thread.
       const verdict = kept?.sha === mr.sha ? kept : await checkOne(d, ctx, f, patch.diff, signal);
-      if (!verdict.addressed) continue;
-      const disc = idx.discussions.find((x) => x.id === f.discussionId);
-      const said = disc?.notes.some((n) => n.author.id === d.bot.id && readMarker(n.body)?.kind === 'fixed' && readMarker(n.body)?.fp === f.fp);
-      if (!said) await d.gitlab.reply(project.id, mr.iid, f.discussionId, withMarker(`✅ ${verdict.reply}`, { kind: 'fixed', fp: f.fp }));
-      await d.gitlab.resolve(project.id, mr.iid, f.discussionId, true);
-      await d.store.updateMr(project.id, mr.iid, project.path, (r) => {
-        if (r.findings[f.fp]) r.findings[f.fp]!.status = 'fixed';
-      });
+      if (verdict.addressed) fixed.add(f.fp);
     } catch (e) {
       // One thread's trouble must not block the review of the push.
       if (e instanceof ClaudeError && !e.transient) d.log.warn({ fp: f.fp, err: e.message }, 'fix check failed');
       else throw e;
     }
   }
+  return fixed;
 }
 
 async function checkOne(d: Deps, ctx: MrContext, f: PostedFinding, interdiff: string, signal?: AbortSignal) {
@@ -119,11 +117,11 @@ async function checkOne(d: Deps, ctx: MrContext, f: PostedFinding, interdiff: st
 }
 
 /** Each finding, its state, and the author's words in its thread since. */
-function threadOutcomes(rec: MrRecord, idx: PostedIndex, botId: number): string[] {
+function threadOutcomes(rec: MrRecord, idx: PostedIndex, botId: number, fixedNow: Set<string>): string[] {
   return Object.values(rec.findings).map((f) => {
     const disc = idx.discussions.find((x) => x.id === f.discussionId);
     const resolved = idx.findings.get(f.fp)?.resolved;
-    const state = rec.withdrawn.includes(f.fp) ? 'withdrawn' : f.status === 'fixed' ? 'fixed' : resolved ? 'resolved by the author' : 'open';
+    const state = rec.withdrawn.includes(f.fp) ? 'withdrawn' : f.status === 'fixed' || fixedNow.has(f.fp) ? 'fixed' : f.blocking === false ? 'non-blocking (its thread was resolved when posted)' : resolved ? 'resolved by the author' : 'open';
     const words = (disc?.notes ?? [])
       .filter((n) => n.author.id !== botId && !n.system)
       .map((n) => `@${n.author.username}: ${n.body.replace(/\s+/g, ' ').slice(0, 400)}`);

@@ -4,7 +4,7 @@ import { Gitlab } from '@gitbeaker/rest';
 import { readMarker } from './markers.js';
 import { safeNoteBody } from './note-safety.js';
 import { createRequester, GitLabError } from './requester.js';
-import type { CommitInfo, DiffPosition, DiscussionInfo, FileDiff, MergeRequestInfo, NoteInfo, ProtectedBranchInfo } from './types.js';
+import type { CommitInfo, DiffPosition, DiscussionInfo, DraftInfo, DraftTarget, FileDiff, MergeRequestInfo, NoteInfo, ProtectedBranchInfo } from './types.js';
 
 export interface GitLabClientOptions {
   url: string;
@@ -201,6 +201,57 @@ export class GitLabClient {
     await this.call(() => this.api.MergeRequestNotes.edit(pid, iid, noteId, { body: this.clean(body, o) } as Any));
   }
 
+  /**
+   * The bot's own drafts on the MR, or undefined where there is no draft notes API for this token (404: an older
+   * GitLab; 403: missing rights): the caller then posts notes directly.
+   */
+  async drafts(pid: number, iid: number): Promise<DraftInfo[] | undefined> {
+    try {
+      const ds: Any[] = await this.call(() => this.api.MergeRequestDraftNotes.all(pid, iid, { perPage: 100 } as Any) as Promise<Any>);
+      return ds.map(toDraft);
+    } catch (e) {
+      if (e instanceof GitLabError && (e.status === 404 || e.status === 403)) return undefined;
+      throw e;
+    }
+  }
+
+  /** A draft (seen by nobody but the bot until `publishDrafts`). A retried POST adopts the draft GitLab saved. */
+  async createDraft(pid: number, iid: number, body: string, to: DraftTarget = {}, o?: PostOptions): Promise<DraftInfo> {
+    const text = this.clean(body, o);
+    const fields: Record<string, unknown> = { ...(to.position ? positionFields(to.position) : {}), isForm: true };
+    // snake_case as sent: form fields are not decamelised like a JSON body
+    if (to.inReplyTo) fields.in_reply_to_discussion_id = to.inReplyTo;
+    if (to.resolve) fields.resolve_discussion = 'true';
+    return this.call(
+      async () => toDraft(await this.api.MergeRequestDraftNotes.create(pid, iid, text, fields as Any)),
+      async () => {
+        const want = JSON.stringify(readMarker(text) ?? null);
+        if (want === 'null') return undefined;
+        return (await this.drafts(pid, iid))?.find((d) => JSON.stringify(readMarker(d.body) ?? null) === want);
+      },
+    );
+  }
+
+  /** Deleting a draft that is already gone is fine. */
+  async deleteDraft(pid: number, iid: number, draftId: number): Promise<void> {
+    try {
+      await this.call(() => this.api.MergeRequestDraftNotes.remove(pid, iid, draftId));
+    } catch (e) {
+      if (!(e instanceof GitLabError) || e.status !== 404) throw e;
+    }
+  }
+
+  /**
+   * Publish every draft of the bot as one review (one email). GitLab deletes the drafts it published, so after a lost
+   * answer "no drafts left" means it went through: never published twice.
+   */
+  async publishDrafts(pid: number, iid: number): Promise<void> {
+    await this.call(
+      () => this.api.MergeRequestDraftNotes.publishBulk(pid, iid),
+      async () => ((await this.drafts(pid, iid))?.length === 0 ? [] : undefined),
+    );
+  }
+
   /** The bot's note on the MR that carries the same marker as `body` (see `call`). */
   private async adoptOnMr(pid: number, iid: number, body: string): Promise<{ discussionId: string; noteId: number } | undefined> {
     if (!readMarker(body)) return undefined;
@@ -279,6 +330,11 @@ function toNote(n: Any): NoteInfo {
     type: n.type ?? null,
     position: n.position ?? null,
   };
+}
+
+function toDraft(d: Any): DraftInfo {
+  const p = d.position ?? {};
+  return { id: d.id, body: d.note ?? '', discussionId: d.discussion_id ?? null, lineCode: d.line_code ?? null, hasPosition: !!(p.new_path || p.old_path) };
 }
 
 function toDiscussion(d: Any): DiscussionInfo {

@@ -89,3 +89,21 @@ export interface ProtectedBranchInfo {
   name: string;
   push: { accessLevel: number | null; userId: number | null; groupId: number | null }[];
 }
+
+/** A pending review comment of the bot (GET …/draft_notes shows the token's own drafts only). */
+export interface DraftInfo {
+  id: number;
+  body: string;
+  /** the thread a reply draft answers */
+  discussionId: string | null;
+  /** GitLab's line for the draft's position; null for a position it cannot place (that draft would be dropped at publish) */
+  lineCode: string | null;
+  hasPosition: boolean;
+}
+
+/** Where a draft goes: a diff line, a reply in a thread (optionally resolving it), or a new thread. */
+export interface DraftTarget {
+  position?: DiffPosition;
+  inReplyTo?: string;
+  resolve?: boolean;
+}

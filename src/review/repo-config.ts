@@ -9,6 +9,12 @@ export const REPO_CONFIG_PATH = '.gitlab/mr-reviewer.yml';
 /** who the bot answers in threads: everyone who can comment, project members (Guest+), or Developers+ */
 export const QUESTION_AUDIENCES = ['everyone', 'members', 'developers'] as const;
 export type QuestionAudience = (typeof QUESTION_AUDIENCES)[number];
+/** which findings block merging (open threads): critical and major (`high`), every one, or none */
+export const BLOCKING_LEVELS = ['high', 'all', 'none'] as const;
+export type BlockingLevel = (typeof BLOCKING_LEVELS)[number];
+/** where a non-blocking finding goes: a thread the bot resolves at once, or only a line in the summary */
+export const MINOR_PLACES = ['thread', 'summary'] as const;
+export type MinorPlace = (typeof MINOR_PLACES)[number];
 
 const schema = z
   .object({
@@ -33,6 +39,8 @@ const schema = z
         forks: z.boolean().optional(),
       })
       .optional(),
+    blocking: z.enum(BLOCKING_LEVELS).optional(),
+    minor: z.enum(MINOR_PLACES).optional(),
   })
   .strict();
 
@@ -52,6 +60,8 @@ export interface RepoConfig {
   /** 0 = no limit */
   questionsPerUserPerDay: number;
   apply: { deny: string[]; maxDiffLines: number; forks: boolean };
+  blocking: BlockingLevel;
+  minor: MinorPlace;
 }
 
 export interface InstanceDefaults {
@@ -77,6 +87,8 @@ export function defaultRepoConfig(d: InstanceDefaults): RepoConfig {
     questions: 'everyone',
     questionsPerUserPerDay: d.questionsPerUserPerDay,
     apply: { deny: [], maxDiffLines: d.applyMaxDiffLines ?? 200, forks: false },
+    blocking: 'high',
+    minor: 'thread',
   };
 }
 
@@ -112,8 +124,16 @@ export function parseRepoConfig(text: string | undefined, d: InstanceDefaults): 
       questions: f.questions ?? base.questions,
       questionsPerUserPerDay: f.questions_per_user_per_day ?? base.questionsPerUserPerDay,
       apply: { deny: f.apply?.deny ?? [], maxDiffLines: f.apply?.max_diff_lines ?? base.apply.maxDiffLines, forks: f.apply?.forks ?? false },
+      blocking: f.blocking ?? base.blocking,
+      minor: f.minor ?? base.minor,
     },
   };
+}
+
+/** How a finding of `severity` is posted: an open thread that blocks merging, a thread resolved at once, or a summary line. */
+export function placement(c: Pick<RepoConfig, 'blocking' | 'minor'>, severity: string): 'blocking' | 'thread' | 'summary' {
+  const blocks = c.blocking === 'all' || (c.blocking === 'high' && (severity === 'critical' || severity === 'major'));
+  return blocks ? 'blocking' : c.minor;
 }
 
 /** A path filter from include/exclude globs: a reason to skip, or undefined to review. */

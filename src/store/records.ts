@@ -12,6 +12,25 @@ export interface PostedFinding {
   title: string;
   inline: boolean;
   status: 'open' | 'resolved' | 'fixed' | 'withdrawn';
+  /** false: posted as a thread the bot resolved at once (repo config `blocking`); absent in records from before */
+  blocking?: boolean;
+  /** the heads whose review posted it, found it fixed, and edited it ("what changed since the last review") */
+  sha?: string;
+  fixedSha?: string;
+  editedSha?: string;
+}
+
+/** A finding only listed in the summary (repo config `minor: summary`, or GitLab refused every thread for it). */
+export interface ListedFinding {
+  fp: string;
+  file: string;
+  line: number;
+  severity: string;
+  title: string;
+  /** why it is not a thread */
+  reason: 'minor' | 'refused';
+  /** the head whose review listed it */
+  sha?: string;
 }
 
 export interface MrRecord {
@@ -30,6 +49,8 @@ export interface MrRecord {
   summaryNoteId?: number;
   paused?: boolean;
   findings: Record<string, PostedFinding>;
+  /** findings listed in the summary only, by fingerprint: never posted as threads later */
+  listed?: Record<string, ListedFinding>;
   /** fingerprints the author rejected and the model accepted: never raised again */
   withdrawn: string[];
   costUsd: number;

@@ -19,7 +19,10 @@ export interface ProjectRec {
   members: Map<number, MemberRec>; protectedBranches: ProtectedBranchRec[];
   /** users who are not members of this private project: it is 404 to them, in the API and over git */
   hiddenFrom?: Set<number>;
+  /** the draft notes API: 'on', or the status an instance without it answers (404 older GitLab, 403 missing rights) */
+  draftNotes: DraftNotesMode;
 }
+export type DraftNotesMode = 'on' | 404 | 403;
 /** `overflow`: GitLab stored only the first files of a diff over its limits (`diffs` holds those). */
 export interface VersionRec { id: number; headSha: string; baseSha: string; startSha: string; createdAt: string; diffs: DiffJson[]; overflow?: { limit: number } }
 export type MrState = 'opened' | 'closed' | 'merged' | 'locked';
@@ -37,7 +40,17 @@ export interface MrRec {
   sourceProject?: ProjectRec;
   /** "Allow commits from members who can merge to the target branch" (fork MRs only) */
   allowCollaboration?: boolean;
+  /** pending review comments, each visible only to its author until published (DraftNote) */
+  drafts: DraftRec[];
+  /** the emails GitLab would send about new notes: one per direct note, one per published review (NotificationService) */
+  emails: EmailRec[];
 }
+/** `position`: as given (Grape params), checked only at publish, like DraftNotes::CreateService. */
+export interface DraftRec {
+  id: number; authorId: number; note: string; position: Params | null; discussionId: string | null;
+  resolveDiscussion: boolean; commitId: string | null; createdAt: string;
+}
+export interface EmailRec { kind: 'note' | 'review'; userId: number; noteIds: number[] }
 export interface PositionRec {
   base_sha: string; start_sha: string; head_sha: string; old_path: string; new_path: string;
   position_type: 'text'; old_line: number | null; new_line: number | null; line_range: unknown; ignore_whitespace_change: boolean;
@@ -71,7 +84,7 @@ export class World {
   projects = new Map<number, ProjectRec>();
   /** group full path → members by user id; projects under a group inherit them */
   groupMembers = new Map<string, Map<number, MemberRec>>();
-  private seq = { project: 1, mr: 100, version: 500, note: 1000, hook: 1, award: 1, protection: 1 };
+  private seq = { project: 1, mr: 100, version: 500, note: 1000, hook: 1, award: 1, protection: 1, draft: 1 };
 
   /** GitLab's clock for hook backoff (tests move it forward) */
   clock: () => number = Date.now;
@@ -158,8 +171,13 @@ export class World {
     return pos;
   }
 
+  /** The same check without the error: what a draft's `line_code` and its publishing need. */
+  tryPosition(mr: MrRec, raw: Params): PositionRec | undefined {
+    try { return this.position(mr, raw); } catch (e) { if (e instanceof HttpError) return undefined; throw e; }
+  }
+
   /** Create a note the way Notes::CreateService does: a new discussion, or a reply in an existing one. */
-  createNote(mr: MrRec, authorId: number, rawBody: string, opts: { kind: 'note' | 'discussion'; position?: PositionRec | null; replyTo?: DiscussionRec; system?: boolean }): NoteRec {
+  createNote(mr: MrRec, authorId: number, rawBody: string, opts: { kind: 'note' | 'discussion'; position?: PositionRec | null; replyTo?: DiscussionRec; system?: boolean; inReview?: boolean }): NoteRec {
     const now = iso();
     const { content: body, commands } = opts.system ? { content: rawBody, commands: [] } : extractCommands(rawBody);
     if (commands.length && body === '') {
@@ -194,6 +212,8 @@ export class World {
     mr.updatedAt = now;
     if (commands.length) applyCommands(mr, authorId, note.id, commands, (n) => this.userIdByName(n));
     if (!note.system) this.notify(note, []);
+    // Note#skip_notification?: a note published in a review is told in the review's one email
+    if (!note.system && !opts.inReview) mr.emails.push({ kind: 'note', userId: authorId, noteIds: [note.id] });
     return note;
   }
 

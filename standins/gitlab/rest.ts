@@ -24,6 +24,7 @@ async function listCommits(c: Ctx): Promise<Reply> {
   });
   return paginate(c, commits);
 }
+import { draftNoteRoutes } from './draft-notes.js';
 
 export interface Ctx {
   world: World;
@@ -206,6 +207,9 @@ export const routes: [method: string, pattern: string, handler: Handler][] = [
     if (c.params.body !== undefined && !c.world.updateNoteBody(n, String(c.params.body))) return commandsOnly();
     return ok(c.world.noteJson(n));
   }],
+
+  // draft notes (./draft-notes.ts)
+  ...draftNoteRoutes,
 
   // award emoji on notes
   ['GET', 'projects/:id/merge_requests/:iid/notes/:nid/award_emoji', (c) => {
