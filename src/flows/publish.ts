@@ -5,7 +5,7 @@ import { findingFingerprint } from '../gitlab/markers.js';
 import { anchorFinding, type Anchored } from '../review/anchor.js';
 import type { Finding } from '../review/findings.js';
 import { filterFindings, formatFindingBody } from '../review/format.js';
-import { formatSummary } from '../review/summary.js';
+import { formatSummary, mergePreExisting } from '../review/summary.js';
 import type { PendingPost, PostedFinding } from '../store/records.js';
 import { postedIndex, type MrContext, type PostedIndex } from './context.js';
 import type { Deps } from './deps.js';
@@ -17,7 +17,8 @@ export async function publishReview(d: Deps, ctx: MrContext, p: PendingPost, kno
   const rec = await d.store.getMr(project.id, mr.iid);
   const idx = known ?? (await postedIndex(d, project.id, mr.iid));
   const { kept, dropped } = filterFindings(p.output.findings, { minSeverity: ctx.repoConfig.minSeverity, minConfidence: 80 });
-  const preExisting = dropped.filter((x) => x.reason === 'pre-existing').map((x) => x.finding);
+  // Pre-existing items stay listed across pushes: a push's review rarely repeats them.
+  const preExisting = mergePreExisting(rec?.preExisting, dropped.filter((x) => x.reason === 'pre-existing').map((x) => x.finding));
   const recorded = new Set([...Object.keys(rec?.findings ?? {}), ...(rec?.withdrawn ?? [])]);
 
   let created = 0;
@@ -29,7 +30,7 @@ export async function publishReview(d: Deps, ctx: MrContext, p: PendingPost, kno
       continue;
     }
     const anchored = anchorFinding(f, ctx.diffs, mr.diffRefs);
-    const posted = await postFinding(d, ctx, f, fp, anchored);
+    const posted = await postFinding(d, ctx, f, fp, anchored, p.verification?.unverified?.includes(fp));
     await remember(d, ctx, f, fp, posted.discussionId, posted.noteId, posted.inline);
     created++;
   }
@@ -47,6 +48,9 @@ export async function publishReview(d: Deps, ctx: MrContext, p: PendingPost, kno
     reviews: after?.reviews ?? 1,
     botUsername: d.bot.username,
     verification: p.verification,
+    checks: p.checks,
+    mrUrl: mr.webUrl,
+    guidanceFiles: ctx.guidance.sources?.map((g) => g.path),
   });
   const summaryId = idx.summary?.noteId ?? rec?.summaryNoteId;
   let noteId = summaryId;
@@ -62,16 +66,17 @@ export async function publishReview(d: Deps, ctx: MrContext, p: PendingPost, kno
   }
   await d.store.updateMr(project.id, mr.iid, project.path, (r) => {
     r.summaryNoteId = noteId;
+    r.preExisting = preExisting;
   });
   d.log.info({ project: project.path, iid: mr.iid, created, kept: kept.length, dropped: dropped.length }, 'review posted');
   return created;
 }
 
-async function postFinding(d: Deps, ctx: MrContext, f: Finding, fp: string, anchored: Anchored) {
+async function postFinding(d: Deps, ctx: MrContext, f: Finding, fp: string, anchored: Anchored, unverified = false) {
   const { project, mr } = ctx;
   if (anchored.kind === 'inline') {
     try {
-      const r = await d.gitlab.createDiffDiscussion(project.id, mr.iid, formatFindingBody(f, anchored, { fingerprint: fp }), anchored.position);
+      const r = await d.gitlab.createDiffDiscussion(project.id, mr.iid, formatFindingBody(f, anchored, { fingerprint: fp, unverified }), anchored.position);
       return { ...r, inline: true };
     } catch (e) {
       // GitLab's "line_code can't be blank": the position is not in its diff. Never lose the finding.
@@ -81,7 +86,7 @@ async function postFinding(d: Deps, ctx: MrContext, f: Finding, fp: string, anch
   }
   const general: Anchored =
     anchored.kind === 'general' ? anchored : { kind: 'general', file: anchored.file, line: anchored.line, reason: 'GitLab could not place it on the diff' };
-  const r = await d.gitlab.createDiscussion(project.id, mr.iid, formatFindingBody(f, general, { fingerprint: fp }));
+  const r = await d.gitlab.createDiscussion(project.id, mr.iid, formatFindingBody(f, general, { fingerprint: fp, unverified }));
   return { ...r, inline: false };
 }
 

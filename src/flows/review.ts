@@ -9,6 +9,7 @@ import type { PendingPost } from '../store/records.js';
 import { loadMrContext, type MrContext, type PostedIndex } from './context.js';
 import type { Deps } from './deps.js';
 import { publishReview } from './publish.js';
+import { addDrops, checkFindings } from './check-findings.js';
 import { verifyFindings } from './verify-findings.js';
 
 export interface ReviewJob {
@@ -69,7 +70,9 @@ export async function runReviewTurn(d: Deps, ctx: MrContext, rendered: RenderedD
     throw e;
   });
   const model = d.config.CLAUDE_MODEL ?? result.model;
-  const verified = await verifyFindings(d, ctx, rendered, parseTurn(reviewOutputSchema, result.structured, 'review'), model, signal);
+  // Checks in code first (free), then the verifier's second look (paid) on what is left.
+  const checked = await checkFindings(d, ctx, parseTurn(reviewOutputSchema, result.structured, 'review'));
+  const verified = await verifyFindings(d, ctx, rendered, checked.output, model, signal);
   const pending: PendingPost = {
     sha: mr.sha,
     sessionId,
@@ -77,7 +80,8 @@ export async function runReviewTurn(d: Deps, ctx: MrContext, rendered: RenderedD
     costUsd: result.costUsd + verified.costUsd,
     omitted: rendered.omitted,
     reviewedFiles: rendered.included.length,
-    verification: verified.checked ? { checked: verified.checked, dropped: verified.dropped } : undefined,
+    verification: verified.verification,
+    checks: addDrops(checked.checks, 'verifier', verified.verification?.dropped ?? 0),
   };
   await d.store.updateMr(project.id, mr.iid, project.path, (r) => {
     r.trunkStatus = 'done';
@@ -115,6 +119,7 @@ function runTrunk(d: Deps, ctx: MrContext, sessionId: string, rendered: Rendered
     files: ctx.diffs.map((f) => f.new_path),
     omitted: rendered.omitted,
     diff: rendered.text,
+    intent: ctx.intent,
   });
   return d.sessions.start(ctx.cwd, sessionId, prompt, {
     systemPrompt: systemPrompt(ctx.guidance),

@@ -5,6 +5,7 @@ import type { CodePushed } from '../events/types.js';
 import { readMarker, withMarker } from '../gitlab/markers.js';
 import { fixCheckPrompt, systemPrompt, updatePrompt } from '../review/prompts.js';
 import { fixCheckOutputSchema, TURN_SCHEMA } from '../review/outputs.js';
+import { parseEvidence, quoteMatches, type EvidenceRef } from '../review/evidence.js';
 import { splitGitDiff, touches, type FilePatch } from '../review/interdiff.js';
 import { pathFilter } from '../review/repo-config.js';
 import { renderDiff } from '../review/render-diff.js';
@@ -85,9 +86,15 @@ async function fixChecks(d: Deps, ctx: MrContext, rec: MrRecord, idx: PostedInde
       const kept = (await d.store.getThread(project.id, mr.iid, f.discussionId))?.pendingFix;
       const verdict = kept?.sha === mr.sha ? kept : await checkOne(d, ctx, rec, f, patch.diff, signal);
       if (!verdict.addressed) continue;
+      // "Fixed" must point at the line that fixes it, and that line must be in the code: no quote, no resolve.
+      const fixedBy = await fixingLine(d, ctx, verdict.fixed_by);
+      if (!fixedBy) {
+        d.log.info({ fp: f.fp, fixedBy: verdict.fixed_by }, 'fix check quoted no fixing line found in the code; thread left open');
+        continue;
+      }
       const disc = idx.discussions.find((x) => x.id === f.discussionId);
       const said = disc?.notes.some((n) => n.author.id === d.bot.id && readMarker(n.body)?.kind === 'fixed' && readMarker(n.body)?.fp === f.fp);
-      if (!said) await d.gitlab.reply(project.id, mr.iid, f.discussionId, withMarker(`✅ ${verdict.reply}`, { kind: 'fixed', fp: f.fp }));
+      if (!said) await d.gitlab.reply(project.id, mr.iid, f.discussionId, withMarker(`✅ ${verdict.reply}\n\nFixed by \`${fixedBy.path}:${fixedBy.line}\`: \`${fixedBy.quote.replace(/`/g, "'")}\``, { kind: 'fixed', fp: f.fp }));
       await d.gitlab.resolve(project.id, mr.iid, f.discussionId, true);
       await d.store.updateMr(project.id, mr.iid, project.path, (r) => {
         if (r.findings[f.fp]) r.findings[f.fp]!.status = 'fixed';
@@ -129,6 +136,14 @@ async function checkOne(d: Deps, ctx: MrContext, rec: MrRecord, f: PostedFinding
   if (!v.success) throw new ClaudeError('schema', `fix check output invalid: ${v.error.issues[0]?.path.join('.')}: ${v.error.issues[0]?.message}`);
   d.log.info({ fp: f.fp, sessionId, addressed: v.data.addressed }, 'fix check');
   return v.data;
+}
+
+/** The fix check's quoted fixing line, if it is what the file says at the new head. */
+async function fixingLine(d: Deps, ctx: MrContext, fixedBy: string | undefined): Promise<EvidenceRef | undefined> {
+  const ref = fixedBy ? parseEvidence(fixedBy) : undefined;
+  if (!ref) return undefined;
+  const files = await d.workspaces.readManyAt(ctx.project.id, ctx.mr.sha, [ref.path]);
+  return quoteMatches(ref, files.get(ref.path)) ? ref : undefined;
 }
 
 /** Each finding, its state, and the author's words in its thread since. */

@@ -76,3 +76,10 @@ export interface ProtectedBranchInfo {
   name: string;
   push: { accessLevel: number | null; userId: number | null; groupId: number | null }[];
 }
+
+/** The parts of an issue a review uses (GET /projects/:id/issues/:iid, …/closes_issues). */
+export interface IssueInfo {
+  iid: number;
+  title: string;
+  description: string;
+}

@@ -53,10 +53,12 @@ export function suggestionBlock(f: Finding, anchored: Anchored): string {
   return `${fence}suggestion:-0+${span}\n${text}\n${fence}`;
 }
 
-export function formatFindingBody(f: Finding, anchored: Anchored, opts?: { fingerprint: string }): string {
+/** `unverified`: the verification pass failed and the repo config posts such findings labelled, not as if verified. */
+export function formatFindingBody(f: Finding, anchored: Anchored, opts?: { fingerprint: string; unverified?: boolean }): string {
   const parts: string[] = [];
   const category = f.category.replace(/_/g, ' ');
   parts.push(`**${SEVERITY_BADGE[f.severity] ?? f.severity}** · ${category} · **${f.title.trim()}**`);
+  if (opts?.unverified) parts.push('⚠️ **Unverified:** the second, independent look at this finding failed to run, so nothing confirmed it.');
   if (f.body.trim()) parts.push(f.body.trim());
   if (anchored.kind === 'general') {
     const end = f.end_line > f.start_line ? `-${f.end_line}` : '';
@@ -68,6 +70,7 @@ export function formatFindingBody(f: Finding, anchored: Anchored, opts?: { finge
     if (ev.length > MAX_EVIDENCE) shown.push(`- … and ${ev.length - MAX_EVIDENCE} more`);
     parts.push(['**Evidence:**', ...shown].join('\n'));
   }
+  if (f.rule) parts.push(`**Rule** in \`${f.rule.source.trim()}\`: “${f.rule.quote.trim().replace(/\s+/g, ' ')}”`);
   const sugg = suggestionBlock(f, anchored);
   if (sugg) parts.push(sugg);
   const fp = opts?.fingerprint ?? findingFingerprint(f);

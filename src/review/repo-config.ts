@@ -9,6 +9,9 @@ export const REPO_CONFIG_PATH = '.gitlab/mr-reviewer.yml';
 /** who the bot answers in threads: everyone who can comment, project members (Guest+), or Developers+ */
 export const QUESTION_AUDIENCES = ['everyone', 'members', 'developers'] as const;
 export type QuestionAudience = (typeof QUESTION_AUDIENCES)[number];
+/** when the verification pass fails: hold the new findings back (summary only), or post them labelled unverified */
+export const VERIFICATION_FAILURE_MODES = ['hold', 'label'] as const;
+export type VerificationFailureMode = (typeof VERIFICATION_FAILURE_MODES)[number];
 
 const schema = z
   .object({
@@ -23,6 +26,7 @@ const schema = z
     auto_review: z.boolean().optional(),
     questions: z.enum(QUESTION_AUDIENCES).optional(),
     questions_per_user_per_day: z.number().int().min(0).max(10_000).optional(),
+    on_verification_failure: z.enum(VERIFICATION_FAILURE_MODES).optional(),
   })
   .strict();
 
@@ -41,6 +45,7 @@ export interface RepoConfig {
   questions: QuestionAudience;
   /** 0 = no limit */
   questionsPerUserPerDay: number;
+  onVerificationFailure: VerificationFailureMode;
 }
 
 export interface InstanceDefaults {
@@ -64,6 +69,7 @@ export function defaultRepoConfig(d: InstanceDefaults): RepoConfig {
     autoReview: true,
     questions: 'everyone',
     questionsPerUserPerDay: d.questionsPerUserPerDay,
+    onVerificationFailure: 'label',
   };
 }
 
@@ -98,6 +104,7 @@ export function parseRepoConfig(text: string | undefined, d: InstanceDefaults): 
       autoReview: f.auto_review ?? true,
       questions: f.questions ?? base.questions,
       questionsPerUserPerDay: f.questions_per_user_per_day ?? base.questionsPerUserPerDay,
+      onVerificationFailure: f.on_verification_failure ?? base.onVerificationFailure,
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { ReviewOutput } from '../review/findings.js';
+import type { PreExisting } from '../review/summary.js';
 
 // The typed records the bot keeps (architecture.md "State").
 
@@ -32,6 +33,8 @@ export interface MrRecord {
   findings: Record<string, PostedFinding>;
   /** fingerprints the author rejected and the model accepted: never raised again */
   withdrawn: string[];
+  /** problems the MR did not introduce, as the summary lists them (kept across pushes) */
+  preExisting?: PreExisting[];
   costUsd: number;
   turns: number;
   reviews: number;
@@ -52,7 +55,29 @@ export interface PendingPost {
   omitted: { path: string; reason: string }[];
   reviewedFiles: number;
   /** the verification pass: candidates checked, and how many it did not confirm */
-  verification?: { checked: number; dropped: number };
+  verification?: Verification;
+  /** findings the checks in code dropped before posting, by reason (review/evidence, rules, suppressions) */
+  checks?: CheckCounts;
+}
+
+export interface Verification {
+  checked: number;
+  dropped: number;
+  /** the pass itself failed: the new findings were held back, or posted labelled unverified (repo config) */
+  failed?: 'hold' | 'label';
+  /** how many findings were held back */
+  held?: number;
+  /** fingerprints of findings posted without a second look */
+  unverified?: string[];
+  /** confirmed findings whose suggestion the verifier rejected (posted without it) */
+  suggestionsDropped?: number;
+}
+
+export interface CheckCounts {
+  /** reason → findings dropped */
+  dropped: Record<string, number>;
+  /** suggestions removed because they would not apply cleanly (the findings stay) */
+  suggestions: number;
 }
 
 export interface ThreadRecord {
@@ -75,7 +100,7 @@ export interface ThreadRecord {
   /** a finished answer not yet posted (a GitLab outage between the two): a retry posts it without running the model */
   pendingReply?: PendingReply;
   /** a push's fix check that finished but whose outcome is not yet posted, for that head */
-  pendingFix?: { sha: string; addressed: boolean; reply: string };
+  pendingFix?: { sha: string; addressed: boolean; reply: string; fixed_by?: string };
   createdAt: string;
   updatedAt: string;
 }
