@@ -24,6 +24,7 @@ import { buildMrHook, buildNoteHook, hookEventFlag, hookHeaders, type MrAction, 
 import { executeHook, signingHeaders, type HookLogEntry } from './gitlab/hook-delivery.js';
 import { World, type DiscussionJson, type HookRec, type MrRec, type MrState, type NoteJson, type ProjectRec } from './gitlab/model.js';
 import { matchRoute } from './gitlab/rest.js';
+import { createIssue } from './gitlab/issues.js';
 import type { MemberRec } from './gitlab/access.js';
 
 export type { NoteJson, DiscussionJson, GitRequest, MrAction, HookLogEntry };
@@ -68,6 +69,8 @@ export interface GitlabStandin {
   commit(project: ProjectArg, branch: string, changes: Record<string, FileChange>, message?: string, opts?: { from?: string }): Promise<string>;
   createMr(project: ProjectArg, mr: { sourceBranch: string; targetBranch?: string; title: string; description?: string; draft?: boolean; authorId?: number }): Promise<StandinMr>;
   mr(project: ProjectArg, iid: number): StandinMr;
+  /** an issue in the project (iids count from 1); MRs reference it as `#iid` */
+  createIssue(project: ProjectArg, issue: { title: string; description?: string; authorId?: number }): { iid: number; title: string };
   setMrState(project: ProjectArg, iid: number, state: MrState, byUserId?: number): void;
   updateMr(project: ProjectArg, iid: number, patch: { title?: string; description?: string; draft?: boolean }): void;
   /** every non-system note in creation order (REST shape plus `discussion_id`) */
@@ -372,6 +375,11 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
     },
 
     mr: (ref, iid) => mrView(mrRec(ref, iid)),
+
+    createIssue(ref, o) {
+      const i = createIssue(proj(ref), o);
+      return { iid: i.iid, title: i.title };
+    },
 
     setMrState(ref, iid, state, byUserId) {
       const m = mrRec(ref, iid);
