@@ -14,6 +14,7 @@ import type { TurnOptions } from '../claude/sessions.js';
 import { parseCommand, runCommand } from './chat-commands.js';
 import type { Deps } from './deps.js';
 import { gateQuestion } from './questions.js';
+import { replySuggestion } from './reply-suggestion.js';
 import { reviewMr } from './review.js';
 import { noteFromApi } from './trusted-note.js';
 
@@ -99,7 +100,8 @@ export async function replyToNote(d: Deps, claimed: NoteAdded, signal?: AbortSig
 
   const out = parseTurn(replyOutputSchema, result.structured, 'reply');
   // The answer is paid for: keep it (and the session's state) before posting, so a failed post is only re-posted.
-  const pending: PendingReply = { noteId: ev.noteId, reply: out.reply, verdict: out.verdict, forkSessionId: forkId!, forked, rebuilt };
+  const block = await replySuggestion(d, project.id, mr.sha, disc, out.suggestion);
+  const pending: PendingReply = { noteId: ev.noteId, reply: block ? `${out.reply}\n\n${block}` : out.reply, verdict: out.verdict, forkSessionId: forkId!, forked, rebuilt };
   const { numTurns, costUsd } = result;
   await d.store.updateThread(project.id, iid, ev.discussionId, (t) => {
     t.status = 'done';

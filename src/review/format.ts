@@ -49,8 +49,14 @@ export function suggestionBlock(f: Finding, anchored: Anchored): string {
   const lines = text.split('\n');
   const current = anchored.currentText ?? (span === 0 ? [f.anchor_text] : undefined);
   if (current && sameCode(lines, current)) return '';
-  const fence = fenceFor(text);
-  return `${fence}suggestion:-0+${span}\n${text}\n${fence}`;
+  return suggestionFence(text, span);
+}
+
+/** GitLab's suggestion block on the commented line and `span` lines below it. */
+export function suggestionFence(text: string, span: number): string {
+  const body = text.replace(/\r\n?/g, '\n').replace(/\n$/, '');
+  const fence = fenceFor(body);
+  return `${fence}suggestion:-0+${span}\n${body}\n${fence}`;
 }
 
 /** `unverified`: the verification pass failed and the repo config posts such findings labelled, not as if verified. */

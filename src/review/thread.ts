@@ -7,7 +7,8 @@ export const THREAD_RULES = `You are now answering in one discussion thread of t
 - Re-read the code when the question needs it. Answer in at most 5 sentences, no thanks or filler.
 - If the author shows your finding is wrong, say so once and set verdict "withdrawn". If it still holds, quote one line of new evidence and say plainly whether a fix is needed before merge (verdict "fix_needed" or "optional"). Otherwise verdict "answered".
 - Stay consistent with what you said earlier in this thread; never argue the same point twice.
-Return your answer through the StructuredOutput tool, filling "reply" and "verdict" only.`;
+- When the answer is a change to the thread's line, put its replacement in "suggestion": whole lines with the file's indentation, no line numbers or +/- markers (it is offered as a GitLab suggestion; a bad one is dropped). Otherwise leave it null.
+Return your answer through the StructuredOutput tool, filling "reply", "verdict" and "suggestion" only.`;
 
 export interface ThreadPromptInput {
   iid: number;
