@@ -62,8 +62,8 @@ export const verifyOutputSchema = z.strictObject({
       id: z.number().int().min(1),
       verdict: z.enum(['confirmed', 'refuted', 'unverified']),
       evidence: z.string().max(600).catch(''),
-      /** a confirmed finding whose suggested code is wrong is kept, without the suggestion */
-      suggestion_ok: z.boolean().catch(true),
+      /** false: a confirmed finding whose suggested code is wrong is kept, without the suggestion */
+      suggestion_ok: z.boolean().optional().catch(undefined),
     }),
   ),
 });
