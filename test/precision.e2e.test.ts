@@ -116,6 +116,28 @@ describe('review precision, end to end', () => {
     expect(reply.body).toContain('```suggestion:-0+0\n  let sum = 0;\n```');
   });
 
+  it('a fix check resolves a thread only when it quotes a fixing line that is in the code', async () => {
+    const { project, mr: m } = await mr('acme/fixcheck');
+    h.model.script(
+      { structured: reviewOutput([finding({ file: 'src/math.js', start_line: 6, anchor_text: '  return a / b;', title: 'FIX-DIV' })]) },
+      { structured: { verdicts: [{ id: 1, verdict: 'confirmed', evidence: 'src/math.js:6: return a / b;' }] } },
+    );
+    await review(project, m.iid);
+    // The model claims a fix, quoting a line that the push did not write.
+    h.model.respond((req) => (req.lastUserText.includes('Is your concern addressed?') ? { structured: { addressed: true, reply: 'CLAIMED-FIX', fixed_by: 'src/math.js:6: if (b === 0) return 0;' } } : undefined));
+    h.model.script({ structured: reviewOutput([], 'AFTER-PUSH') });
+    const oldrev = h.gitlab.mr(project, m.iid).headSha;
+    await h.gitlab.commit(project, 'feature', { 'src/math.js': CHANGE['src/math.js'].replace('  return a / b;', '  if (b === 0) throw new RangeError("b");\n  return a / b;') }, 'guard b');
+    await h.send(h.gitlab.mrHook(project, m.iid, 'update', { oldrev }));
+    await waitFor(async () => (await h.bot.deps.store.getMr(project.id, m.iid))?.reviewedSha === h.gitlab.mr(project, m.iid).headSha, 90_000, 'update');
+    await h.bot.queue.drained();
+    h.model.respond(() => undefined);
+    const thread = h.gitlab.discussions(project, m.iid).find((d) => d.notes[0]!.body.includes('FIX-DIV'))!;
+    expect(thread.notes.some((n) => n.body.includes('CLAIMED-FIX'))).toBe(false);
+    expect(thread.notes[0]!.resolved).toBe(false);
+    expect(h.logs.some((l) => l.includes('fix check quoted no fixing line found in the code'))).toBe(true);
+  });
+
   it('a failing verifier holds the new findings back when the repo says so', async () => {
     const { project, mr: m } = await mr('acme/hold', { config: 'on_verification_failure: hold\n' });
     h.model.script(
