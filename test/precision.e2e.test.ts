@@ -116,10 +116,11 @@ describe('review precision, end to end', () => {
     expect(reply.body).toContain('```suggestion:-0+0\n  let sum = 0;\n```');
   });
 
-  it('a fix check resolves a thread only when it quotes a fixing line that is in the code', async () => {
+  it('a fix check resolves a thread only when it quotes a fixing line that is in the code; pre-existing items stay listed across pushes', async () => {
     const { project, mr: m } = await mr('acme/fixcheck');
+    const OLD = finding({ file: 'src/math.js', start_line: 2, anchor_text: '  return a + b;', title: 'PRE-EXISTING-ADD', pre_existing: true });
     h.model.script(
-      { structured: reviewOutput([finding({ file: 'src/math.js', start_line: 6, anchor_text: '  return a / b;', title: 'FIX-DIV' })]) },
+      { structured: reviewOutput([finding({ file: 'src/math.js', start_line: 6, anchor_text: '  return a / b;', title: 'FIX-DIV' }), OLD]) },
       { structured: { verdicts: [{ id: 1, verdict: 'confirmed', evidence: 'src/math.js:6: return a / b;' }] } },
     );
     await review(project, m.iid);
@@ -136,6 +137,9 @@ describe('review precision, end to end', () => {
     expect(thread.notes.some((n) => n.body.includes('CLAIMED-FIX'))).toBe(false);
     expect(thread.notes[0]!.resolved).toBe(false);
     expect(h.logs.some((l) => l.includes('fix check quoted no fixing line found in the code'))).toBe(true);
+    // The push's review did not repeat the pre-existing item; the summary still lists it.
+    expect(summaryOf(h, project, m.iid)!.body).toContain('AFTER-PUSH');
+    expect(summaryOf(h, project, m.iid)!.body).toMatch(/Pre-existing issues[\s\S]*`src\/math.js:2` 🟠 Major: PRE-EXISTING-ADD/);
   });
 
   it('a failing verifier holds the new findings back when the repo says so', async () => {
