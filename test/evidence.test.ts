@@ -24,6 +24,11 @@ describe('quoteMatches', () => {
     expect(quoteMatches(parseEvidence('src/math.js:2: a / b')!, FILE)).toBe(true);
     expect(quoteMatches(parseEvidence('src/math.js:1-2: div(a, b) { return a')!, FILE)).toBe(true);
   });
+  it('accepts a quote copied from the rendered diff with its "2 +" or "+" prefix', () => {
+    expect(quoteMatches(parseEvidence('src/math.js:2: 2 +  return a / b;')!, FILE)).toBe(true);
+    expect(quoteMatches(parseEvidence('src/math.js:2: +  return a / b;')!, FILE)).toBe(true);
+    expect(quoteMatches(parseEvidence('src/math.js:2: 2 +  return a * b;')!, FILE)).toBe(false);
+  });
   it('drops a quote on the wrong line, an invented one, a too-short one, or a missing file', () => {
     expect(quoteMatches(parseEvidence('src/math.js:1: return a / b;')!, FILE)).toBe(false);
     expect(quoteMatches(parseEvidence('src/math.js:2: return a / b || 0;')!, FILE)).toBe(false);

@@ -33,13 +33,13 @@ const MIN_QUOTE = 4;
  */
 export function quoteMatches(ref: EvidenceRef, fileText: string | undefined): boolean {
   if (fileText === undefined) return false;
-  const quote = normalizeCodeLine(ref.quote);
-  if (quote.length < MIN_QUOTE) return false;
   const lines = fileText.replace(/\r\n?/g, '\n').split('\n');
   const extra = ref.quote.split('\n').length - 1;
-  const cited = lines.slice(ref.line - 1, ref.endLine + extra);
-  if (cited.length === 0) return false;
-  return normalizeCodeLine(cited.join('\n')).includes(quote);
+  const cited = normalizeCodeLine(lines.slice(ref.line - 1, ref.endLine + extra).join('\n'));
+  if (!cited) return false;
+  // A quote copied from the rendered diff may carry its "12 +" or "+" prefix: the code after it must match.
+  const forms = [ref.quote, ref.quote.replace(/^\s*\d+\s*[+\- ]\s?/gm, ''), ref.quote.replace(/^[+\- ]/gm, '')].map(normalizeCodeLine);
+  return forms.some((q) => q.length >= MIN_QUOTE && cited.includes(q));
 }
 
 /** Every file the findings' evidence cites, for one batched read. */

@@ -45,7 +45,7 @@ export function systemPrompt(g: RepoGuidance): string {
 - Bugs the MR did not introduce: pre_existing true.
 - Do not comment on style, naming, docs, formatting or unused imports; do not describe the change, praise it, or object to design choices; do not suggest what the added lines already do. At most 5 findings.
 - Cite lines by their NEW line number as shown in the diff (the number before +/space), and put the exact text of that line in anchor_text. For a removed line use side "old" and its removed text.
-- evidence: one or more items, each exactly "path:line: quoted text", the text copied from that line of the checkout (Read shows it). Quotes are checked against the code; a finding with a quote that is not on that line is discarded.
+- evidence: one or more items, each exactly "path:line: quoted text", the text copied from that line of the checkout (Read shows it). Quotes are checked against the code; a finding with a quote that is not on that line is discarded. For a finding on a removed line, quote head lines that show the effect (e.g. a caller that still relies on it).
 - A suggestion replaces exactly start_line..end_line with working code (at most ~5 lines), or is null: whole lines, with the file's indentation, no line numbers or +/- diff markers, and different from the current lines.
 - A finding that says a project rule is broken (category rule_violation) sets "rule": {"source": the guidance file that states it, "quote": the rule's exact words}. Without a rule you can quote, it is not a rule violation.`,
     FALSE_POSITIVE_RULES,
