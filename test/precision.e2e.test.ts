@@ -151,6 +151,20 @@ describe('review precision, end to end', () => {
     await review(project, m.iid);
     expect(findingNotes(h, project, m.iid)).toHaveLength(0);
     expect(summaryOf(h, project, m.iid)!.body).toContain('the verification pass failed: 1 new finding held back until the next review');
+
+    // The next review verifies the held finding again (the model did not repeat it); confirmed, it is posted.
+    h.model.script(
+      { structured: reviewOutput([], 'NEXT-REVIEW') },
+      { structured: { verdicts: [{ id: 1, verdict: 'confirmed', evidence: 'src/math.js:6: return a / b;' }] } },
+    );
+    const oldrev = h.gitlab.mr(project, m.iid).headSha;
+    await h.gitlab.commit(project, 'feature', { 'README.md': 'docs\n' }, 'docs');
+    await h.send(h.gitlab.mrHook(project, m.iid, 'update', { oldrev }));
+    await waitFor(() => summaryOf(h, project, m.iid)!.body.includes('NEXT-REVIEW'), 90_000, 'the next review');
+    await h.bot.queue.drained();
+    expect(h.model.requests.at(-1)!.lastUserText).toContain('HELD-DIV');
+    expect(findingNotes(h, project, m.iid).map((n) => n.body.includes('**HELD-DIV**'))).toEqual([true]);
+    expect((await h.bot.deps.store.getMr(project.id, m.iid))!.held).toBeUndefined();
   });
 });
 

@@ -1,7 +1,8 @@
 // The trunk review: check the MR out, run one new Claude session over it, post the findings and the summary.
 import { ClaudeError, type ClaudeResult } from '../claude/result.js';
 import type { ProjectRef } from '../events/types.js';
-import { parseTurn, reviewOutputSchema, TURN_SCHEMA } from '../review/outputs.js';
+import { findingFingerprint } from '../gitlab/markers.js';
+import { parseTurn, reviewOutputSchema, TURN_SCHEMA, type Finding, type ReviewOutput } from '../review/outputs.js';
 import { reviewPrompt, systemPrompt } from '../review/prompts.js';
 import { pathFilter } from '../review/repo-config.js';
 import { renderDiff, type RenderedDiff } from '../review/render-diff.js';
@@ -70,8 +71,10 @@ export async function runReviewTurn(d: Deps, ctx: MrContext, rendered: RenderedD
     throw e;
   });
   const model = d.config.CLAUDE_MODEL ?? result.model;
-  // Checks in code first (free), then the verifier's second look (paid) on what is left.
-  const checked = await checkFindings(d, ctx, parseTurn(reviewOutputSchema, result.structured, 'review'));
+  // Findings an earlier failed verification held back are candidates again; checks in code first (free), then the
+  // verifier's second look (paid) on what is left.
+  const proposed = parseTurn(reviewOutputSchema, result.structured, 'review');
+  const checked = await checkFindings(d, ctx, withHeld(proposed, (await d.store.getMr(project.id, mr.iid))?.held));
   const verified = await verifyFindings(d, ctx, rendered, checked.output, model, signal);
   const pending: PendingPost = {
     sha: mr.sha,
@@ -87,6 +90,7 @@ export async function runReviewTurn(d: Deps, ctx: MrContext, rendered: RenderedD
     r.trunkStatus = 'done';
     r.trunkModel = result.model ?? r.trunkModel;
     r.pendingPost = pending;
+    r.held = verified.held?.length ? verified.held : undefined;
     r.costUsd += pending.costUsd;
     r.turns += result.numTurns;
     r.reviews += 1;
@@ -127,6 +131,13 @@ function runTrunk(d: Deps, ctx: MrContext, sessionId: string, rendered: Rendered
     maxBudgetUsd: ctx.repoConfig.reviewBudgetUsd,
     signal,
   });
+}
+
+/** The model's findings plus the held ones it did not repeat. */
+function withHeld(output: ReviewOutput, held: Finding[] | undefined): ReviewOutput {
+  if (!held?.length) return output;
+  const fps = new Set(output.findings.map(findingFingerprint));
+  return { ...output, findings: [...output.findings, ...held.filter((f) => !fps.has(findingFingerprint(f)))] };
 }
 
 function skipped(log: Deps['log'], why: string): ReviewOutcome {

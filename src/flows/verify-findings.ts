@@ -2,7 +2,7 @@
 import { ClaudeError } from '../claude/result.js';
 import { findingFingerprint } from '../gitlab/markers.js';
 import { filterFindings } from '../review/format.js';
-import { parseTurn, verifyOutputSchema, VERIFY_SCHEMA, type ReviewOutput } from '../review/outputs.js';
+import { parseTurn, verifyOutputSchema, VERIFY_SCHEMA, type Finding, type ReviewOutput } from '../review/outputs.js';
 import { systemPrompt } from '../review/prompts.js';
 import type { RenderedDiff } from '../review/render-diff.js';
 import { applyVerdicts, verifyPrompt } from '../review/verifier.js';
@@ -14,6 +14,8 @@ export interface Verified {
   output: ReviewOutput;
   /** undefined when nothing was checked (the pass is off, or there was nothing new to check) */
   verification?: Verification;
+  /** findings held back because the pass failed (`hold`): the next review verifies them again */
+  held?: Finding[];
   costUsd: number;
 }
 
@@ -57,7 +59,7 @@ export async function verifyFindings(d: Deps, ctx: MrContext, rendered: Rendered
     d.log.warn({ err: e instanceof Error ? e.message : String(e), mode, findings: kept.length }, mode === 'hold' ? 'verification failed; holding the new findings back' : 'verification failed; posting the new findings labelled unverified');
     if (mode === 'hold') {
       const held = new Set(kept);
-      return { output: { ...output, findings: output.findings.filter((f) => !held.has(f)) }, verification: { checked: 0, dropped: 0, failed: 'hold', held: kept.length }, costUsd };
+      return { output: { ...output, findings: output.findings.filter((f) => !held.has(f)) }, verification: { checked: 0, dropped: 0, failed: 'hold', held: kept.length }, held: kept, costUsd };
     }
     return { output, verification: { checked: 0, dropped: 0, failed: 'label', unverified: kept.map(findingFingerprint) }, costUsd };
   }

@@ -1,4 +1,4 @@
-import type { ReviewOutput } from '../review/findings.js';
+import type { Finding, ReviewOutput } from '../review/findings.js';
 import type { PreExisting } from '../review/summary.js';
 
 // The typed records the bot keeps (architecture.md "State").
@@ -33,6 +33,8 @@ export interface MrRecord {
   findings: Record<string, PostedFinding>;
   /** fingerprints the author rejected and the model accepted: never raised again */
   withdrawn: string[];
+  /** findings a failed verification held back (repo config `hold`): candidates again at the next review */
+  held?: Finding[];
   /** problems the MR did not introduce, as the summary lists them (kept across pushes) */
   preExisting?: PreExisting[];
   costUsd: number;
