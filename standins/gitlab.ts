@@ -5,6 +5,8 @@
  *   or `Authorization: Bearer`; list endpoints paginate like GitLab (x-* and Link headers).
  * - Real git repositories over smart HTTP (`git http-backend`) at `/<path_with_namespace>.git/…`, HTTP Basic auth
  *   with the token as password (`oauth2:<token>`); each MR has `refs/merge-requests/<iid>/head`.
+ * - Issues (`createIssue`), the issues an MR closes (GitLab's default closing pattern over its description and
+ *   commits) and an MR's commits (./gitlab/issues.ts).
  * - Quick actions in note bodies (create and edit) run as the note's author and are removed from the stored body, and
  *   mentions are recorded as notifications, like GitLab (./gitlab/quick-actions.ts); `mrActivity` shows them.
  * - A test-side API: build projects, commits and MRs, let humans write notes, inject failures (also after the request
