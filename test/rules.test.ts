@@ -11,6 +11,10 @@ describe('ruleProblem', () => {
     expect(ruleProblem({ category: 'rule_violation', rule: null }, guidance)).toBe('rule violation without a quoted rule');
     expect(ruleProblem({ category: 'bug', rule: undefined }, guidance)).toBeUndefined();
   });
+  it('treats a finding that invokes a guidance file as a rule claim, whatever its category', () => {
+    expect(ruleProblem({ category: 'security', rule: null, title: 'Logs a body', body: 'CLAUDE.md forbids this.' }, guidance)).toBe('names a guidance file without quoting its rule');
+    expect(ruleProblem({ category: 'security', rule: { source: 'CLAUDE.md', quote: 'Never log request bodies' }, title: 'Logs a body', body: 'CLAUDE.md forbids this.' }, guidance)).toBeUndefined();
+  });
   it('accepts a quote found in the named file (bullets, case and spacing aside)', () => {
     expect(ruleProblem({ category: 'rule_violation', rule: { source: 'CLAUDE.md', quote: '- never log request bodies' } }, guidance)).toBeUndefined();
     expect(ruleProblem({ category: 'rule_violation', rule: { source: 'src/api/REVIEW.md', quote: 'handlers must  validate input' } }, guidance)).toBeUndefined();

@@ -13,9 +13,15 @@ export interface GuidanceFile {
 /** Bullets, quotes and case do not matter; words do. */
 const norm = (s: string) => normalizeCodeLine(s.replace(/^[\s>*\-•"'`]+|["'`]+$/gm, '')).toLowerCase();
 
+const GUIDANCE_NAMED = /\b(?:CLAUDE|AGENTS|REVIEW)\.md\b|mr-reviewer\.yml/i;
+
 /** Why a rule finding cannot be posted, or undefined (also for findings that claim no rule). */
-export function ruleProblem(f: Pick<Finding, 'category' | 'rule'>, guidance: GuidanceFile[]): string | undefined {
-  if (!f.rule) return f.category === 'rule_violation' ? 'rule violation without a quoted rule' : undefined;
+export function ruleProblem(f: Pick<Finding, 'category' | 'rule'> & Partial<Pick<Finding, 'title' | 'body'>>, guidance: GuidanceFile[]): string | undefined {
+  if (!f.rule) {
+    if (f.category === 'rule_violation') return 'rule violation without a quoted rule';
+    // "As CLAUDE.md says…" is a rule claim too, whatever the category.
+    return GUIDANCE_NAMED.test(`${f.title ?? ''}\n${f.body ?? ''}`) ? 'names a guidance file without quoting its rule' : undefined;
+  }
   const quote = norm(f.rule.quote);
   if (quote.length < 8) return 'the quoted rule is too short to identify';
   const source = normalizePath(f.rule.source);
