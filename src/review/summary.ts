@@ -96,7 +96,8 @@ export function formatSummary(s: SummaryInput): string {
   if (dropped) lines.push(`| **Dropped** | ${dropped} |`);
   if (s.guidanceFiles?.length) lines.push(`| **Guidance applied** | ${s.guidanceFiles.map((f) => `\`${f}\``).join(', ')} |`);
   lines.push(`| **Cost** | $${s.costUsd.toFixed(4)} over ${s.reviews} run${s.reviews === 1 ? '' : 's'} |`);
-  if (open.length === 0) lines.push('', 'No problems found that this MR introduces.');
+  const held = s.verification?.failed === 'hold' ? (s.verification.held ?? 0) : 0;
+  if (open.length === 0) lines.push('', held ? 'Nothing posted yet: the findings of this run wait for verification.' : 'No problems found that this MR introduces.');
   else if (s.mrUrl) {
     lines.push('', '**Open findings:**');
     for (const f of open) lines.push(`- ${SEVERITY_BADGE[f.severity as Severity] ?? f.severity} [${f.title.replace(/[[\]]/g, '')}](${s.mrUrl}#note_${f.noteId}) — \`${f.file}:${f.line}\``);
