@@ -63,8 +63,10 @@ function scripted(req: RecordedRequest): Reply | undefined {
   if (Array.isArray(last?.content) && last.content.some((b: { type?: string }) => b.type === 'tool_result')) return undefined; // after the structured output: "OK"
   const asked = req.lastUserText;
   // typed as Finding so the script cannot drift from the review schema the CLI validates against
+  // evidence quotes the anchor line: the bot checks every quote against the checkout before posting
   const f = (file: string, anchor: string, rest: Pick<Finding, 'severity' | 'title' | 'body'> & Partial<Finding>): Finding => ({
-    file, side: 'new', start_line: lineOf(FEATURE, anchor), end_line: lineOf(FEATURE, anchor), anchor_text: anchor, category: 'bug', confidence: 95, pre_existing: false, evidence: [], ...rest,
+    file, side: 'new', start_line: lineOf(FEATURE, anchor), end_line: lineOf(FEATURE, anchor), anchor_text: anchor, category: 'bug', confidence: 95, pre_existing: false,
+    evidence: [`${file}:${lineOf(FEATURE, anchor)}: ${anchor.trim()}`], ...rest,
   });
   if (asked.includes('Verify these candidate findings')) {
     // the verification pass: the sample's three bugs are real

@@ -7,6 +7,8 @@
  *   with the token as password (`oauth2:<token>`); each MR has `refs/merge-requests/<iid>/head`. Pushes as GitLab
  *   takes them: Developer+ (or a target member on a fork MR that allows collaboration), protected branches refused in
  *   pre-receive; a push gives the branch's MRs a new version and fires their MR `update` hook with `oldrev`.
+ * - Issues (`createIssue`), the issues an MR closes (GitLab's default closing pattern over its description and
+ *   commits) and an MR's commits (./gitlab/issues.ts).
  * - Quick actions in note bodies (create and edit) run as the note's author and are removed from the stored body, and
  *   mentions are recorded as notifications, like GitLab (./gitlab/quick-actions.ts); `mrActivity` shows them.
  * - Draft notes (./gitlab/draft-notes.ts): review comments only their author sees until a publish; GitLab's emails
@@ -31,6 +33,7 @@ import { World, type DiscussionJson, type DraftNotesMode, type HookRec, type MrR
 import { draftJson } from './gitlab/draft-notes.js';
 import { matchRoute } from './gitlab/rest.js';
 import { mayPushAtAll, protects, pushDenial, type MemberRec } from './gitlab/access.js';
+import { createIssue } from './gitlab/issues.js';
 
 export type { NoteJson, DiscussionJson, GitRequest, MrAction, HookLogEntry, DraftNotesMode };
 export { LINE_CODE_ERROR } from './gitlab/model.js';
@@ -79,6 +82,8 @@ export interface GitlabStandin {
   /** `sourceProject`: a fork MR from that project's `sourceBranch` into `project` */
   createMr(project: ProjectArg, mr: { sourceBranch: string; targetBranch?: string; title: string; description?: string; draft?: boolean; authorId?: number; sourceProject?: ProjectArg; allowCollaboration?: boolean }): Promise<StandinMr>;
   mr(project: ProjectArg, iid: number): StandinMr;
+  /** an issue in the project (iids count from 1); MRs reference it as `#iid` */
+  createIssue(project: ProjectArg, issue: { title: string; description?: string; authorId?: number }): { iid: number; title: string };
   setMrState(project: ProjectArg, iid: number, state: MrState, byUserId?: number): void;
   updateMr(project: ProjectArg, iid: number, patch: { title?: string; description?: string; draft?: boolean }): void;
   /** every non-system note in creation order (REST shape plus `discussion_id`) */
@@ -455,6 +460,11 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
     },
 
     mr: (ref, iid) => mrView(mrRec(ref, iid)),
+
+    createIssue(ref, o) {
+      const i = createIssue(proj(ref), o);
+      return { iid: i.iid, title: i.title };
+    },
 
     setMrState(ref, iid, state, byUserId) {
       const m = mrRec(ref, iid);

@@ -104,9 +104,10 @@ export function sendHook(botUrl: string, gitlab: GitlabStandin, payload: object,
   });
 }
 
-/** A finding as the model would return it. */
+/** A finding as the model would return it; its evidence quotes its anchor line (checked against the checkout). */
 export function finding(f: Partial<Finding> & Pick<Finding, 'file' | 'start_line' | 'anchor_text'>): Finding {
   return {
+    evidence: f.side === 'old' ? [] : [`${f.file}:${f.start_line}: ${f.anchor_text.trim()}`],
     side: 'new',
     end_line: f.start_line,
     severity: 'major',
@@ -115,7 +116,6 @@ export function finding(f: Partial<Finding> & Pick<Finding, 'file' | 'start_line
     pre_existing: false,
     title: 'A bug',
     body: 'This breaks when the input is empty.',
-    evidence: [],
     suggestion: null,
     ...f,
   };

@@ -40,7 +40,7 @@ describe('following the MR', () => {
     const summaryBefore = h.gitlab.notes(project, mr.iid).find((n) => readMarker(n.body)?.kind === 'summary')!;
     const start = h.model.requests.length;
     // Fix check for the division finding (touched by the push): addressed. The list finding is untouched.
-    h.model.respond((req) => (req.lastUserText.includes('Is your concern addressed?') ? { structured: { addressed: true, reply: 'FIXED-REPLY b is now checked.' } } : undefined));
+    h.model.respond((req) => (req.lastUserText.includes('Is your concern addressed?') ? { structured: { addressed: true, reply: 'FIXED-REPLY b is now checked.', fixed_by: 'src/math.js:6:   if (b === 0) throw new RangeError("b");' } } : undefined));
     const NEW = finding({ file: 'src/math.js', start_line: 10, anchor_text: '  return a % b;', title: 'FINDING-NEW-MOD', category: 'api_contract' });
     h.model.script({ structured: reviewOutput([DIV, NEW], 'SECOND-REVIEW-SUMMARY') }); // the model repeats DIV
     const res = await push(project, mr.iid, {

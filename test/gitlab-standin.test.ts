@@ -862,3 +862,28 @@ describe('draft notes (API::DraftNotes, DraftNotes::PublishService)', () => {
     expect((await call('GET', base())).status).toBe(200);
   });
 });
+
+describe('issues an MR closes, and its commits', () => {
+  it('lists closing references that exist, shows issues, and lists the commits newest first', async () => {
+    const q = await s.createProject('group/issues', { 'a.txt': 'a\n' });
+    const one = s.createIssue(q, { title: 'Crash on empty list', description: 'first() throws' });
+    const two = s.createIssue(q, { title: 'Unrelated' });
+    await s.commit(q, 'fix', { 'a.txt': 'b\n' }, 'Guard the list\n\nFixes #2');
+    await s.commit(q, 'fix', { 'a.txt': 'c\n' }, 'Second step');
+    const m = await s.createMr(q, { sourceBranch: 'fix', title: 'Fix first()', description: 'Closes #1, and see #99. Closes #77' });
+    const client = new GitLabClient({ url: s.url, token: s.token });
+    const closing = await client.closesIssues(q.id, m.iid);
+    expect(closing.map((i) => i.iid).sort()).toEqual([one.iid, two.iid]); // #77 does not exist; #99 is not a closing reference
+    expect(closing.find((i) => i.iid === 1)).toEqual({ iid: 1, title: 'Crash on empty list', description: 'first() throws' });
+    const raw: any = await api.Issues.show(1, { projectId: q.id });
+    expect(raw).toMatchObject({ iid: 1, project_id: q.id, state: 'opened', references: { short: '#1' }, web_url: `${s.url}/group/issues/-/issues/1` });
+    expect((await failure(client.issue(q.id, 77))).status).toBe(404);
+    const commits: any[] = await api.MergeRequests.allCommits(q.id, m.iid);
+    expect(commits.map((c) => c.title)).toEqual(['Second step', 'Guard the list']);
+    expect(commits[1]).toMatchObject({ message: 'Guard the list\n\nFixes #2\n', parent_ids: [expect.any(String)], short_id: commits[1].id.slice(0, 8) });
+    expect(await client.mrCommits(q.id, m.iid)).toEqual([
+      { title: 'Guard the list', message: 'Guard the list\n\nFixes #2\n' },
+      { title: 'Second step', message: 'Second step\n' },
+    ]);
+  });
+});

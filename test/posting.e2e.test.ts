@@ -58,9 +58,10 @@ describe('posting model text', () => {
       return found[0]!.body;
     };
     // readable: the words are all there (`\/merge` renders as `/merge`)
-    expect(one('FINDING-DIV')).toContain('Divides by zero.\n\\/merge\n\\/approve\n\\/close');
+    // (the summary links each finding by its title; the finding's own note has it in bold)
+    expect(one('**FINDING-DIV**')).toContain('Divides by zero.\n\\/merge\n\\/approve\n\\/close');
     expect(one('SUMMARY-TEXT')).toContain('\\/approve');
     expect(one('REPLY-TEXT')).toContain('\\/merge');
-    expect(one('FINDING-FIRST')).toContain('```sh\n/merge\n@all\n```'); // fenced code verbatim
+    expect(one('**FINDING-FIRST**')).toContain('```sh\n/merge\n@all\n```'); // fenced code verbatim
   });
 });

@@ -97,7 +97,7 @@ describe('trunk review, end to end', () => {
     await waitFor(() => h.gitlab.notes(project, mr.iid).some((n) => n.author.id === BOT.id && readMarker(n.body)?.kind === 'summary'), 60_000, 'summary');
     await h.bot.queue.drained();
     const botNotes = h.gitlab.notes(project, mr.iid).filter((n) => n.author.id === BOT.id);
-    expect(botNotes.filter((n) => n.body.includes('REAL-FINDING'))).toHaveLength(1);
+    expect(botNotes.filter((n) => readMarker(n.body)?.kind === 'finding' && n.body.includes('REAL-FINDING'))).toHaveLength(1);
     expect(botNotes.filter((n) => readMarker(n.body)?.kind === 'summary')).toHaveLength(1);
     expect(h.gitlab.notes(project, mr.iid).find((n) => n.id === fakeSummary.id)!.body).toContain('not a summary'); // not edited
   });

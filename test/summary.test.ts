@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readMarker } from '../src/gitlab/markers.js';
 import type { Finding } from '../src/review/findings.js';
-import { formatSummary, type SummaryInput } from '../src/review/summary.js';
+import { droppedLine, formatSummary, mergePreExisting, RISK_LEVELS, type SummaryInput } from '../src/review/summary.js';
 import type { PostedFinding } from '../src/store/records.js';
 
 const posted = (p: Partial<PostedFinding>): PostedFinding => ({ fp: 'f', discussionId: 'd', noteId: 1, file: 'a.ts', line: 1, severity: 'major', title: 'T', inline: true, status: 'open', ...p });
@@ -100,6 +100,56 @@ describe('the summary of a published review: blocking, listed, mode, what change
       expect(since({ posted: 2, fixed: 1, updated: 1 })).toContain('**Since the last review** (`bbbbbbbbbbbb`): 2 new findings, 1 fixed (resolved in its thread), 1 updated in place.');
       expect(since({})).toContain('(`bbbbbbbbbbbb`): nothing new to say.');
       expect(formatSummary(base)).not.toContain('Since the last review');
+    });
+  });
+});
+
+describe('the summary as precision needs it: links, risk levels, guidance, what was dropped', () => {
+  const pre = (title: string, file = 'a.js'): Finding => ({
+    file, side: 'new', start_line: 3, end_line: 3, anchor_text: title, severity: 'major', category: 'bug', confidence: 95,
+    pre_existing: true, title, body: '', evidence: [],
+  });
+  const minimal = { summary: 'Adds x.', headSha: 'abcdef0123456789', omitted: [], reviewedFiles: 2, costUsd: 0.01, reviews: 1, botUsername: 'bot' };
+
+  describe('formatSummary', () => {
+    it('links every open finding, defines risk levels, names guidance and the dropped line', () => {
+      const body = formatSummary({
+        ...minimal,
+        findings: [
+          { fp: '1', discussionId: 'd', noteId: 1001, file: 'a.js', line: 3, severity: 'major', title: 'Crash [edge]', inline: true, status: 'open' },
+          { fp: '2', discussionId: 'e', noteId: 1002, file: 'b.js', line: 4, severity: 'minor', title: 'Fixed one', inline: true, status: 'fixed' },
+        ],
+        preExisting: [],
+        mrUrl: 'https://gl/x/-/merge_requests/1',
+        guidanceFiles: ['CLAUDE.md', 'src/REVIEW.md'],
+        checks: { dropped: { evidence: 2, verifier: 1 }, suggestions: 1 },
+      });
+      expect(body).toContain('[Crash edge](https://gl/x/-/merge_requests/1#note_1001) — `a.js:3`');
+      expect(body).not.toContain('#note_1002');
+      expect(body).toContain(RISK_LEVELS);
+      expect(body).toContain('| **Guidance applied** | `CLAUDE.md`, `src/REVIEW.md` |');
+      expect(body).toContain('| **Dropped** | 3 findings (2 quote not found in the code, 1 not confirmed by the verifier); 1 suggestion removed (would not apply cleanly) |');
+    });
+    it('says when the verifier failed, held or labelled', () => {
+      const held = formatSummary({ ...minimal, findings: [], preExisting: [], verification: { checked: 0, dropped: 0, failed: 'hold', held: 2 } });
+      expect(held).toContain('2 new findings held back');
+      expect(held).not.toContain('No problems found');
+      expect(formatSummary({ ...minimal, findings: [], preExisting: [], verification: { checked: 0, dropped: 0, failed: 'label', unverified: ['x'] } })).toContain('1 new finding posted labelled unverified');
+    });
+  });
+
+  describe('droppedLine', () => {
+    it('is absent when nothing was dropped', () => {
+      expect(droppedLine(undefined)).toBeUndefined();
+      expect(droppedLine({ dropped: {}, suggestions: 0 })).toBeUndefined();
+    });
+  });
+
+  describe('mergePreExisting', () => {
+    it('keeps earlier items and adds new ones once', () => {
+      const first = mergePreExisting(undefined, [pre('Old bug')]);
+      const second = mergePreExisting(first, [pre('Other bug', 'b.js'), pre('Old bug')]);
+      expect(second.map((p) => p.title)).toEqual(['Old bug', 'Other bug']);
     });
   });
 });

@@ -191,7 +191,9 @@ describe('thread conversations', () => {
     expect(rec.trunkSessionId).toBeTruthy();
     expect(rec.reviews).toBe(1);
     expect(h.gitlab.notes(project, mr.iid).filter((n) => readMarker(n.body)?.kind === 'summary')).toHaveLength(1);
-    const req = h.model.requests.find((r) => r.lastUserText.includes('QUESTION-LATE'))!;
+    // the trunk saw the question as a comment on the MR; the answer is the fork's, which carries the trunk
+    const req = h.model.requests.findLast((r) => r.lastUserText.includes('QUESTION-LATE'))!;
+    expect(req.lastUserText).toContain('needs your answer');
     expect(req.text).toContain('LATE-TRUNK');
   });
 

@@ -40,7 +40,7 @@ describe('verification pass', () => {
     expect(h.logs.some((l) => l.includes('finding not confirmed') && l.includes('CANDIDATE-WRONG'))).toBe(true);
   });
 
-  it('fails open: a verifier that answers nonsense does not block the review', async () => {
+  it('a verifier that fails does not block the review: by default its findings are posted labelled unverified', async () => {
     const { project, mr } = await sampleMr(h, { path: 'acme/failopen' });
     h.model.script(
       { structured: reviewOutput([finding({ file: 'src/math.js', start_line: 6, anchor_text: '  return a / b;', title: 'KEPT' })]) },
@@ -48,7 +48,10 @@ describe('verification pass', () => {
     );
     await h.send(h.gitlab.mrHook(project, mr.iid, 'open'));
     await waitFor(() => h.gitlab.notes(project, mr.iid).some((n) => readMarker(n.body)?.kind === 'summary'), 60_000, 'summary');
-    expect(h.gitlab.notes(project, mr.iid).filter((n) => n.body.includes('KEPT') && readMarker(n.body)?.kind === 'finding')).toHaveLength(1);
+    const kept = h.gitlab.notes(project, mr.iid).filter((n) => n.body.includes('KEPT') && readMarker(n.body)?.kind === 'finding');
+    expect(kept).toHaveLength(1);
+    expect(kept[0]!.body).toContain('**Unverified:**');
+    expect(h.gitlab.notes(project, mr.iid).find((n) => readMarker(n.body)?.kind === 'summary')!.body).toContain('1 new finding posted labelled unverified');
     expect(h.logs.some((l) => l.includes('verification failed'))).toBe(true);
   });
 });

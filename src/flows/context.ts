@@ -4,8 +4,9 @@ import type { ProjectRef } from '../events/types.js';
 import { readMarker, shortHash, withMarker } from '../gitlab/markers.js';
 import type { DiscussionInfo, FileDiff, MergeRequestInfo } from '../gitlab/types.js';
 import { parseRepoConfig, REPO_CONFIG_PATH, type RepoConfig } from '../review/repo-config.js';
-import type { RepoGuidance } from '../review/prompts.js';
+import type { MrIntent, RepoGuidance } from '../review/prompts.js';
 import type { Learning } from '../review/learnings.js';
+import type { GuidanceFile } from '../review/rules.js';
 import type { Deps } from './deps.js';
 import { learningsFor } from './learnings.js';
 import { readyMergeRequest, type ReadyMr } from './ready-mr.js';
@@ -17,8 +18,10 @@ export interface MrContext {
   cwd: string;
   repoConfig: RepoConfig;
   guidance: RepoGuidance;
-  /** the project's team learnings whose scope covers a changed file (issue 16); fenced data in the turn's prompt */
+  /** the project's team learnings whose scope covers a changed file; fenced data in the turn's prompt */
   learnings?: Learning[];
+  /** linked issues, commit messages, people's comments: what the author meant (untrusted data) */
+  intent?: MrIntent;
 }
 
 /** The MR as the session service needs it for a turn in this checkout. */
@@ -26,7 +29,11 @@ export function mrCheckout(ctx: MrContext): MrCheckout & MrRef {
   return { project: ctx.project, iid: ctx.mr.iid, cwd: ctx.cwd, sha: ctx.mr.sha, targetBranch: ctx.mr.targetBranch };
 }
 
-const GUIDANCE_FILES = ['CLAUDE.md', 'REVIEW.md', '.claude/CLAUDE.md'];
+/** Guidance file names read from the target branch: at the root, and in every directory the MR touches. */
+const GUIDANCE_NAMES = ['CLAUDE.md', 'AGENTS.md', 'REVIEW.md'];
+const ROOT_ONLY = ['.claude/CLAUDE.md'];
+/** A 10,000-file MR must not read 30,000 guidance paths. */
+const MAX_GUIDANCE_DIRS = 100;
 
 /** `known`: the MR as the caller already fetched it (saves a GitLab round trip). */
 export async function loadMrContext(d: Deps, project: ProjectRef, iid: number, known?: MergeRequestInfo): Promise<MrContext> {
@@ -35,10 +42,60 @@ export async function loadMrContext(d: Deps, project: ProjectRef, iid: number, k
     d.gitlab.diffs(project.id, iid),
     d.workspaces.prepare(project, iid, mr.sha, mr.targetBranch),
   ]);
-  const { repoConfig, guidance } = await loadGuidance(d, project, iid, mr.targetBranch);
   const all = [...diffs, ...(await leftOut(d, project.id, mr, diffs))];
-  const learnings = await learningsFor(d, project.id, [...new Set(all.flatMap((f) => [f.new_path, f.old_path]))]);
-  return { project, mr, diffs: all, cwd, repoConfig, guidance, learnings };
+  const { repoConfig, guidance } = await loadGuidance(d, project, iid, mr.targetBranch, touchedOf(all));
+  const intent = await loadIntent(d, project.id, mr).catch((e) => {
+    // Context, not a precondition: a GitLab without these endpoints (or a hiccup) must not stop the review.
+    d.log.warn({ iid, err: e instanceof Error ? e.message : String(e) }, 'could not load linked issues, commits or comments; reviewing without them');
+    return undefined;
+  });
+  const learnings = await learningsFor(d, project.id, touchedOf(all));
+  return { project, mr, diffs: all, cwd, repoConfig, guidance, learnings, intent };
+}
+
+/** Paths an MR touches, both sides of renames. */
+export function touchedOf(diffs: FileDiff[]): string[] {
+  return [...new Set(diffs.flatMap((f) => [f.old_path, f.new_path]))];
+}
+
+/** Guidance paths for the touched files: `dir/CLAUDE.md` etc. for each ancestor directory, root first. */
+export function guidancePaths(touched: string[]): string[] {
+  const dirs = new Set<string>();
+  for (const p of touched) {
+    const parts = p.split('/').slice(0, -1);
+    for (let i = 1; i <= parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
+  }
+  const nested = [...dirs].sort((a, b) => a.split('/').length - b.split('/').length || a.localeCompare(b)).slice(0, MAX_GUIDANCE_DIRS);
+  return [...GUIDANCE_NAMES, ...ROOT_ONLY, ...nested.flatMap((dir) => GUIDANCE_NAMES.map((n) => `${dir}/${n}`))];
+}
+
+const MAX_ISSUES = 5;
+const MAX_COMMITS = 30;
+const MAX_COMMENTS = 30;
+
+/**
+ * What the author meant: issues the MR closes (GitLab's closing patterns) and issues its description mentions,
+ * the MR's commit messages, and what people (not bots' markers) already said on it. All untrusted, all fenced.
+ */
+export async function loadIntent(d: Deps, pid: number, mr: ReadyMr): Promise<MrIntent> {
+  const [closing, commits, discussions] = await Promise.all([
+    d.gitlab.closesIssues(pid, mr.iid),
+    d.gitlab.mrCommits(pid, mr.iid),
+    d.gitlab.discussions(pid, mr.iid),
+  ]);
+  const closes = new Set(closing.map((i) => i.iid));
+  const mentioned = [...`${mr.title}\n${mr.description}`.matchAll(/(?<![\w/!&])#(\d{1,9})\b/g)].map((m) => Number(m[1])).filter((n) => !closes.has(n));
+  const extra = await Promise.all([...new Set(mentioned)].slice(0, Math.max(0, MAX_ISSUES - closing.length)).map((n) => d.gitlab.issue(pid, n).catch(() => undefined)));
+  const issues = [
+    ...closing.slice(0, MAX_ISSUES).map((i) => ({ ...i, closes: true })),
+    ...extra.filter((i) => i !== undefined).map((i) => ({ ...i, closes: false })),
+  ];
+  const comments = discussions
+    .flatMap((disc) => disc.notes)
+    .filter((n) => !n.system && n.author.id !== d.bot.id && n.body.trim())
+    .slice(-MAX_COMMENTS)
+    .map((n) => ({ author: n.author.username, body: n.body, file: n.position?.new_path ?? n.position?.old_path ?? undefined }));
+  return { issues, commits: commits.slice(-MAX_COMMITS), discussions: comments };
 }
 
 /**
@@ -55,15 +112,19 @@ async function leftOut(d: Deps, pid: number, mr: ReadyMr, diffs: FileDiff[]): Pr
 }
 
 /** The target branch's rules: repo config and CLAUDE.md-style guidance, read from the mirror (trusted). */
-export async function loadGuidance(d: Deps, project: ProjectRef, iid: number, targetBranch: string): Promise<{ repoConfig: RepoConfig; guidance: RepoGuidance }> {
+/** `touched`: the MR's paths, for nested guidance files (without them, only the root's are read). */
+export async function loadGuidance(d: Deps, project: ProjectRef, iid: number, targetBranch: string, touched: string[] = []): Promise<{ repoConfig: RepoConfig; guidance: RepoGuidance }> {
   const target = `refs/heads/${targetBranch}`;
-  const files = await d.workspaces.readManyAt(project.id, target, [REPO_CONFIG_PATH, ...GUIDANCE_FILES]);
+  const wanted = guidancePaths(touched);
+  const files = await d.workspaces.readManyAt(project.id, target, [REPO_CONFIG_PATH, ...wanted]);
   const { config, error } = parseRepoConfig(files.get(REPO_CONFIG_PATH), instanceDefaults(d));
   if (error) await reportConfigError(d, project, iid, error);
-  const md = GUIDANCE_FILES.filter((f) => files.get(f)?.trim()).map((f) => `# ${f}\n${files.get(f)}`);
+  const sources: GuidanceFile[] = wanted.filter((f) => files.get(f)?.trim()).map((path) => ({ path, text: files.get(path)! }));
+  const md = sources.map((f) => `# ${f.path}${f.path.includes('/') ? ` (applies to ${f.path.slice(0, f.path.lastIndexOf('/'))}/)` : ''}\n${f.text}`);
+  if (config.instructions?.trim()) sources.push({ path: REPO_CONFIG_PATH, text: config.instructions });
   return {
     repoConfig: config,
-    guidance: { claudeMd: md.join('\n\n') || undefined, instructions: config.instructions, language: config.language, targetBranch },
+    guidance: { claudeMd: md.join('\n\n') || undefined, sources, instructions: config.instructions, language: config.language, targetBranch },
   };
 }
 

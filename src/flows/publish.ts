@@ -15,12 +15,12 @@ import { anchorFinding, type Anchored } from '../review/anchor.js';
 import type { Finding } from '../review/findings.js';
 import { filterFindings, formatFindingBody } from '../review/format.js';
 import { placement } from '../review/repo-config.js';
-import { formatSummary } from '../review/summary.js';
+import { formatSummary, mergePreExisting, type PreExisting } from '../review/summary.js';
 import type { ListedFinding, MrRecord, PendingPost, PostedFinding } from '../store/records.js';
 import { postedIndex, type MrContext, type PostedIndex } from './context.js';
 import type { Deps } from './deps.js';
 
-type NewFinding = { kind: 'finding'; f: Finding; fp: string; anchored: Anchored; blocking: boolean };
+type NewFinding = { kind: 'finding'; f: Finding; fp: string; anchored: Anchored; blocking: boolean; unverified?: boolean };
 /** a finding the push fixed: a reply in its thread that resolves it */
 type Fix = { kind: 'fixed'; fp: string; discussionId: string; reply: string };
 type Post = NewFinding | Fix;
@@ -55,7 +55,8 @@ export async function publishReview(d: Deps, ctx: MrContext, p: PendingPost, kno
   const drafts = await d.gitlab.drafts(project.id, mr.iid);
   const mode = drafts ? 'review' : 'direct';
   const { kept, dropped } = filterFindings(p.output.findings, { minSeverity: ctx.repoConfig.minSeverity, minConfidence: 80 });
-  const preExisting = dropped.filter((x) => x.reason === 'pre-existing').map((x) => x.finding);
+  // Pre-existing items stay listed across pushes: a push's review rarely repeats them.
+  const preExisting = mergePreExisting(rec?.preExisting, dropped.filter((x) => x.reason === 'pre-existing').map((x) => x.finding));
   const plan = await planPosts(d, ctx, p, rec, idx, kept);
 
   for (const a of plan.adopt) {
@@ -74,7 +75,7 @@ export async function publishReview(d: Deps, ctx: MrContext, p: PendingPost, kno
   if (plan.listed.length) await list(d, ctx, plan.listed);
 
   const summaryId = idx.summary?.noteId ?? rec?.summaryNoteId;
-  const summary: Summary = async (ahead) => formatSummary(summaryInput(d, p, (await d.store.getMr(project.id, mr.iid))!, preExisting, mode, ahead));
+  const summary: Summary = async (ahead) => formatSummary(summaryInput(d, ctx, p, (await d.store.getMr(project.id, mr.iid))!, preExisting, mode, ahead));
   const { created, after } =
     mode === 'review'
       ? await viaDrafts(d, ctx, p, plan.posts, drafts!, summaryId === undefined ? summary : undefined)
@@ -87,6 +88,7 @@ export async function publishReview(d: Deps, ctx: MrContext, p: PendingPost, kno
   if (own?.resolvable && !own.resolved && rec?.summaryNoteId !== own.id) await d.gitlab.resolve(project.id, mr.iid, after.summary!.discussionId, true);
   await d.store.updateMr(project.id, mr.iid, project.path, (r) => {
     r.summaryNoteId = noteId;
+    r.preExisting = preExisting;
   });
   d.log.info({ project: project.path, iid: mr.iid, mode, created, kept: kept.length, dropped: dropped.length, edited: plan.edits.length }, 'review posted');
   return created;
@@ -102,10 +104,11 @@ async function planPosts(d: Deps, ctx: MrContext, p: PendingPost, rec: MrRecord 
   for (const pf of Object.values(rec?.findings ?? {})) {
     if (pf.status !== 'open' || !pf.discussionId) continue;
     const fix = (await d.store.getThread(ctx.project.id, mr.iid, pf.discussionId))?.pendingFix;
-    if (fix?.sha !== p.sha || !fix.addressed) continue;
+    // Only a fix whose fixing line was found in the code (flows/update.ts) resolves its thread.
+    if (fix?.sha !== p.sha || !fix.addressed || !fix.fixedBy) continue;
     fixes.add(pf.fp);
     if (idx.kinds.has(`fixed:${pf.fp}`)) plan.settle.push({ fp: pf.fp, discussionId: pf.discussionId });
-    else plan.posts.push({ kind: 'fixed', fp: pf.fp, discussionId: pf.discussionId, reply: fix.reply });
+    else plan.posts.push({ kind: 'fixed', fp: pf.fp, discussionId: pf.discussionId, reply: `${fix.reply}\n\nFixed by ${fix.fixedBy}` });
   }
   for (const f of kept) {
     const fp = findingFingerprint(f);
@@ -126,7 +129,7 @@ async function planPosts(d: Deps, ctx: MrContext, p: PendingPost, rec: MrRecord 
       plan.listed.push({ fp, file: f.file, line: f.start_line, severity: f.severity, title: f.title, reason: 'minor' });
       continue;
     }
-    plan.posts.push({ kind: 'finding', f, fp, anchored: anchorFinding(f, ctx.diffs, mr.diffRefs), blocking: where === 'blocking' });
+    plan.posts.push({ kind: 'finding', f, fp, anchored: anchorFinding(f, ctx.diffs, mr.diffRefs), blocking: where === 'blocking', unverified: p.verification?.unverified?.includes(fp) });
   }
   return plan;
 }
@@ -196,7 +199,7 @@ async function draftFinding(d: Deps, ctx: MrContext, post: NewFinding): Promise<
   const { project, mr } = ctx;
   if (post.anchored.kind === 'inline') {
     try {
-      const dr = await d.gitlab.createDraft(project.id, mr.iid, formatFindingBody(post.f, post.anchored, { fingerprint: post.fp }), { position: post.anchored.position });
+      const dr = await d.gitlab.createDraft(project.id, mr.iid, formatFindingBody(post.f, post.anchored, { fingerprint: post.fp, unverified: post.unverified }), { position: post.anchored.position });
       if (dr.lineCode !== null) return true;
       await d.gitlab.deleteDraft(project.id, mr.iid, dr.id);
       d.log.warn({ file: post.f.file, line: post.f.start_line }, 'GitLab cannot place the draft on the diff; posting it as a general thread');
@@ -206,7 +209,7 @@ async function draftFinding(d: Deps, ctx: MrContext, post: NewFinding): Promise<
     }
   }
   try {
-    await d.gitlab.createDraft(project.id, mr.iid, formatFindingBody(post.f, generalOf(post.anchored), { fingerprint: post.fp }));
+    await d.gitlab.createDraft(project.id, mr.iid, formatFindingBody(post.f, generalOf(post.anchored), { fingerprint: post.fp, unverified: post.unverified }));
     return true;
   } catch (e) {
     if (!refused(e)) throw e;
@@ -224,7 +227,7 @@ async function direct(d: Deps, ctx: MrContext, p: PendingPost, posts: Post[], id
       await markFixed(d, ctx, post, p.sha, idx, !(await replyFixed(d, ctx, post)));
       continue;
     }
-    const r = await postFinding(d, ctx, post.f, post.fp, post.anchored);
+    const r = await postFinding(d, ctx, post.f, post.fp, post.anchored, post.unverified);
     if (!r) {
       await list(d, ctx, [listedOf(post, 'refused')]);
       continue;
@@ -237,11 +240,11 @@ async function direct(d: Deps, ctx: MrContext, p: PendingPost, posts: Post[], id
 }
 
 /** A thread on the diff line, else a general thread (line → file); undefined when GitLab takes neither (→ summary). */
-async function postFinding(d: Deps, ctx: MrContext, f: Finding, fp: string, anchored: Anchored) {
+async function postFinding(d: Deps, ctx: MrContext, f: Finding, fp: string, anchored: Anchored, unverified = false) {
   const { project, mr } = ctx;
   if (anchored.kind === 'inline') {
     try {
-      const r = await d.gitlab.createDiffDiscussion(project.id, mr.iid, formatFindingBody(f, anchored, { fingerprint: fp }), anchored.position);
+      const r = await d.gitlab.createDiffDiscussion(project.id, mr.iid, formatFindingBody(f, anchored, { fingerprint: fp, unverified }), anchored.position);
       return { ...r, inline: true };
     } catch (e) {
       // GitLab's "line_code can't be blank": the position is not in its diff. Never lose the finding.
@@ -250,7 +253,7 @@ async function postFinding(d: Deps, ctx: MrContext, f: Finding, fp: string, anch
     }
   }
   try {
-    const r = await d.gitlab.createDiscussion(project.id, mr.iid, formatFindingBody(f, generalOf(anchored), { fingerprint: fp }));
+    const r = await d.gitlab.createDiscussion(project.id, mr.iid, formatFindingBody(f, generalOf(anchored), { fingerprint: fp, unverified }));
     return { ...r, inline: false };
   } catch (e) {
     if (!refused(e)) throw e;
@@ -290,7 +293,7 @@ async function editOrCreateSummary(d: Deps, ctx: MrContext, summaryId: number | 
   return (await d.gitlab.createNote(project.id, mr.iid, body)).noteId;
 }
 
-function summaryInput(d: Deps, p: PendingPost, rec: MrRecord, preExisting: Finding[], mode: 'review' | 'direct', ahead: Ahead) {
+function summaryInput(d: Deps, ctx: MrContext, p: PendingPost, rec: MrRecord, preExisting: PreExisting[], mode: 'review' | 'direct', ahead: Ahead) {
   const fixed = (f: PostedFinding): PostedFinding => (ahead.fixed.includes(f.fp) ? { ...f, status: 'fixed', fixedSha: p.sha } : f);
   const findings = [...Object.values(rec.findings).map(fixed), ...ahead.findings];
   const prior = rec.reviewedSha && rec.reviewedSha !== p.sha ? rec.reviewedSha : undefined;
@@ -307,6 +310,9 @@ function summaryInput(d: Deps, p: PendingPost, rec: MrRecord, preExisting: Findi
     botUsername: d.bot.username,
     verification: p.verification,
     learnings: p.learnings,
+    checks: p.checks,
+    mrUrl: ctx.mr.webUrl,
+    guidanceFiles: ctx.guidance.sources?.map((g) => g.path),
     listed: Object.values(rec.listed ?? {}),
     mode,
     since: prior === undefined ? undefined : {

@@ -38,7 +38,9 @@ export interface QuestionGate {
 export async function gateQuestion(d: Deps, ev: NoteAdded, asker: UserRef, mr: MergeRequestInfo): Promise<QuestionGate> {
   const { project, iid } = ev;
   await ensureTargetBranch(d, project, iid, mr.targetBranch);
-  const { repoConfig, guidance } = await loadGuidance(d, project, iid, mr.targetBranch);
+  // The touched paths as the review saw them: the same nested guidance, so the thread's system prompt is the trunk's.
+  const touched = mr.diffRefs ? ((await d.workspaces.changedPaths(project.id, mr.diffRefs.base_sha, mr.diffRefs.head_sha)) ?? []) : [];
+  const { repoConfig, guidance } = await loadGuidance(d, project, iid, mr.targetBranch, touched);
   const say = (text: string, refused: string) => d.gitlab.reply(project.id, iid, ev.discussionId, withMarker(text, { kind: 'reply', refused, re: ev.noteId }));
 
   const audience = repoConfig.questions;

@@ -15,6 +15,7 @@ import { parseCommand, runCommand } from './chat-commands.js';
 import type { Deps } from './deps.js';
 import { pendingLearning, replyWithLearning } from './learnings.js';
 import { gateQuestion } from './questions.js';
+import { replySuggestion } from './reply-suggestion.js';
 import { noteFromApi } from './trusted-note.js';
 
 export type ReplyOutcome = { skipped: string } | { command: string; refused?: true } | { answered: true; sessionId: string; forked: boolean; rebuilt: boolean };
@@ -101,6 +102,7 @@ export async function replyToNote(d: Deps, claimed: NoteAdded, signal?: AbortSig
     return {
       noteId: ev.noteId, reply: out.reply, verdict: out.verdict, forkSessionId: r.sessionId, forked: r.forked, rebuilt: r.rebuilt,
       learning: pendingLearning(out.learning, `${mr.webUrl}#note_${ev.noteId}`),
+      suggestion: out.suggestion?.trim() ? { sha: mr.sha, text: out.suggestion } : undefined,
     };
   };
   let pending: PendingReply | undefined;
@@ -116,7 +118,7 @@ export async function replyToNote(d: Deps, claimed: NoteAdded, signal?: AbortSig
 async function postReply(d: Deps, ev: NoteAdded, disc: DiscussionInfo, p: PendingReply, log: Deps['log'], findingNote = findingNoteOf(d, disc)): Promise<ReplyOutcome> {
   const { project, iid } = ev;
   const already = disc.notes.find((n) => n.author.id === d.bot.id && readMarker(n.body)?.kind === 'reply' && readMarker(n.body)?.re === ev.noteId);
-  const noteId = already?.id ?? (await d.gitlab.reply(project.id, iid, ev.discussionId, withMarker(await replyWithLearning(d, ev, disc, p), { kind: 'reply', verdict: p.verdict, re: ev.noteId }))).noteId;
+  const noteId = already?.id ?? (await d.gitlab.reply(project.id, iid, ev.discussionId, withMarker(await replyText(d, ev, disc, p), { kind: 'reply', verdict: p.verdict, re: ev.noteId }))).noteId;
   if (p.verdict === 'withdrawn' && findingNote) await withdraw(d, ev, disc, findingNote);
   await d.store.updateThread(project.id, iid, ev.discussionId, (t) => {
     t.lastSeenNoteId = Math.max(noteId, ...disc.notes.map((n) => n.id));
@@ -125,6 +127,13 @@ async function postReply(d: Deps, ev: NoteAdded, disc: DiscussionInfo, p: Pendin
   });
   log.info({ sessionId: p.forkSessionId, verdict: p.verdict }, 'thread answered');
   return { answered: true, sessionId: p.forkSessionId, forked: p.forked, rebuilt: p.rebuilt };
+}
+
+/** The answer as posted: with the learning it keeps, and its suggestion block if that applies cleanly. */
+async function replyText(d: Deps, ev: NoteAdded, disc: DiscussionInfo, p: PendingReply): Promise<string> {
+  const text = await replyWithLearning(d, ev, disc, p);
+  const block = p.suggestion ? await replySuggestion(d, ev.project.id, p.suggestion.sha, disc, p.suggestion.text) : '';
+  return block ? `${text}\n\n${block}` : text;
 }
 
 function findingNoteOf(d: Deps, disc: DiscussionInfo): NoteInfo | undefined {

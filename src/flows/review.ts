@@ -1,7 +1,8 @@
 // The trunk review: check the MR out, run one new Claude session over it, post the findings and the summary.
 import type { TrunkTurn } from '../claude/session-service.js';
 import type { ProjectRef } from '../events/types.js';
-import { parseTurn, reviewOutputSchema, TURN_SCHEMA } from '../review/outputs.js';
+import { findingFingerprint } from '../gitlab/markers.js';
+import { parseTurn, reviewOutputSchema, TURN_SCHEMA, type Finding, type ReviewOutput } from '../review/outputs.js';
 import { learningsSection } from '../review/learnings.js';
 import { reviewPrompt, systemPrompt } from '../review/prompts.js';
 import { pathFilter } from '../review/repo-config.js';
@@ -10,6 +11,7 @@ import type { PendingPost } from '../store/records.js';
 import { loadMrContext, mrCheckout, type MrContext, type PostedIndex } from './context.js';
 import type { Deps } from './deps.js';
 import { publishReview } from './publish.js';
+import { addDrops, checkFindings } from './check-findings.js';
 import { verifyFindings } from './verify-findings.js';
 
 export interface ReviewJob {
@@ -67,7 +69,11 @@ export async function runReviewTurn(d: Deps, ctx: MrContext, rendered: RenderedD
     r.webUrl = mr.webUrl;
   });
   const result = await run();
-  const verified = await verifyFindings(d, ctx, rendered, parseTurn(reviewOutputSchema, result.structured, 'review'), signal);
+  // Findings an earlier failed verification held back are candidates again; checks in code first (free), then the
+  // verifier's second look (paid) on what is left.
+  const proposed = parseTurn(reviewOutputSchema, result.structured, 'review');
+  const checked = await checkFindings(d, ctx, withHeld(proposed, (await d.store.getMr(project.id, mr.iid))?.held));
+  const verified = await verifyFindings(d, ctx, rendered, checked.output, signal);
   const pending: PendingPost = {
     sha: mr.sha,
     sessionId: result.sessionId,
@@ -75,11 +81,13 @@ export async function runReviewTurn(d: Deps, ctx: MrContext, rendered: RenderedD
     costUsd: result.costUsd + verified.costUsd,
     omitted: rendered.omitted,
     reviewedFiles: rendered.included.length,
-    verification: verified.checked ? { checked: verified.checked, dropped: verified.dropped } : undefined,
+    verification: verified.verification,
+    checks: addDrops(checked.checks, 'verifier', verified.verification?.dropped ?? 0),
     learnings: ctx.learnings?.length || undefined,
   };
   await d.store.updateMr(project.id, mr.iid, project.path, (r) => {
     r.pendingPost = pending;
+    r.held = verified.held?.length ? verified.held : undefined;
     r.costUsd += pending.costUsd;
     r.turns += result.numTurns;
     r.reviews += 1;
@@ -111,6 +119,7 @@ function trunkPrompt(ctx: MrContext, rendered: RenderedDiff): string {
     files: ctx.diffs.map((f) => f.new_path),
     omitted: rendered.omitted,
     diff: rendered.text,
+    intent: ctx.intent,
   }), ctx);
 }
 
@@ -118,6 +127,13 @@ function trunkPrompt(ctx: MrContext, rendered: RenderedDiff): string {
 export function withLearnings(prompt: string, ctx: MrContext): string {
   const section = learningsSection(ctx.learnings ?? []);
   return section ? `${prompt}\n\n${section}` : prompt;
+}
+
+/** The model's findings plus the held ones it did not repeat. */
+function withHeld(output: ReviewOutput, held: Finding[] | undefined): ReviewOutput {
+  if (!held?.length) return output;
+  const fps = new Set(output.findings.map(findingFingerprint));
+  return { ...output, findings: [...output.findings, ...held.filter((f) => !fps.has(findingFingerprint(f)))] };
 }
 
 function skipped(log: Deps['log'], why: string): ReviewOutcome {

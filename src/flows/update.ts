@@ -4,6 +4,7 @@ import { ClaudeError } from '../claude/result.js';
 import type { CodePushed } from '../events/types.js';
 import { fixCheckPrompt, systemPrompt, updatePrompt } from '../review/prompts.js';
 import { fixCheckOutputSchema, TURN_SCHEMA } from '../review/outputs.js';
+import { parseEvidence, quoteMatches, type EvidenceRef } from '../review/evidence.js';
 import { splitGitDiff, touches, type FilePatch } from '../review/interdiff.js';
 import { pathFilter } from '../review/repo-config.js';
 import { renderDiff } from '../review/render-diff.js';
@@ -84,7 +85,17 @@ async function fixChecks(d: Deps, ctx: MrContext, rec: MrRecord, idx: PostedInde
       const kept = (await d.store.getThread(project.id, mr.iid, f.discussionId))?.pendingFix;
       // The verdict stays with the thread (pendingFix); the review's publish posts the reply and resolves the thread.
       const verdict = kept?.sha === mr.sha ? kept : await checkOne(d, ctx, f, patch.diff, signal);
-      if (verdict.addressed) fixed.add(f.fp);
+      if (!verdict.addressed) continue;
+      // "Fixed" must point at the line that fixes it, and that line must be in the code: no quote, no resolve.
+      const fixedBy = await fixingLine(d, ctx, verdict.fixed_by);
+      if (!fixedBy) {
+        d.log.info({ fp: f.fp, fixedBy: verdict.fixed_by }, 'fix check quoted no fixing line found in the code; thread left open');
+        continue;
+      }
+      await d.store.updateThread(project.id, mr.iid, f.discussionId, (t) => {
+        if (t.pendingFix?.sha === mr.sha) t.pendingFix.fixedBy = `\`${fixedBy.path}:${fixedBy.line}\`: \`${fixedBy.quote.replace(/`/g, "'")}\``;
+      });
+      fixed.add(f.fp);
     } catch (e) {
       // One thread's trouble must not block the review of the push.
       if (e instanceof ClaudeError && !e.transient) d.log.warn({ fp: f.fp, err: e.message }, 'fix check failed');
@@ -114,6 +125,14 @@ async function checkOne(d: Deps, ctx: MrContext, f: PostedFinding, interdiff: st
   }
   d.log.info({ fp: f.fp, sessionId: result.sessionId, addressed: v.data.addressed }, 'fix check');
   return v.data;
+}
+
+/** The fix check's quoted fixing line, if it is what the file says at the new head. */
+async function fixingLine(d: Deps, ctx: MrContext, fixedBy: string | undefined): Promise<EvidenceRef | undefined> {
+  const ref = fixedBy ? parseEvidence(fixedBy) : undefined;
+  if (!ref) return undefined;
+  const files = await d.workspaces.readManyAt(ctx.project.id, ctx.mr.sha, [ref.path]);
+  return quoteMatches(ref, files.get(ref.path)) ? ref : undefined;
 }
 
 /** Each finding, its state, and the author's words in its thread since. */

@@ -4,7 +4,7 @@ import { Gitlab } from '@gitbeaker/rest';
 import { readMarker } from './markers.js';
 import { safeNoteBody } from './note-safety.js';
 import { createRequester, GitLabError } from './requester.js';
-import type { CommitInfo, DiffPosition, DiscussionInfo, DraftInfo, DraftTarget, FileDiff, MergeRequestInfo, NoteInfo, ProtectedBranchInfo } from './types.js';
+import type { CommitInfo, DiffPosition, DiscussionInfo, DraftInfo, DraftTarget, FileDiff, IssueInfo, MergeRequestInfo, NoteInfo, ProtectedBranchInfo } from './types.js';
 
 export interface GitLabClientOptions {
   url: string;
@@ -142,6 +142,22 @@ export class GitLabClient {
       collapsed: !!f.collapsed,
       generated_file: !!f.generated_file,
     }));
+  }
+
+  /** Issues the MR closes when merged (GitLab's closing patterns in its description and commits). */
+  async closesIssues(pid: number, iid: number): Promise<IssueInfo[]> {
+    const xs: Any[] = await this.call(() => this.api.MergeRequests.allIssuesClosed(pid, iid, { perPage: 20 } as Any) as Promise<Any>);
+    return xs.map(toIssue);
+  }
+
+  async issue(pid: number, iid: number): Promise<IssueInfo> {
+    return toIssue(await this.call(() => this.api.Issues.show(iid, { projectId: pid }) as Promise<Any>));
+  }
+
+  /** The MR's commits, oldest first (GitLab lists them newest first). */
+  async mrCommits(pid: number, iid: number): Promise<{ title: string; message: string }[]> {
+    const xs: Any[] = await this.call(() => this.api.MergeRequests.allCommits(pid, iid, { perPage: 100, maxPages: 1 } as Any) as Promise<Any>);
+    return xs.map((c) => ({ title: String(c.title ?? ''), message: String(c.message ?? c.title ?? '') })).reverse();
   }
 
   async discussions(pid: number, iid: number): Promise<DiscussionInfo[]> {
@@ -309,6 +325,10 @@ function firstNote(d: Any): { discussionId: string; noteId: number } {
 }
 
 /** `position[base_sha]`, `position[old_path]`, …: GitLab's form fields for a diff position, values untouched. */
+function toIssue(i: Any): IssueInfo {
+  return { iid: Number(i.iid), title: String(i.title ?? ''), description: String(i.description ?? '') };
+}
+
 export function positionFields(p: DiffPosition): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(p)) {

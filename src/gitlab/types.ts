@@ -107,3 +107,10 @@ export interface DraftTarget {
   inReplyTo?: string;
   resolve?: boolean;
 }
+
+/** The parts of an issue a review uses (GET /projects/:id/issues/:iid, …/closes_issues). */
+export interface IssueInfo {
+  iid: number;
+  title: string;
+  description: string;
+}

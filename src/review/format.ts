@@ -49,14 +49,22 @@ export function suggestionBlock(f: Finding, anchored: Anchored): string {
   const lines = text.split('\n');
   const current = anchored.currentText ?? (span === 0 ? [f.anchor_text] : undefined);
   if (current && sameCode(lines, current)) return '';
-  const fence = fenceFor(text);
-  return `${fence}suggestion:-0+${span}\n${text}\n${fence}`;
+  return suggestionFence(text, span);
 }
 
-export function formatFindingBody(f: Finding, anchored: Anchored, opts?: { fingerprint: string }): string {
+/** GitLab's suggestion block on the commented line and `span` lines below it. */
+export function suggestionFence(text: string, span: number): string {
+  const body = text.replace(/\r\n?/g, '\n').replace(/\n$/, '');
+  const fence = fenceFor(body);
+  return `${fence}suggestion:-0+${span}\n${body}\n${fence}`;
+}
+
+/** `unverified`: the verification pass failed and the repo config posts such findings labelled, not as if verified. */
+export function formatFindingBody(f: Finding, anchored: Anchored, opts?: { fingerprint: string; unverified?: boolean }): string {
   const parts: string[] = [];
   const category = f.category.replace(/_/g, ' ');
   parts.push(`**${SEVERITY_BADGE[f.severity] ?? f.severity}** · ${category} · **${f.title.trim()}**`);
+  if (opts?.unverified) parts.push('⚠️ **Unverified:** the second, independent look at this finding failed to run, so nothing confirmed it.');
   if (f.body.trim()) parts.push(f.body.trim());
   if (anchored.kind === 'general') {
     const end = f.end_line > f.start_line ? `-${f.end_line}` : '';
@@ -68,6 +76,7 @@ export function formatFindingBody(f: Finding, anchored: Anchored, opts?: { finge
     if (ev.length > MAX_EVIDENCE) shown.push(`- … and ${ev.length - MAX_EVIDENCE} more`);
     parts.push(['**Evidence:**', ...shown].join('\n'));
   }
+  if (f.rule) parts.push(`**Rule** in \`${f.rule.source.trim()}\`: “${f.rule.quote.trim().replace(/\s+/g, ' ')}”`);
   const sugg = suggestionBlock(f, anchored);
   if (sugg) parts.push(sugg);
   const fp = opts?.fingerprint ?? findingFingerprint(f);

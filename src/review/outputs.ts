@@ -25,8 +25,11 @@ export const findingSchema = z.strictObject({
   pre_existing: z.boolean().catch(false),
   title: z.string().max(80),
   body: z.string().max(800),
+  /** `path:line: quoted text` each; every quote is matched against the checkout before posting (review/evidence.ts) */
   evidence: z.array(z.string()).catch([]),
   suggestion: z.string().nullable().optional(),
+  /** for a broken project rule: the rule's words and the guidance file that holds them (review/rules.ts checks both) */
+  rule: z.strictObject({ source: z.string(), quote: z.string() }).nullable().optional().catch(undefined),
 });
 
 export const reviewOutputSchema = z.strictObject({
@@ -42,14 +45,18 @@ export const VERDICTS = ['fix_needed', 'optional', 'withdrawn', 'answered'] as c
 export const replyOutputSchema = z.strictObject({
   reply: replyText.min(1),
   verdict: z.enum(VERDICTS).catch('answered'),
-  /** a team convention the person stated (issue 16); kept only when they are Developer+ (flows/learnings.ts) */
+  /** a team convention the person stated; kept only when they are Developer+ (flows/learnings.ts) */
   learning: proposedLearningSchema.optional().catch(undefined),
+  /** when the answer is a code change: whole lines replacing the thread's line (checked like a finding's suggestion) */
+  suggestion: z.string().nullable().optional().catch(undefined),
 });
 
 export const fixCheckOutputSchema = z.strictObject({
   addressed: z.boolean(),
   /** empty when not addressed: nothing is posted then */
   reply: replyText,
+  /** `path:line: quoted text` of the line that fixes it, at the new head; the thread is resolved only if it matches */
+  fixed_by: z.string().max(600).optional().catch(undefined),
 });
 
 export const verifyOutputSchema = z.strictObject({
@@ -58,6 +65,8 @@ export const verifyOutputSchema = z.strictObject({
       id: z.number().int().min(1),
       verdict: z.enum(['confirmed', 'refuted', 'unverified']),
       evidence: z.string().max(600).catch(''),
+      /** false: a confirmed finding whose suggested code is wrong is kept, without the suggestion */
+      suggestion_ok: z.boolean().optional().catch(undefined),
     }),
   ),
 });

@@ -15,6 +15,9 @@ export type BlockingLevel = (typeof BLOCKING_LEVELS)[number];
 /** where a non-blocking finding goes: a thread the bot resolves at once, or only a line in the summary */
 export const MINOR_PLACES = ['thread', 'summary'] as const;
 export type MinorPlace = (typeof MINOR_PLACES)[number];
+/** when the verification pass fails: hold the new findings back (summary only), or post them labelled unverified */
+export const VERIFICATION_FAILURE_MODES = ['hold', 'label'] as const;
+export type VerificationFailureMode = (typeof VERIFICATION_FAILURE_MODES)[number];
 
 const schema = z
   .object({
@@ -41,6 +44,7 @@ const schema = z
       .optional(),
     blocking: z.enum(BLOCKING_LEVELS).optional(),
     minor: z.enum(MINOR_PLACES).optional(),
+    on_verification_failure: z.enum(VERIFICATION_FAILURE_MODES).optional(),
   })
   .strict();
 
@@ -62,6 +66,7 @@ export interface RepoConfig {
   apply: { deny: string[]; maxDiffLines: number; forks: boolean };
   blocking: BlockingLevel;
   minor: MinorPlace;
+  onVerificationFailure: VerificationFailureMode;
 }
 
 export interface InstanceDefaults {
@@ -89,6 +94,7 @@ export function defaultRepoConfig(d: InstanceDefaults): RepoConfig {
     apply: { deny: [], maxDiffLines: d.applyMaxDiffLines ?? 200, forks: false },
     blocking: 'high',
     minor: 'thread',
+    onVerificationFailure: 'label',
   };
 }
 
@@ -126,6 +132,7 @@ export function parseRepoConfig(text: string | undefined, d: InstanceDefaults): 
       apply: { deny: f.apply?.deny ?? [], maxDiffLines: f.apply?.max_diff_lines ?? base.apply.maxDiffLines, forks: f.apply?.forks ?? false },
       blocking: f.blocking ?? base.blocking,
       minor: f.minor ?? base.minor,
+      onVerificationFailure: f.on_verification_failure ?? base.onVerificationFailure,
     },
   };
 }

@@ -1,8 +1,33 @@
 // The one summary note per MR, edited in place on later runs (a new note per run is noise).
-import { withMarker } from '../gitlab/markers.js';
-import type { ListedFinding, PostedFinding } from '../store/records.js';
+import { findingFingerprint, withMarker } from '../gitlab/markers.js';
+import type { CheckCounts, ListedFinding, PostedFinding, Verification } from '../store/records.js';
 import type { Finding, Severity } from './findings.js';
 import { SEVERITY_BADGE } from './format.js';
+
+/** A problem the MR did not introduce: listed in the summary, kept across pushes until a review no longer sees it… or forever, by fingerprint. */
+export type PreExisting = Pick<Finding, 'file' | 'start_line' | 'severity' | 'title'> & { fp: string };
+
+/** Earlier runs' pre-existing items plus this run's, once each (a push's review rarely repeats them all). */
+export function mergePreExisting(stored: PreExisting[] | undefined, fresh: Finding[]): PreExisting[] {
+  const out = new Map((stored ?? []).map((p) => [p.fp, p]));
+  for (const f of fresh) {
+    const fp = findingFingerprint(f);
+    if (!out.has(fp)) out.set(fp, { fp, file: f.file, start_line: f.start_line, severity: f.severity, title: f.title });
+  }
+  return [...out.values()].slice(-50);
+}
+
+/** What the risk levels mean (the summary defines them where it uses them). */
+export const RISK_LEVELS = 'low: no open finding above minor, or a change with a small blast radius; medium: a finding or area that can break behaviour for some inputs; high: security, data loss, or a crash on a common path.';
+
+/** Why a finding never reached GitLab (flows/check-findings.ts, the verifier), in the summary's words. */
+export const DROP_REASONS = {
+  evidence: 'quote not found in the code',
+  rule: 'project rule not quoted from a guidance file',
+  lint: 'lint-owned or lint-suppressed',
+  verifier: 'not confirmed by the verifier',
+} as const;
+export type DropReason = keyof typeof DROP_REASONS;
 
 export interface SummaryInput {
   summary: string;
@@ -10,13 +35,19 @@ export interface SummaryInput {
   headSha: string;
   findings: PostedFinding[];
   /** not posted inline: pre-existing, below threshold but worth knowing, unplaced */
-  preExisting: Finding[];
+  preExisting: Pick<Finding, 'file' | 'start_line' | 'severity' | 'title'>[];
   omitted: { path: string; reason: string }[];
   reviewedFiles: number;
   costUsd: number;
   reviews: number;
   botUsername: string;
-  verification?: { checked: number; dropped: number };
+  verification?: Verification;
+  /** findings dropped by the checks in code (and the verifier), suggestions removed */
+  checks?: CheckCounts;
+  /** the MR's web URL: each open finding is linked as `<url>#note_<id>` */
+  mrUrl?: string;
+  /** guidance files of the target branch the review applied */
+  guidanceFiles?: string[];
   /** team learnings the review's prompt carried */
   learnings?: number;
   /** findings only listed here (`minor: summary`, or every thread for them refused) */
@@ -44,6 +75,23 @@ function sinceLine(x: NonNullable<SummaryInput['since']>): string {
     x.updated && `${x.updated} updated in place`,
   ].filter(Boolean);
   return `**Since the last review** (\`${x.fromSha.slice(0, 12)}\`): ${parts.length ? parts.join(', ') : 'nothing new to say'}.`;
+}
+
+function verificationRow(v: Verification): string {
+  if (v.failed === 'hold') return `⚠️ the verification pass failed: ${v.held ?? 0} new finding${v.held === 1 ? '' : 's'} held back until the next review`;
+  if (v.failed === 'label') return `⚠️ the verification pass failed: ${v.unverified?.length ?? 0} new finding${v.unverified?.length === 1 ? '' : 's'} posted labelled unverified`;
+  const { checked, dropped } = v;
+  return `${checked - dropped} of ${checked} new candidate${checked === 1 ? '' : 's'} confirmed by a second, independent look${dropped ? ` (${dropped} dropped)` : ''}`;
+}
+
+/** The "dropped" line: how many findings never reached GitLab, and why. */
+export function droppedLine(c: CheckCounts | undefined): string | undefined {
+  if (!c) return undefined;
+  const parts = Object.entries(c.dropped).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${DROP_REASONS[k as DropReason] ?? k}`);
+  const total = Object.values(c.dropped).reduce((a, b) => a + b, 0);
+  const sugg = c.suggestions ? `${c.suggestions} suggestion${c.suggestions === 1 ? '' : 's'} removed (would not apply cleanly)` : '';
+  if (!total && !sugg) return undefined;
+  return [total ? `${total} finding${total === 1 ? '' : 's'} (${parts.join(', ')})` : '', sugg].filter(Boolean).join('; ');
 }
 
 const ORDER: Severity[] = ['critical', 'major', 'minor', 'nit'];
@@ -74,15 +122,20 @@ export function formatSummary(s: SummaryInput): string {
     `| **Reviewed commit** | \`${s.headSha.slice(0, 12)}\` |`,
     `| **Files reviewed** | ${s.reviewedFiles}${s.omitted.length ? ` (${s.omitted.length} not reviewed, listed below)` : ''} |`,
   );
-  if (s.verification) {
-    const { checked, dropped } = s.verification;
-    lines.push(`| **Verified** | ${checked - dropped} of ${checked} new candidate${checked === 1 ? '' : 's'} confirmed by a second, independent look${dropped ? ` (${dropped} dropped)` : ''} |`);
-  }
+  if (s.verification) lines.push(`| **Verified** | ${verificationRow(s.verification)} |`);
+  const dropped = droppedLine(s.checks);
+  if (dropped) lines.push(`| **Dropped** | ${dropped} |`);
+  if (s.guidanceFiles?.length) lines.push(`| **Guidance applied** | ${s.guidanceFiles.map((f) => `\`${f}\``).join(', ')} |`);
   if (s.learnings) lines.push(`| **Team learnings** | ${s.learnings} applied (\`@${s.botUsername} learnings\` lists them) |`);
   lines.push(`| **Cost** | $${s.costUsd.toFixed(4)} over ${s.reviews} run${s.reviews === 1 ? '' : 's'} |`);
   if (s.mode) lines.push(`| **Posted as** | ${s.mode === 'review' ? 'one review (GitLab draft notes, one notification)' : 'separate comments (no draft notes API for the bot on this GitLab)'} |`);
   if (s.since) lines.push('', sinceLine(s.since));
-  if (open.length === 0 && listed.length === 0) lines.push('', 'No problems found that this MR introduces.');
+  const held = s.verification?.failed === 'hold' ? (s.verification.held ?? 0) : 0;
+  if (open.length === 0 && listed.length === 0) lines.push('', held ? 'Nothing posted yet: the findings of this run wait for verification.' : 'No problems found that this MR introduces.');
+  else if (s.mrUrl) {
+    lines.push('', '**Open findings:**');
+    for (const f of open) lines.push(`- ${SEVERITY_BADGE[f.severity as Severity] ?? f.severity} [${f.title.replace(/[[\]]/g, '')}](${s.mrUrl}#note_${f.noteId}) — \`${f.file}:${f.line}\``);
+  }
   if (s.omitted.length) {
     lines.push('', `<details><summary>Not reviewed (${s.omitted.length} files)</summary>`, '');
     for (const o of s.omitted.slice(0, 200)) lines.push(`- \`${o.path}\`: ${o.reason}`);
@@ -102,6 +155,7 @@ export function formatSummary(s: SummaryInput): string {
     for (const f of s.preExisting) lines.push(`- \`${f.file}:${f.start_line}\` ${SEVERITY_BADGE[f.severity]}: ${f.title}`);
     lines.push('', '</details>');
   }
+  lines.push('', `<sub>Risk levels: ${RISK_LEVELS}</sub>`);
   lines.push('', `<sub>Reply in any finding's thread to discuss it; mention @${s.botUsername} with \`help\` for commands.</sub>`);
   return withMarker(lines.join('\n'), { kind: 'summary', sha: s.headSha });
 }

@@ -1,4 +1,5 @@
-import type { ReviewOutput } from '../review/findings.js';
+import type { Finding, ReviewOutput } from '../review/findings.js';
+import type { PreExisting } from '../review/summary.js';
 
 // The typed records the bot keeps (keys in keys.ts; durability in docs/durability.md).
 
@@ -53,6 +54,10 @@ export interface MrRecord {
   listed?: Record<string, ListedFinding>;
   /** fingerprints the author rejected and the model accepted: never raised again */
   withdrawn: string[];
+  /** findings a failed verification held back (repo config `hold`): candidates again at the next review */
+  held?: Finding[];
+  /** problems the MR did not introduce, as the summary lists them (kept across pushes) */
+  preExisting?: PreExisting[];
   costUsd: number;
   turns: number;
   reviews: number;
@@ -75,9 +80,31 @@ export interface PendingPost {
   omitted: { path: string; reason: string }[];
   reviewedFiles: number;
   /** the verification pass: candidates checked, and how many it did not confirm */
-  verification?: { checked: number; dropped: number };
+  verification?: Verification;
+  /** findings the checks in code dropped before posting, by reason (review/evidence, rules, suppressions) */
+  checks?: CheckCounts;
   /** how many team learnings the turn's prompt carried (flows/learnings.ts) */
   learnings?: number;
+}
+
+export interface Verification {
+  checked: number;
+  dropped: number;
+  /** the pass itself failed: the new findings were held back, or posted labelled unverified (repo config) */
+  failed?: 'hold' | 'label';
+  /** how many findings were held back */
+  held?: number;
+  /** fingerprints of findings posted without a second look */
+  unverified?: string[];
+  /** confirmed findings whose suggestion the verifier rejected (posted without it) */
+  suggestionsDropped?: number;
+}
+
+export interface CheckCounts {
+  /** reason → findings dropped */
+  dropped: Record<string, number>;
+  /** suggestions removed because they would not apply cleanly (the findings stay) */
+  suggestions: number;
 }
 
 export interface ThreadRecord {
@@ -104,7 +131,7 @@ export interface ThreadRecord {
   /** the apply under way or last finished in this thread (one at a time) */
   apply?: { noteId: number; status: 'running' | 'done'; startedAt: string };
   /** a push's fix check that finished but whose outcome is not yet posted, for that head */
-  pendingFix?: { sha: string; addressed: boolean; reply: string };
+  pendingFix?: { sha: string; addressed: boolean; reply: string; fixed_by?: string; /** the fixing line, checked against the code (only then is the thread resolved) */ fixedBy?: string };
   createdAt: string;
   updatedAt: string;
 }
@@ -142,6 +169,8 @@ export interface PendingReply {
   rebuilt: boolean;
   /** a team convention the answer proposed, cleaned; kept (flows/learnings.ts) only if the note's author is Developer+ */
   learning?: { instruction: string; path?: string; language?: string; url: string };
+  /** a code change the answer offers for the thread's line, checked (flows/reply-suggestion.ts) when posted */
+  suggestion?: { sha: string; text: string };
 }
 
 /** One user's questions on one MR in one UTC day (the per-user question budget). */

@@ -2,6 +2,8 @@
 import { HttpError, toBool, toInt, type Params } from './body.js';
 import { defaultHook, type MrRec, type UserRec, type World } from './model.js';
 import { protectedBranchJson, showMember, showProtectedBranch } from './access.js';
+import { draftNoteRoutes } from './draft-notes.js';
+import { closesIssues, issue, issueJson, mrCommitsJson } from './issues.js';
 import { git, revParse } from './git.js';
 
 /** API::Commits GET …/repository/commits: newest first from `ref_name` (default branch if absent); [] for an unknown ref. */
@@ -24,7 +26,6 @@ async function listCommits(c: Ctx): Promise<Reply> {
   });
   return paginate(c, commits);
 }
-import { draftNoteRoutes } from './draft-notes.js';
 
 export interface Ctx {
   world: World;
@@ -141,6 +142,15 @@ export const routes: [method: string, pattern: string, handler: Handler][] = [
       created_at: x.timestamp, authored_date: x.timestamp, committed_date: x.timestamp,
     }));
     return ok({ ...c.world.versionJson(mr, v), commits, diffs: v.diffs });
+  }],
+
+  ['GET', 'projects/:id/merge_requests/:iid/commits', async (c) => paginate(c, await mrCommitsJson(c.world, mrOf(c)))],
+  ['GET', 'projects/:id/merge_requests/:iid/closes_issues', async (c) => paginate(c, await closesIssues(c.world, mrOf(c)))],
+
+  // issues
+  ['GET', 'projects/:id/issues/:iid', (c) => {
+    const p = c.world.project(c.p.id);
+    return ok(issueJson(c.world, p, issue(p, c.p.iid)));
   }],
 
   // discussions
