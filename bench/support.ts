@@ -208,7 +208,7 @@ export async function benchHarness(env: Record<string, string> = {}): Promise<Be
   s.fork = (cwd: string, from: string, id: string, prompt: string, o: any) => (calls.push({ kind: 'fork', cwd, prompt, systemPrompt: o.systemPrompt, jsonSchema: o.jsonSchema, sessionId: id, fromId: from }), fork(cwd, from, id, prompt, o));
   s.resume = (cwd: string, id: string, prompt: string, o: any) => (calls.push({ kind: 'resume', cwd, prompt, systemPrompt: o.systemPrompt, jsonSchema: o.jsonSchema, sessionId: id }), resume(cwd, id, prompt, o));
   timeline.wrap('gitlab', gitlab);
-  timeline.wrap('workspaces', workspaces, ['prepare', 'fetch', 'readAt', 'has', 'diff']);
+  timeline.wrap('workspaces', workspaces, ['prepare', 'fetch', 'worktree', 'readAt', 'readManyAt', 'changedPaths', 'has', 'diff']);
   timeline.wrap('sessions', sessions, ['start', 'fork', 'resume']);
   timeline.wrap('store', store, ['getMr', 'updateMr', 'getThread', 'putThread']);
   const close = h.close;

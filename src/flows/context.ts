@@ -18,15 +18,20 @@ export interface MrContext {
 
 const GUIDANCE_FILES = ['CLAUDE.md', 'REVIEW.md', '.claude/CLAUDE.md'];
 
-/** `known`: the MR as the caller already fetched it (saves a GitLab round trip). */
+/**
+ * `known`: the MR as the caller already fetched it (saves a GitLab round trip). The API read of the diff runs while
+ * git fetches; then the checkout, the target branch's rules and git's list of changed files, which all need the
+ * fetched commits, run together.
+ */
 export async function loadMrContext(d: Deps, project: ProjectRef, iid: number, known?: MergeRequestInfo): Promise<MrContext> {
   const mr = await readyMergeRequest(d.gitlab, project.id, iid, known);
-  const [diffs, cwd] = await Promise.all([
-    d.gitlab.diffs(project.id, iid),
-    d.workspaces.prepare(project, iid, mr.sha, mr.targetBranch),
+  const [diffs] = await Promise.all([d.gitlab.diffs(project.id, iid), d.workspaces.fetch(project, iid, mr.targetBranch, mr.sha)]);
+  const [cwd, { repoConfig, guidance }, missing] = await Promise.all([
+    d.workspaces.worktree(project.id, iid, mr.sha),
+    loadGuidance(d, project, iid, mr.targetBranch),
+    leftOut(d, project.id, mr, diffs),
   ]);
-  const { repoConfig, guidance } = await loadGuidance(d, project, iid, mr.targetBranch);
-  return { project, mr, diffs: [...diffs, ...(await leftOut(d, project.id, mr, diffs))], cwd, repoConfig, guidance };
+  return { project, mr, diffs: [...diffs, ...missing], cwd, repoConfig, guidance };
 }
 
 /**
