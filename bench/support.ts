@@ -123,6 +123,8 @@ export interface Span {
   start: number;
   end: number;
   ok: boolean;
+  /** the call's arguments (references, not copies): which discussion a reply went to, which prompt a CLI call ran */
+  args: unknown[];
 }
 
 /** Spans of every call to the bot's GitLab client, workspaces, sessions and store, timed in the bench (src is unchanged). */
@@ -140,7 +142,7 @@ export class Timeline {
       const spans = this.spans;
       const hadOwn = Object.prototype.hasOwnProperty.call(target, name);
       target[name] = function (this: unknown, ...args: unknown[]) {
-        const span: Span = { name: `${prefix}.${name}`, start: performance.now(), end: NaN, ok: true };
+        const span: Span = { name: `${prefix}.${name}`, start: performance.now(), end: NaN, ok: true, args };
         spans.push(span);
         const r = (orig as (...a: unknown[]) => unknown).apply(this, args);
         if (r && typeof (r as Promise<unknown>).then === 'function') {

@@ -109,6 +109,9 @@ export class WalCheckpointer {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
+    // Unreferenced while it runs (it must not keep a process alive), but waited for now: referenced, or a process
+    // with nothing else to do would exit in the middle of its shutdown.
+    this.worker?.ref();
     await this.inFlight;
     const w = this.worker;
     this.worker = undefined;
