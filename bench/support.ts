@@ -75,22 +75,7 @@ export function failedSection(id: string, title: string, e: unknown): Section {
   return { id, title, rows: [{ metric: 'failed', value: 'n/a', note: msg.slice(0, 160) }] };
 }
 
-/** One Markdown table (pastes into the README as is). */
-export function renderTable(sections: Section[]): string {
-  const head = ['#', 'measurement', 'median', 'baseline', 'ratio', 'target', 'met'];
-  const lines: string[][] = [];
-  for (const s of sections) {
-    s.rows.forEach((r, i) => {
-      const name = i === 0 ? `**${s.title}**: ${r.metric}` : r.metric;
-      lines.push([i === 0 ? s.id : '', name + (r.note ? ` (${r.note})` : ''), r.value, r.baseline ?? '', r.ratio ?? '', r.target ?? '', r.met === undefined ? '' : r.met ? 'yes' : '**no**']);
-    });
-  }
-  const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const fmt = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-  const out = [fmt(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...lines.map(fmt)];
-  const notes = sections.flatMap((s) => (s.notes ?? []).map((n) => `- ${s.id}: ${n}`));
-  return [...out, ...(notes.length ? ['', ...notes] : [])].join('\n');
-}
+export { renderTable } from './report.js';
 
 // ---- machine --------------------------------------------------------------------------------------------------
 

@@ -28,6 +28,9 @@ async function replyLatency(h: BenchHarness, project: { id: number }, iid: numbe
 interface ReplyTiming {
   totalMs: number;
   cliMs: number;
+  /** webhook → CLI spawn (intake, queue, GitLab reads, access and guidance, the fork's transcript), CLI exit → posted */
+  beforeMs: number;
+  afterMs: number;
 }
 
 /**
@@ -56,7 +59,8 @@ async function atOnce(h: BenchHarness, targets: { project: { id: number }; iid: 
   return opened.map((o, i) => {
     const cli = cliCalls.find((s) => s.args.some((a) => typeof a === 'string' && a.includes(`(${tag}-${o.k})`)));
     if (!cli) throw new Error(`no CLI call answered ${tag}-${o.k}`);
-    return { totalMs: replyOf(o.discussionId)!.end - sent[i]!, cliMs: cli.end - cli.start };
+    const posted = replyOf(o.discussionId)!.end;
+    return { totalMs: posted - sent[i]!, cliMs: cli.end - cli.start, beforeMs: cli.start - sent[i]!, afterMs: posted - cli.end };
   });
 }
 
@@ -72,6 +76,7 @@ function atOnceRows(label: string, xs: ReplyTiming[]): Row[] {
       note: `webhook → reply p50 ${ms(percentile(xs.map((x) => x.totalMs), 50))}, its CLI call ${ms(percentile(xs.map((x) => x.cliMs), 50))}`,
     },
     { metric: '· p99', value: ms(percentile(bot, 99)), note: `webhook → reply p99 ${ms(percentile(xs.map((x) => x.totalMs), 99))}` },
+    { metric: '· p50 before the CLI (webhook → spawn) / after it (exit → posted)', value: `${ms(percentile(xs.map((x) => x.beforeMs), 50))} / ${ms(percentile(xs.map((x) => x.afterMs), 50))}` },
   ];
 }
 
