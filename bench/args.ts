@@ -11,7 +11,8 @@ export const USAGE = `usage: npm run bench -- [--quick] [--json FILE] [<id>…]
   --from FILE  measure nothing: print the table of a run saved with --json (how docs/performance.md gets its table)
   --help       this text
 
-Environment: BENCH_RUNS (runs per measurement, 5; 1 with --quick), BENCH_REDIS_URL, BENCH_RATE, BENCH_SECONDS.`;
+Environment: BENCH_RUNS (runs per measurement, 5; 1 with --quick), BENCH_REDIS_URL, BENCH_RATE, BENCH_SECONDS,
+BENCH_SATURATION_SECONDS, BENCH_THROUGHPUT_PER_SLOT, BENCH_PROFILE (a directory: CPU profiles of the webhook servers).`;
 
 export type BenchArgs = { help: true } | { help: false; from: string } | { help: false; from?: undefined; quick: boolean; ids: string[]; json?: string };
 

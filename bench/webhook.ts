@@ -87,7 +87,7 @@ export async function run(o: { rate?: number; seconds?: number } = {}): Promise<
   return toSection(await measure(o));
 }
 
-function toSection({ bot, bare, rate, saturation }: WebhookResult): Section {
+function toSection({ bot, bare, rate, saturation, fsync }: WebhookResult): Section {
   const sustained = (m: Measured) => m.errors === 0 && m.non2xx === 0 && m.notQueued === 0 && m.reqPerSec >= rate * 0.97;
   return {
     id: '4',
@@ -99,16 +99,24 @@ function toSection({ bot, bare, rate, saturation }: WebhookResult): Section {
       { metric: 'throughput', value: `${Math.round(bot.reqPerSec)} req/s`, baseline: `${Math.round(bare.reqPerSec)} req/s`, target: `${rate} req/s, no errors`, met: sustained(bot) },
       { metric: 'errors / non-2xx / not queued', value: `${bot.errors} / ${bot.non2xx} / ${bot.notQueued} of ${bot.total}`, baseline: `${bare.errors} / ${bare.non2xx} of ${bare.total}` },
       {
+        metric: 'CPU per request (servers\' process)',
+        value: `${Math.round(bot.cpuPerRequestMicros)} µs`,
+        baseline: `${Math.round(bare.cpuPerRequestMicros)} µs`,
+        ratio: ratio(bot.cpuPerRequestMicros / bare.cpuPerRequestMicros),
+        note: 'barely moved by other load on the machine, unlike latency',
+      },
+      { metric: 'one fdatasync on this disk, p50 / p99 (after the load)', value: `${ms(fsync.p50)} / ${ms(fsync.p99)}`, note: 'the floor under a durable answer\'s latency' },
+      {
         metric: `throughput at saturation (${CONNECTIONS} connections, no rate limit)`,
         value: `${Math.round(saturation.bot.reqPerSec)} req/s`,
         baseline: `${Math.round(saturation.bare.reqPerSec)} req/s`,
         ratio: ratio(saturation.bot.reqPerSec / saturation.bare.reqPerSec),
-        note: `p50 ${ms(saturation.bot.p50)} vs ${ms(saturation.bare.p50)}; ${saturation.bot.errors + saturation.bot.non2xx + saturation.bot.notQueued} not queued`,
+        note: `p50 ${ms(saturation.bot.p50)} vs ${ms(saturation.bare.p50)}; ${saturation.bot.errors + saturation.bot.non2xx + saturation.bot.notQueued} not queued; CPU per request ${Math.round(saturation.bot.cpuPerRequestMicros)} vs ${Math.round(saturation.bare.cpuPerRequestMicros)} µs`,
       },
     ],
     notes: [
       'each request a distinct Idempotency-Key, MR and head commit: every "queued" answer is a SQLite commit whose WAL was fdatasync\'ed before the answer',
-      'latency as autocannon timed each response; the load generator shares the cores with both servers',
+      'latency as autocannon timed each response; the load generator shares the cores with both servers; both servers run in one process, loaded in turn (2 s rounds), so its CPU time per round is the loaded server\'s',
     ],
   };
 }
@@ -120,6 +128,8 @@ export interface WebhookResult {
   rate: number;
   /** the same servers with no rate limit: how many deliveries per second each takes */
   saturation: { bot: Measured; bare: Measured };
+  /** one fdatasync on the data directory's disk, measured after the load */
+  fsync: { p50: number; p99: number };
 }
 
 export async function measure(o: { rate?: number; seconds?: number } = {}): Promise<WebhookResult> {
@@ -203,7 +213,8 @@ export async function measure(o: { rate?: number; seconds?: number } = {}): Prom
     const botSat = tally(true);
     await load(t.bare, satSeconds, bareSat, undefined);
     await load(t.bot, satSeconds, botSat, undefined);
-    return { bot, bare, rate, saturation: { bare: summarize('bare hono, saturated', bareSat), bot: summarize('bot, saturated', botSat) } };
+    const fsync = await ask<{ p50: number; p99: number }>('fsync');
+    return { bot, bare, rate, fsync, saturation: { bare: summarize('bare hono, saturated', bareSat), bot: summarize('bot, saturated', botSat) } };
   } finally {
     child.stdin!.end(); // the target cleans up and exits when its stdin closes
     await new Promise((r) => (child.exitCode === null ? child.once('exit', r) : r(null)));
@@ -250,12 +261,32 @@ async function serveTargets(): Promise<void> {
   const questions = createInterface({ input: process.stdin });
   questions.on('line', (l) => {
     if (l === 'cpu') process.stdout.write(`${JSON.stringify(process.cpuUsage())}\n`);
+    if (l === 'fsync') process.stdout.write(`${JSON.stringify(fsyncLatency(dataDir))}\n`);
   });
   await new Promise((r) => questions.once('close', r));
   await bot.stop();
   await gitlab.close();
   fs.rmSync(dataDir, { recursive: true, force: true });
   process.exit(0);
+}
+
+/** What one fdatasync costs on this disk right now (4 KB appended each time): the floor a durable answer pays. */
+function fsyncLatency(dir: string, n = 50): { p50: number; p99: number } {
+  const file = path.join(dir, 'fsync-probe');
+  const fd = fs.openSync(file, 'w');
+  const took: number[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      fs.writeSync(fd, Buffer.alloc(4096, i));
+      const t = performance.now();
+      fs.fdatasyncSync(fd);
+      took.push(performance.now() - t);
+    }
+  } finally {
+    fs.closeSync(fd);
+    fs.rmSync(file, { force: true });
+  }
+  return { p50: percentile(took, 50), p99: percentile(took, 99) };
 }
 
 function printDetail(r: WebhookResult): void {

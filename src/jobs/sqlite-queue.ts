@@ -51,8 +51,9 @@ export class SqliteQueue implements Queue {
   private readonly checkpointer: WalCheckpointer;
   /** enqueues waiting for the next group commit */
   private waiting: Waiting[] = [];
-  /** the commit loop, while it runs */
-  private committing?: Promise<void>;
+  private groupScheduled = false;
+  /** groups whose WAL sync runs */
+  private syncing = new Set<Promise<void>>();
   /** why the file could not be set up (a full disk at start-up): the queue runs degraded and tries again */
   initError?: unknown;
   private started = false;
@@ -207,52 +208,64 @@ export class SqliteQueue implements Queue {
   }
 
   /**
-   * Resolves once the job is on disk: the webhook is answered only then. Group commit: the enqueues that arrive
-   * while the previous group's fdatasync runs form the next group, committed in one transaction (synchronous=NORMAL:
-   * no fsync inside better-sqlite3's synchronous call) and made durable by one fdatasync of the WAL on libuv's
-   * thread pool, so the event loop never waits for the disk. A lone enqueue is committed in the same event-loop
-   * turn (setImmediate) and waits only for its own sync.
+   * Resolves once the job is on disk: the webhook is answered only then. Group commit: the enqueues of one
+   * event-loop turn are committed in one transaction (synchronous=NORMAL: no fsync inside better-sqlite3's
+   * synchronous call) and made durable by one fdatasync of the WAL on libuv's thread pool, so the event loop never
+   * waits for the disk. Up to SYNCS_IN_FLIGHT syncs overlap (a slow disk then costs a delivery one sync, not the rest
+   * of the running one and then its own); past that, arrivals wait and form one larger group. A lone enqueue is
+   * committed in the same turn (setImmediate) and waits only for its own sync.
    */
   enqueue(spec: JobSpec): Promise<EnqueueResult> {
     // Cannot store it at all (the disk was full at start-up and still is): the caller answers 5xx, GitLab resends.
     if (!this.ensure()) return Promise.reject(this.initError);
     return new Promise((resolve, reject) => {
       this.waiting.push({ spec, resolve, reject });
-      // After this turn's other deliveries are parsed: they join the group.
-      this.committing ??= new Promise((r) => setImmediate(r)).then(() => this.commitGroups());
+      this.scheduleGroup();
     });
   }
 
-  /** Commit and sync groups until nobody waits; only one runs at a time. */
-  private async commitGroups(): Promise<void> {
+  /** After this turn's other deliveries are parsed (they join the group), if a sync may start. */
+  private scheduleGroup(): void {
+    if (this.groupScheduled || this.syncing.size >= SYNCS_IN_FLIGHT || !this.waiting.length) return;
+    this.groupScheduled = true;
+    setImmediate(() => {
+      this.groupScheduled = false;
+      this.commitGroup();
+    });
+  }
+
+  private commitGroup(): void {
+    const group = this.waiting.splice(0);
+    if (!group.length) return;
     try {
-      while (this.waiting.length) {
-        const group = this.waiting.splice(0);
-        try {
-          // IMMEDIATE: take the write lock first, so enqueues of one delivery from two processes cannot both pass the check.
-          this.insertGroup.immediate(group);
-        } catch (err) {
-          // The transaction itself failed (a full disk, the file locked past busy_timeout): nobody's job is stored.
-          for (const w of group) w.reject(err);
-          continue;
-        }
-        this.checkpointer.wrote();
-        // When every slot or the job's own lane is busy, the job that frees it starts this one: no need to look now.
-        if (group.some((w) => w.result && !w.result.duplicate && !this.busyLanes.has(w.spec.orderKey)) && this.running.size < this.o.concurrency) this.kick();
-        // A duplicate waits too: the job it duplicates may have been committed a moment ago and not be on disk yet.
-        const synced = await this.wal.sync().then(
-          () => undefined,
-          (err: unknown) => err ?? new Error('WAL sync failed'),
-        );
+      // IMMEDIATE: take the write lock first, so enqueues of one delivery from two processes cannot both pass the check.
+      this.insertGroup.immediate(group);
+    } catch (err) {
+      // The transaction itself failed (a full disk, the file locked past busy_timeout): nobody's job is stored.
+      for (const w of group) w.reject(err);
+      return this.scheduleGroup();
+    }
+    this.checkpointer.wrote();
+    // When every slot or the job's own lane is busy, the job that frees it starts this one: no need to look now.
+    if (group.some((w) => w.result && !w.result.duplicate && !this.busyLanes.has(w.spec.orderKey)) && this.running.size < this.o.concurrency) this.kick();
+    // A duplicate waits too: the job it duplicates may have been committed a moment ago and not be on disk yet.
+    // The sync starts after the commit, so it covers the group's frames even while an earlier sync is still running.
+    const synced: Promise<void> = this.wal.sync().then(
+      () => {
         for (const w of group) {
-          if (synced !== undefined) w.reject(synced);
-          else if (w.result) w.resolve(w.result);
+          if (w.result) w.resolve(w.result);
           else w.reject(w.error);
         }
-      }
-    } finally {
-      this.committing = undefined;
-    }
+      },
+      (err: unknown) => {
+        for (const w of group) w.reject(err ?? new Error('WAL sync failed'));
+      },
+    );
+    this.syncing.add(synced);
+    void synced.finally(() => {
+      this.syncing.delete(synced);
+      this.scheduleGroup();
+    });
   }
 
   start(handler: JobHandler): void {
@@ -324,7 +337,11 @@ export class SqliteQueue implements Queue {
   async close(): Promise<void> {
     this.stopping = true;
     if (this.timer) clearTimeout(this.timer);
-    await this.committing; // enqueues already taken are committed and synced before the file closes
+    // Enqueues already taken are committed and synced before the file closes.
+    while (this.groupScheduled || this.syncing.size || this.waiting.length) {
+      if (this.syncing.size) await Promise.all(this.syncing);
+      else await new Promise((r) => setImmediate(r));
+    }
     await this.checkpointer.close();
     await this.wal.close();
     this.db.close();
@@ -469,6 +486,9 @@ export class SqliteQueue implements Queue {
   }
 }
 
+/** fdatasyncs of the WAL running at once (libuv's pool has 4 threads, shared with every other file operation). */
+const SYNCS_IN_FLIGHT = 2;
+
 /** How long a write that failed on a full disk waits before it tries again (capped doubling). */
 const DISK_WAIT_MS = { first: 200, max: 10_000 };
 
@@ -491,17 +511,19 @@ interface Waiting {
  */
 class WalSync {
   private fd?: Promise<fs.promises.FileHandle>;
-  private running?: Promise<void>;
+  private running = new Set<Promise<void>>();
 
   constructor(private readonly file: string) {}
 
   sync(): Promise<void> {
-    this.running = this.once().finally(() => (this.running = undefined));
-    return this.running;
+    const p = this.once();
+    this.running.add(p);
+    void p.catch(() => undefined).finally(() => this.running.delete(p));
+    return p;
   }
 
   async close(): Promise<void> {
-    await this.running?.catch(() => undefined);
+    await Promise.allSettled([...this.running]);
     const fd = this.fd;
     this.fd = undefined;
     if (fd) await (await fd).close().catch(() => undefined);
@@ -509,11 +531,11 @@ class WalSync {
 
   private async once(): Promise<void> {
     // The WAL exists from the first commit on and keeps its inode while the database is open (it is reset, not replaced).
-    this.fd ??= fs.promises.open(this.file, 'r');
+    const fd = (this.fd ??= fs.promises.open(this.file, 'r'));
     try {
-      await (await this.fd).datasync();
+      await (await fd).datasync();
     } catch (e) {
-      this.fd = undefined; // reopen next time; this group's enqueues fail and their webhooks are not acknowledged
+      if (this.fd === fd) this.fd = undefined; // reopen next time; this group's enqueues fail and their webhooks are not acknowledged
       throw e;
     }
   }
