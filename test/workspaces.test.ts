@@ -85,6 +85,18 @@ describe('Workspaces', () => {
     expect(await ws.changedPaths(app.id, '--cached', appMr.headSha)).toBeUndefined();
   });
 
+  it('knows which commits and branches the mirror holds, without fetching', async () => {
+    const ws = workspaces({ dir: 'ok' });
+    await ws.prepare(app, appMr.iid, appMr.headSha, 'main');
+    const before = s.gitRequests.length;
+    expect(await ws.has(app.id, appMr.headSha)).toBe(true);
+    expect(await ws.has(app.id, 'refs/heads/main')).toBe(true);
+    expect(await ws.has(app.id, 'refs/heads/never-fetched')).toBe(false);
+    expect(await ws.has(app.id, 'e'.repeat(40))).toBe(false);
+    expect(await ws.has(app.id, 'refs/heads/main:x')).toBe(false);
+    expect(s.gitRequests.length).toBe(before);
+  });
+
   it('refuses a clone URL outside GITLAB_URL before git runs: the other host never hears from the bot', async () => {
     const evil = await recorder();
     try {

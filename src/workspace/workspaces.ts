@@ -200,8 +200,10 @@ export class Workspaces {
     });
   }
 
+  /** Whether the mirror holds a commit id, or a branch (`refs/heads/<name>`) that points at a commit. */
   async has(projectId: number, rev: string): Promise<boolean> {
-    if (!isCommitId(rev)) return false;
+    // A branch too: a reply checks the target branch is here before reading its rules (it used to fetch every time).
+    if (!isCommitId(rev) && !/^refs\/heads\/[^\s:^~?*[\\]+$/.test(rev)) return false;
     try {
       await this.git(['-C', this.mirrorPath(projectId), 'cat-file', '-e', '--end-of-options', `${rev}^{commit}`]);
       return true;
