@@ -87,7 +87,7 @@ export class SqliteQueue implements Queue {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     // Checkpoints run on a worker thread (WalCheckpointer), not inside a webhook's commit on the event loop.
-    this.db.pragma('wal_autocheckpoint = 0');
+    if (this.checkpointer.active) this.db.pragma('wal_autocheckpoint = 0');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS jobs (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -56,6 +56,11 @@ export class WalCheckpointer {
     this.timer.unref();
   }
 
+  /** false once the thread failed: the owner keeps SQLite's automatic checkpoint on */
+  get active(): boolean {
+    return !this.failed;
+  }
+
   /** After a commit: start a checkpoint when enough have piled up and none is running. */
   wrote(): void {
     if (++this.commits >= (this.o.everyCommits ?? 128)) this.run();
