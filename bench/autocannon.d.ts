@@ -33,7 +33,13 @@ declare module 'autocannon' {
     overallRate?: number;
     headers?: Record<string, string>;
     body?: string;
-    requests?: { method?: string; path?: string; setupRequest?: (req: RawRequest, context: Record<string, unknown>) => RawRequest }[];
+    requests?: {
+      method?: string;
+      path?: string;
+      setupRequest?: (req: RawRequest, context: Record<string, unknown>) => RawRequest;
+      /** every response; header names as the server sent them */
+      onResponse?: (status: number, body: string, context: Record<string, unknown>, headers: Record<string, string>) => void;
+    }[];
     verifyBody?: (body: string) => boolean;
     timeout?: number;
   }

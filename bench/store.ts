@@ -12,7 +12,7 @@ import { median, percentile, quick, us, type Row, type Section } from './support
 const MRS = quick(1_000, 100);
 const THREADS = 10;
 const LOOKUPS = quick(5_000, 500);
-const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 /** Project ids far from any test's, so a shared Redis is not disturbed; the bench's keys are deleted afterwards. */
 const PID0 = 7_700_000;
 
@@ -78,7 +78,7 @@ function rows(backend: string, r: { trunk: number[]; fork: number[] }): Row[] {
   ];
 }
 
-async function redisUp(): Promise<boolean> {
+export async function redisUp(): Promise<boolean> {
   const { createConnection } = await import('node:net');
   const u = new URL(REDIS_URL);
   return new Promise((resolve) => {

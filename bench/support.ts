@@ -76,22 +76,7 @@ export function failedSection(id: string, title: string, e: unknown): Section {
   return { id, title, rows: [{ metric: 'failed', value: 'n/a', note: msg.slice(0, 160) }] };
 }
 
-/** One Markdown table (pastes into the README as is). */
-export function renderTable(sections: Section[]): string {
-  const head = ['#', 'measurement', 'median', 'baseline', 'ratio', 'target', 'met'];
-  const lines: string[][] = [];
-  for (const s of sections) {
-    s.rows.forEach((r, i) => {
-      const name = i === 0 ? `**${s.title}**: ${r.metric}` : r.metric;
-      lines.push([i === 0 ? s.id : '', name + (r.note ? ` (${r.note})` : ''), r.value, r.baseline ?? '', r.ratio ?? '', r.target ?? '', r.met === undefined ? '' : r.met ? 'yes' : '**no**']);
-    });
-  }
-  const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const fmt = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-  const out = [fmt(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...lines.map(fmt)];
-  const notes = sections.flatMap((s) => (s.notes ?? []).map((n) => `- ${s.id}: ${n}`));
-  return [...out, ...(notes.length ? ['', ...notes] : [])].join('\n');
-}
+export { renderTable } from './report.js';
 
 // ---- machine --------------------------------------------------------------------------------------------------
 
@@ -124,6 +109,8 @@ export interface Span {
   start: number;
   end: number;
   ok: boolean;
+  /** the call's arguments (references, not copies): which discussion a reply went to, which prompt a CLI call ran */
+  args: unknown[];
 }
 
 /** Spans of every call to the bot's GitLab client, workspaces, sessions and store, timed in the bench (src is unchanged). */
@@ -141,7 +128,7 @@ export class Timeline {
       const spans = this.spans;
       const hadOwn = Object.prototype.hasOwnProperty.call(target, name);
       target[name] = function (this: unknown, ...args: unknown[]) {
-        const span: Span = { name: `${prefix}.${name}`, start: performance.now(), end: NaN, ok: true };
+        const span: Span = { name: `${prefix}.${name}`, start: performance.now(), end: NaN, ok: true, args };
         spans.push(span);
         const r = (orig as (...a: unknown[]) => unknown).apply(this, args);
         if (r && typeof (r as Promise<unknown>).then === 'function') {
@@ -212,7 +199,7 @@ export async function benchHarness(env: Record<string, string> = {}): Promise<Be
   s.fork = (cwd: string, from: string, id: string, prompt: string, o: any) => (calls.push({ kind: 'fork', cwd, prompt, systemPrompt: o.systemPrompt, jsonSchema: o.jsonSchema, sessionId: id, fromId: from }), fork(cwd, from, id, prompt, o));
   s.resume = (cwd: string, id: string, prompt: string, o: any) => (calls.push({ kind: 'resume', cwd, prompt, systemPrompt: o.systemPrompt, jsonSchema: o.jsonSchema, sessionId: id }), resume(cwd, id, prompt, o));
   timeline.wrap('gitlab', gitlab);
-  timeline.wrap('workspaces', workspaces, ['prepare', 'fetch', 'readAt', 'has', 'diff']);
+  timeline.wrap('workspaces', workspaces, ['prepare', 'fetch', 'worktree', 'readAt', 'readManyAt', 'changedPaths', 'has', 'diff']);
   timeline.wrap('sessions', sessions, ['start', 'fork', 'resume']);
   timeline.wrap('store', store, ['getMr', 'updateMr', 'getThread', 'putThread']);
   const close = h.close;

@@ -18,11 +18,11 @@ interface Fetch {
 async function reviewAndMeasure(h: BenchHarness, project: { id: number; path: string }, iid: number): Promise<Fetch> {
   const n = h.gitlab.gitRequests.length;
   const { t0 } = await reviewViaWebhook(h, project, iid);
-  const prepare = h.timeline.since(t0, 'workspaces.prepare')[0];
   const fetch = h.timeline.since(t0, 'workspaces.fetch')[0];
-  if (!prepare || !fetch) throw new Error('the review did not prepare a workspace');
+  const worktree = h.timeline.since(t0, 'workspaces.worktree')[0];
+  if (!worktree || !fetch) throw new Error('the review did not prepare a workspace');
   const git = h.gitlab.gitRequests.slice(n).filter((r: GitRequest) => r.path.startsWith(`/${project.path}.git/`));
-  return { fetchMs: fetch.end - fetch.start, prepareMs: prepare.end - prepare.start, bytes: git.reduce((a, r) => a + r.bytesOut, 0), haves: git.reduce((a, r) => a + r.haves, 0), requests: git.length };
+  return { fetchMs: fetch.end - fetch.start, prepareMs: worktree.end - fetch.start, bytes: git.reduce((a, r) => a + r.bytesOut, 0), haves: git.reduce((a, r) => a + r.haves, 0), requests: git.length };
 }
 
 export async function run(): Promise<Section> {

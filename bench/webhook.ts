@@ -25,9 +25,12 @@ import { startBot } from '../src/main.js';
 import { makeRedactor } from '../src/redact.js';
 import { startGitlabStandin } from '../standins/gitlab.js';
 import { BOT, botEnv, SECRET, TOKEN } from '../standins/harness.js';
+import { OUTCOME_HEADER } from '../src/server/app.js';
 import { ms, percentile, quick, ratio, renderTable, type Section } from './support.js';
 
 const SELF = fileURLToPath(import.meta.url);
+/** GitLab delivers hooks from several Sidekiq workers at once: 20 keep-alive connections. */
+const CONNECTIONS = 20;
 const SHA_SLOT = '__HEAD_SHA__';
 const IID_SLOT = '"__IID__"';
 
@@ -42,6 +45,8 @@ export interface Measured {
   /** bot only: answers that were not "queued" (a duplicate would not be a real insert) */
   notQueued: number;
   total: number;
+  /** the servers' CPU time per request: unlike latency, barely moved by other work on the machine */
+  cpuPerRequestMicros: number;
 }
 
 interface Tally {
@@ -52,6 +57,8 @@ interface Tally {
   seconds: number;
   errors: number;
   non2xx: number;
+  /** CPU time of the servers' process while this target was loaded */
+  cpuMicros: number;
 }
 
 function summarize(name: string, t: Tally): Measured {
@@ -65,6 +72,7 @@ function summarize(name: string, t: Tally): Measured {
     non2xx: t.non2xx,
     notQueued: t.notQueued,
     total: t.total,
+    cpuPerRequestMicros: t.cpuMicros / t.total,
   };
 }
 
@@ -79,7 +87,7 @@ export async function run(o: { rate?: number; seconds?: number } = {}): Promise<
   return toSection(await measure(o));
 }
 
-function toSection({ bot, bare, rate }: { bot: Measured; bare: Measured; rate: number }): Section {
+function toSection({ bot, bare, rate, saturation, fsync }: WebhookResult): Section {
   const sustained = (m: Measured) => m.errors === 0 && m.non2xx === 0 && m.notQueued === 0 && m.reqPerSec >= rate * 0.97;
   return {
     id: '4',
@@ -90,35 +98,75 @@ function toSection({ bot, bare, rate }: { bot: Measured; bare: Measured; rate: n
       { metric: 'max', value: ms(bot.max), baseline: ms(bare.max), ratio: ratio(bot.max / bare.max) },
       { metric: 'throughput', value: `${Math.round(bot.reqPerSec)} req/s`, baseline: `${Math.round(bare.reqPerSec)} req/s`, target: `${rate} req/s, no errors`, met: sustained(bot) },
       { metric: 'errors / non-2xx / not queued', value: `${bot.errors} / ${bot.non2xx} / ${bot.notQueued} of ${bot.total}`, baseline: `${bare.errors} / ${bare.non2xx} of ${bare.total}` },
+      {
+        metric: 'CPU per request (servers\' process)',
+        value: `${Math.round(bot.cpuPerRequestMicros)} µs`,
+        baseline: `${Math.round(bare.cpuPerRequestMicros)} µs`,
+        ratio: ratio(bot.cpuPerRequestMicros / bare.cpuPerRequestMicros),
+        note: 'barely moved by other load on the machine, unlike latency',
+      },
+      { metric: 'one fdatasync on this disk, p50 / p99 (after the load)', value: `${ms(fsync.p50)} / ${ms(fsync.p99)}`, note: 'the floor under a durable answer\'s latency' },
+      {
+        metric: `throughput at saturation (${CONNECTIONS} connections, no rate limit)`,
+        value: `${Math.round(saturation.bot.reqPerSec)} req/s`,
+        baseline: `${Math.round(saturation.bare.reqPerSec)} req/s`,
+        ratio: ratio(saturation.bot.reqPerSec / saturation.bare.reqPerSec),
+        note: `p50 ${ms(saturation.bot.p50)} vs ${ms(saturation.bare.p50)}; ${saturation.bot.errors + saturation.bot.non2xx + saturation.bot.notQueued} not queued; CPU per request ${Math.round(saturation.bot.cpuPerRequestMicros)} vs ${Math.round(saturation.bare.cpuPerRequestMicros)} µs`,
+      },
     ],
     notes: [
       'each request a distinct Idempotency-Key, MR and head commit: every "queued" answer is a SQLite commit whose WAL was fdatasync\'ed before the answer',
-      'latency as autocannon timed each response; the load generator shares the cores with both servers',
+      'latency as autocannon timed each response; the load generator shares the cores with both servers; both servers run in one process, loaded in turn (2 s rounds), so its CPU time per round is the loaded server\'s',
     ],
   };
 }
 
 /** Both targets at the same fixed rate, in alternating 2 s rounds adding up to `seconds` each, after a warm-up. */
-export async function measure(o: { rate?: number; seconds?: number } = {}): Promise<{ bot: Measured; bare: Measured; rate: number }> {
+export interface WebhookResult {
+  bot: Measured;
+  bare: Measured;
+  rate: number;
+  /** the same servers with no rate limit: how many deliveries per second each takes */
+  saturation: { bot: Measured; bare: Measured };
+  /** one fdatasync on the data directory's disk, measured after the load */
+  fsync: { p50: number; p99: number };
+}
+
+export async function measure(o: { rate?: number; seconds?: number } = {}): Promise<WebhookResult> {
   const rate = o.rate ?? Number(process.env.BENCH_RATE ?? 1000);
   const seconds = o.seconds ?? Number(process.env.BENCH_SECONDS ?? quick(10, 2));
   const child = spawn(process.execPath, [...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : []), '--import', 'tsx', SELF, '--target'], { stdio: ['pipe', 'pipe', 'inherit'] });
   try {
-    const t = await new Promise<Targets>((resolve, reject) => {
-      createInterface({ input: child.stdout! }).once('line', (l) => resolve(JSON.parse(l) as Targets));
-      child.once('exit', (code) => reject(new Error(`bench target exited (${code}) before it was ready`)));
-    });
+    // The child answers on stdout, one JSON line per question: first its targets, then its CPU time when asked.
+    const answers: { resolve: (line: string) => void; reject: (e: Error) => void }[] = [];
+    createInterface({ input: child.stdout! }).on('line', (l) => answers.shift()?.resolve(l));
+    child.once('exit', (code) => answers.splice(0).forEach((a) => a.reject(new Error(`bench target exited (${code})`))));
+    const ask = <T>(question?: string) =>
+      new Promise<T>((resolve, reject) => {
+        answers.push({ resolve: (l) => resolve(JSON.parse(l) as T), reject });
+        if (question) child.stdin!.write(`${question}\n`);
+      });
+    const t = await ask<Targets>();
+    /** CPU time (user + system, µs) the servers' process used so far: only one target is loaded at a time. */
+    const cpu = async () => {
+      const u = await ask<NodeJS.CpuUsage>('cpu');
+      return u.user + u.system;
+    };
     let seq = 0;
-    /** One stretch of load at the fixed rate; latencies as autocannon timed each response (float ms). */
-    const load = async (url: string, secs: number, into: Tally): Promise<void> => {
+    /** One stretch of load at the fixed rate (none: as fast as the server answers); latencies as autocannon timed each response (float ms). */
+    const load = async (url: string, secs: number, into: Tally, atRate: number | undefined = rate): Promise<void> => {
       const inst = autocannon({
         url: `${url}/webhooks/gitlab`,
         method: 'POST',
-        connections: 10,
+        connections: CONNECTIONS,
         duration: secs,
-        overallRate: rate,
+        ...(atRate ? { overallRate: atRate } : {}),
         requests: [
           {
+            // The outcome is a header (the body stays empty, as GitLab stores it): anything but "queued" was no insert.
+            onResponse: (_status, _body, _ctx, headers) => {
+              if (into.isBot && headers[OUTCOME_HEADER] !== 'queued') into.notQueued++;
+            },
             setupRequest: (req) => {
               const n = ++seq;
               return {
@@ -136,19 +184,17 @@ export async function measure(o: { rate?: number; seconds?: number } = {}): Prom
             },
           },
         ],
-        verifyBody: (body) => {
-          if (into.isBot && !body.startsWith('queued')) into.notQueued++;
-          return true;
-        },
       });
       inst.on('response', (_c, _s, _b, took) => into.samples.push(took));
+      const cpu0 = await cpu();
       const r = await inst;
+      into.cpuMicros += (await cpu()) - cpu0;
       into.total += r.requests.total;
       into.seconds += r.duration;
       into.errors += r.errors;
       into.non2xx += r.non2xx;
     };
-    const tally = (isBot: boolean): Tally => ({ isBot, samples: [], notQueued: 0, total: 0, seconds: 0, errors: 0, non2xx: 0 });
+    const tally = (isBot: boolean): Tally => ({ isBot, samples: [], notQueued: 0, total: 0, seconds: 0, errors: 0, non2xx: 0, cpuMicros: 0 });
     await load(t.bare, 1, tally(false)); // warm-up: JIT, connections, SQLite pages
     await load(t.bot, 1, tally(true));
     // Interleaved rounds, so a burst of other work on the machine hits both targets alike.
@@ -161,7 +207,14 @@ export async function measure(o: { rate?: number; seconds?: number } = {}): Prom
     }
     const bare = summarize('bare hono (parse only)', bareT);
     const bot = summarize('bot (verify, classify, SQLite enqueue)', botT);
-    return { bot, bare, rate };
+    // Saturation: no rate, every connection sends its next request as soon as the last is answered.
+    const satSeconds = Number(process.env.BENCH_SATURATION_SECONDS ?? quick(4, 1));
+    const bareSat = tally(false);
+    const botSat = tally(true);
+    await load(t.bare, satSeconds, bareSat, undefined);
+    await load(t.bot, satSeconds, botSat, undefined);
+    const fsync = await ask<{ p50: number; p99: number }>('fsync');
+    return { bot, bare, rate, fsync, saturation: { bare: summarize('bare hono, saturated', bareSat), bot: summarize('bot, saturated', botSat) } };
   } finally {
     child.stdin!.end(); // the target cleans up and exits when its stdin closes
     await new Promise((r) => (child.exitCode === null ? child.once('exit', r) : r(null)));
@@ -204,17 +257,40 @@ async function serveTargets(): Promise<void> {
   const barePort = await new Promise<number>((resolve) => serve({ fetch: bareApp.fetch, port: 0, hostname: '127.0.0.1' }, (i) => resolve(i.port)));
 
   process.stdout.write(`${JSON.stringify({ bot: `http://127.0.0.1:${bot.port}`, bare: `http://127.0.0.1:${barePort}`, template: JSON.stringify(payload) } satisfies Targets)}\n`);
-  process.stdin.resume();
-  await new Promise((r) => process.stdin.once('end', r));
+  const questions = createInterface({ input: process.stdin });
+  questions.on('line', (l) => {
+    if (l === 'cpu') process.stdout.write(`${JSON.stringify(process.cpuUsage())}\n`);
+    if (l === 'fsync') process.stdout.write(`${JSON.stringify(fsyncLatency(dataDir))}\n`);
+  });
+  await new Promise((r) => questions.once('close', r));
   await bot.stop();
   await gitlab.close();
   fs.rmSync(dataDir, { recursive: true, force: true });
   process.exit(0);
 }
 
-function printDetail(r: { bot: Measured; bare: Measured; rate: number }): void {
-  const rows = [r.bare, r.bot].map((m) => [m.name, `${Math.round(m.reqPerSec)}`, m.p50.toFixed(2), m.p99.toFixed(2), m.max.toFixed(1), `${m.errors}`, `${m.non2xx}`]);
-  const head = ['target', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'non-2xx'];
+/** What one fdatasync costs on this disk right now (4 KB appended each time): the floor a durable answer pays. */
+function fsyncLatency(dir: string, n = 50): { p50: number; p99: number } {
+  const file = path.join(dir, 'fsync-probe');
+  const fd = fs.openSync(file, 'w');
+  const took: number[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      fs.writeSync(fd, Buffer.alloc(4096, i));
+      const t = performance.now();
+      fs.fdatasyncSync(fd);
+      took.push(performance.now() - t);
+    }
+  } finally {
+    fs.closeSync(fd);
+    fs.rmSync(file, { force: true });
+  }
+  return { p50: percentile(took, 50), p99: percentile(took, 99) };
+}
+
+function printDetail(r: WebhookResult): void {
+  const rows = [r.bare, r.bot, r.saturation.bare, r.saturation.bot].map((m) => [m.name, `${Math.round(m.reqPerSec)}`, m.p50.toFixed(2), m.p99.toFixed(2), m.max.toFixed(1), `${m.errors}`, `${m.non2xx}`, `${Math.round(m.cpuPerRequestMicros)}`]);
+  const head = ['target', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'non-2xx', 'CPU µs/req'];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(w[i]!)).join(' | ')} |`;
   console.log([line(head), `|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`, ...rows.map(line)].join('\n'));

@@ -58,9 +58,19 @@ export interface ModelStandin {
   setDefault(reply: Reply): void;
   hold(): () => void;
   usage: { input_tokens: number; output_tokens: number };
+  /** usage per answer instead of the fixed `usage` (the cost bench meters tokens and prompt-cache hits) */
+  meter(fn: ((req: RecordedRequest, reply: Reply) => Usage) | undefined): void;
   waitForRequests(n: number, timeoutMs?: number): Promise<void>;
   reset(): void;
   close(): Promise<void>;
+}
+
+/** What an answer's `usage` reports; cache fields default to 0. */
+export interface Usage {
+  input_tokens: number;
+  output_tokens: number;
+  cache_creation_input_tokens?: number;
+  cache_read_input_tokens?: number;
 }
 
 const DEFAULT_REPLY: Reply = { text: 'OK' };
@@ -191,11 +201,11 @@ function chunks(s: string, size: number): string[] {
   return out;
 }
 
-function usageObj(u: { input_tokens: number; output_tokens: number }) {
+function usageObj(u: Usage) {
   return {
     input_tokens: u.input_tokens,
-    cache_creation_input_tokens: 0,
-    cache_read_input_tokens: 0,
+    cache_creation_input_tokens: u.cache_creation_input_tokens ?? 0,
+    cache_read_input_tokens: u.cache_read_input_tokens ?? 0,
     output_tokens: u.output_tokens,
     service_tier: 'standard',
   };
@@ -239,7 +249,7 @@ function sendMessage(
   reply: Exclude<Reply, { error: unknown } | { hang: true }>,
   model: string,
   stream: boolean,
-  usage: { input_tokens: number; output_tokens: number },
+  usage: Usage,
 ): void {
   const { blocks, stop } = blocksFor(reply);
   const id = rid('msg_');
@@ -272,7 +282,7 @@ function sendMessage(
       content: [],
       stop_reason: null,
       stop_sequence: null,
-      usage: usageObj({ input_tokens: usage.input_tokens, output_tokens: 1 }),
+      usage: usageObj({ ...usage, output_tokens: 1 }),
     },
   });
   blocks.forEach((b, index) => {
@@ -332,6 +342,7 @@ export async function startModelStandin(opts: { port?: number } = {}): Promise<M
   const gates = new Set<() => void>();
   const waiters = new Set<() => void>();
   let closed = false;
+  let meter: ((req: RecordedRequest, reply: Reply) => Usage) | undefined;
 
   const notify = () => {
     for (const w of [...waiters]) w();
@@ -377,7 +388,7 @@ export async function startModelStandin(opts: { port?: number } = {}): Promise<M
       return;
     }
     const model = typeof body?.model === 'string' && body.model ? body.model : 'claude-sonnet-4-5';
-    sendMessage(res, reply, model, body?.stream === true, { ...api.usage });
+    sendMessage(res, reply, model, body?.stream === true, meter ? meter(rec, reply) : { ...api.usage });
   }
 
   const server = http.createServer((req, res) => {
@@ -427,6 +438,9 @@ export async function startModelStandin(opts: { port?: number } = {}): Promise<M
     usage: { ...DEFAULT_USAGE },
     script(...replies: Reply[]) {
       queue.push(...replies);
+    },
+    meter(fn) {
+      meter = fn;
     },
     respond(fn: Responder) {
       responder = fn;

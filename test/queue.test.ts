@@ -93,6 +93,15 @@ describe('SqliteQueue: enqueue on one file', () => {
     expect((await q.enqueue(spec('b', ['d:b']))).duplicate).toBe(false);
   });
 
+  it('checkpoints the WAL on its own thread: after enough commits the jobs are in the database file', async () => {
+    const file = tmpFile();
+    const q = open(file);
+    const before = fs.statSync(file).size;
+    // One at a time, so each is a commit of its own (a group would share one).
+    for (let i = 0; i < 140; i++) await q.enqueue(spec(`mr:1:${i}`, [`d:${i}`], { pad: 'x'.repeat(8_000) }));
+    await until(() => fs.statSync(file).size > before + 500_000, 'a checkpoint into the database file');
+    expect((await q.stats()).pending).toBe(140);
+  });
 });
 
 describe('SqliteQueue: an older file', () => {

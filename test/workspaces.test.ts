@@ -56,6 +56,47 @@ describe('Workspaces', () => {
     expect(await ws.changedPaths(app.id, appMr.baseSha, appMr.headSha)).toEqual(['b.txt']);
   });
 
+  it('fetches a head once: a second job at the same head reuses it, a push fetches again; the worktree is updated in place', async () => {
+    const p = await s.createProject('team/again', { 'a.txt': 'a\n' });
+    await s.commit(p, 'f', { 'b.txt': 'b\n' });
+    const mr = await s.createMr(p, { sourceBranch: 'f', title: 'F' });
+    const ws = workspaces({ dir: 'again' });
+    const gitCalls = () => s.gitRequests.filter((r) => r.path.startsWith('/team/again.git/')).length;
+    const wt = await ws.prepare(p, mr.iid, mr.headSha, 'main');
+    const first = gitCalls();
+    expect(first).toBeGreaterThan(0);
+    expect(await ws.prepare(p, mr.iid, mr.headSha, 'main')).toBe(wt);
+    expect(gitCalls()).toBe(first);
+    await s.commit(p, 'f', { 'b.txt': 'b2\n' });
+    const pushed = s.mr(p, mr.iid).headSha;
+    expect(await ws.prepare(p, mr.iid, pushed, 'main')).toBe(wt);
+    expect(gitCalls()).toBeGreaterThan(first);
+    expect(fs.readFileSync(path.join(wt, 'b.txt'), 'utf8')).toBe('b2\n');
+    // A worktree deleted behind git's back (still registered in the mirror) is checked out again at its path.
+    fs.rmSync(wt, { recursive: true, force: true });
+    expect(await ws.prepare(p, mr.iid, pushed, 'main')).toBe(wt);
+    expect(fs.readFileSync(path.join(wt, 'b.txt'), 'utf8')).toBe('b2\n');
+  });
+
+  it('lists no changed paths for a commit the mirror does not have', async () => {
+    const ws = workspaces({ dir: 'ok' });
+    await ws.prepare(app, appMr.iid, appMr.headSha, 'main');
+    expect(await ws.changedPaths(app.id, 'f'.repeat(40), appMr.headSha)).toBeUndefined();
+    expect(await ws.changedPaths(app.id, '--cached', appMr.headSha)).toBeUndefined();
+  });
+
+  it('knows which commits and branches the mirror holds, without fetching', async () => {
+    const ws = workspaces({ dir: 'ok' });
+    await ws.prepare(app, appMr.iid, appMr.headSha, 'main');
+    const before = s.gitRequests.length;
+    expect(await ws.has(app.id, appMr.headSha)).toBe(true);
+    expect(await ws.has(app.id, 'refs/heads/main')).toBe(true);
+    expect(await ws.has(app.id, 'refs/heads/never-fetched')).toBe(false);
+    expect(await ws.has(app.id, 'e'.repeat(40))).toBe(false);
+    expect(await ws.has(app.id, 'refs/heads/main:x')).toBe(false);
+    expect(s.gitRequests.length).toBe(before);
+  });
+
   it('refuses a clone URL outside GITLAB_URL before git runs: the other host never hears from the bot', async () => {
     const evil = await recorder();
     try {

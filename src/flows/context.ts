@@ -35,21 +35,27 @@ const ROOT_ONLY = ['.claude/CLAUDE.md'];
 /** A 10,000-file MR must not read 30,000 guidance paths. */
 const MAX_GUIDANCE_DIRS = 100;
 
-/** `known`: the MR as the caller already fetched it (saves a GitLab round trip). */
+/**
+ * `known`: the MR as the caller already fetched it (saves a GitLab round trip). The API read of the diff runs while
+ * git fetches; then the checkout, the target branch's rules and git's list of changed files, which all need the
+ * fetched commits, run together.
+ */
 export async function loadMrContext(d: Deps, project: ProjectRef, iid: number, known?: MergeRequestInfo): Promise<MrContext> {
   const mr = await readyMergeRequest(d.gitlab, project.id, iid, known);
-  const [diffs, cwd] = await Promise.all([
-    d.gitlab.diffs(project.id, iid),
-    d.workspaces.prepare(project, iid, mr.sha, mr.targetBranch),
+  // The API reads run beside the git fetch and the checkout: a review waits for the slowest, not for their sum.
+  const [diffs] = await Promise.all([d.gitlab.diffs(project.id, iid), d.workspaces.fetch(project, iid, mr.targetBranch, mr.sha)]);
+  const [cwd, missing, intent] = await Promise.all([
+    d.workspaces.worktree(project.id, iid, mr.sha),
+    leftOut(d, project.id, mr, diffs),
+    loadIntent(d, project.id, mr).catch((e) => {
+      // Context, not a precondition: a GitLab without these endpoints (or a hiccup) must not stop the review.
+      d.log.warn({ iid, err: e instanceof Error ? e.message : String(e) }, 'could not load linked issues, commits or comments; reviewing without them');
+      return undefined;
+    }),
   ]);
-  const all = [...diffs, ...(await leftOut(d, project.id, mr, diffs))];
-  const { repoConfig, guidance } = await loadGuidance(d, project, iid, mr.targetBranch, touchedOf(all));
-  const intent = await loadIntent(d, project.id, mr).catch((e) => {
-    // Context, not a precondition: a GitLab without these endpoints (or a hiccup) must not stop the review.
-    d.log.warn({ iid, err: e instanceof Error ? e.message : String(e) }, 'could not load linked issues, commits or comments; reviewing without them');
-    return undefined;
-  });
-  const learnings = await learningsFor(d, project.id, touchedOf(all));
+  const all = [...diffs, ...missing];
+  const touched = touchedOf(all);
+  const [{ repoConfig, guidance }, learnings] = await Promise.all([loadGuidance(d, project, iid, mr.targetBranch, touched), learningsFor(d, project.id, touched)]);
   return { project, mr, diffs: all, cwd, repoConfig, guidance, learnings, intent };
 }
 

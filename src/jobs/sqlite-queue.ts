@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import { settledWithin } from '../deadline.js';
 import { AwaitJob, awaitRefusal, interruptLimit, waitUntilDrained, type EnqueueResult, type Job, type JobHandler, type JobSpec, type Queue, type QueueEvents, type QueueStats, type RetryPolicy } from './queue.js';
 import { isTransient, PermanentError } from './retry.js';
+import { WalCheckpointer } from './wal-checkpointer.js';
 
 interface Row {
   id: string;
@@ -46,8 +47,14 @@ export class SqliteQueue implements Queue {
   private pumping = false;
   private repump = false;
   private q!: ReturnType<SqliteQueue['statements']>;
-  private insert!: ReturnType<SqliteQueue['insertTx']>;
+  private insertGroup!: ReturnType<SqliteQueue['insertTx']>;
   private readonly wal: WalSync;
+  private readonly checkpointer: WalCheckpointer;
+  /** enqueues waiting for the next group commit */
+  private waiting: Waiting[] = [];
+  private groupScheduled = false;
+  /** groups whose WAL sync runs */
+  private syncing = new Set<Promise<void>>();
   /** why the file could not be set up (a full disk at start-up): the queue runs degraded and tries again */
   initError?: unknown;
   private started = false;
@@ -56,6 +63,13 @@ export class SqliteQueue implements Queue {
     fs.mkdirSync(path.dirname(o.file), { recursive: true });
     this.db = new Database(o.file);
     this.wal = new WalSync(`${o.file}-wal`);
+    this.checkpointer = new WalCheckpointer({
+      file: o.file,
+      onFailed: (err) => {
+        this.o.onError?.(err, 'checkpoint');
+        if (this.db.open) this.db.pragma('wal_autocheckpoint = 1000'); // SQLite's own, inside commits, as before
+      },
+    });
     try {
       this.init();
     } catch (e) {
@@ -73,6 +87,8 @@ export class SqliteQueue implements Queue {
     // runs a job again, and posting is idempotent.
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
+    // Checkpoints run on a worker thread (WalCheckpointer), not inside a webhook's commit on the event loop.
+    if (this.checkpointer.active) this.db.pragma('wal_autocheckpoint = 0');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS jobs (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -99,7 +115,7 @@ export class SqliteQueue implements Queue {
     if (!cols.some((c) => c.name === 'waiting_on')) this.db.exec('ALTER TABLE jobs ADD COLUMN waiting_on TEXT; ALTER TABLE jobs ADD COLUMN waits INTEGER NOT NULL DEFAULT 0');
     this.db.exec('CREATE INDEX IF NOT EXISTS jobs_waiting ON jobs (waiting_on) WHERE waiting_on IS NOT NULL');
     this.q = this.statements();
-    this.insert = this.insertTx();
+    this.insertGroup = this.insertTx();
     this.initError = undefined;
   }
 
@@ -167,9 +183,14 @@ export class SqliteQueue implements Queue {
     };
   }
 
+  /**
+   * One transaction for a group of enqueues. Each spec runs in a savepoint of it (a nested better-sqlite3
+   * transaction), so a spec that fails to insert fails alone; later specs see the dedupe keys of earlier ones, so
+   * one delivery twice in a group is still one job.
+   */
   private insertTx() {
     const ttl = this.o.dedupeTtlMs ?? 7 * 24 * 3600_000;
-    return this.db.transaction((spec: JobSpec, data: string): EnqueueResult => {
+    const one = this.db.transaction((spec: JobSpec, data: string): EnqueueResult => {
       const now = Date.now();
       for (const key of spec.dedupeKeys) {
         const hit = this.q.seen.get(key, now);
@@ -179,6 +200,15 @@ export class SqliteQueue implements Queue {
       this.q.insert.run(id, spec.kind, spec.orderKey, data, JSON.stringify(spec.dedupeKeys), Math.max(now, spec.notBefore ?? 0), now, now);
       for (const key of spec.dedupeKeys) this.q.remember.run(key, id, now + ttl);
       return { id, duplicate: false };
+    });
+    return this.db.transaction((group: Waiting[]): void => {
+      for (const w of group) {
+        try {
+          w.result = one(w.spec, JSON.stringify(w.spec.data));
+        } catch (err) {
+          w.error = err;
+        }
+      }
     });
   }
 
@@ -223,20 +253,64 @@ export class SqliteQueue implements Queue {
   }
 
   /**
-   * Resolves once the job is on disk: the webhook is answered only then. The commit itself is quick (WAL,
-   * synchronous=NORMAL); then one fdatasync of the WAL, on libuv's thread pool, covers every commit made before it
-   * started, so concurrent enqueues share it (group commit) and the event loop never waits for the disk.
+   * Resolves once the job is on disk: the webhook is answered only then. Group commit: the enqueues of one
+   * event-loop turn are committed in one transaction (synchronous=NORMAL: no fsync inside better-sqlite3's
+   * synchronous call) and made durable by one fdatasync of the WAL on libuv's thread pool, so the event loop never
+   * waits for the disk. Up to SYNCS_IN_FLIGHT syncs overlap (a slow disk then costs a delivery one sync, not the rest
+   * of the running one and then its own); past that, arrivals wait and form one larger group. A lone enqueue is
+   * committed in the same turn (setImmediate) and waits only for its own sync.
    */
-  async enqueue(spec: JobSpec): Promise<EnqueueResult> {
+  enqueue(spec: JobSpec): Promise<EnqueueResult> {
     // Cannot store it at all (the disk was full at start-up and still is): the caller answers 5xx, GitLab resends.
-    if (!this.ensure()) throw this.initError;
-    // IMMEDIATE: take the write lock first, so enqueues of one delivery from two processes cannot both pass the check.
-    const result = this.insert.immediate(spec, JSON.stringify(spec.data));
+    if (!this.ensure()) return Promise.reject(this.initError);
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ spec, resolve, reject });
+      this.scheduleGroup();
+    });
+  }
+
+  /** After this turn's other deliveries are parsed (they join the group), if a sync may start. */
+  private scheduleGroup(): void {
+    if (this.groupScheduled || this.syncing.size >= SYNCS_IN_FLIGHT || !this.waiting.length) return;
+    this.groupScheduled = true;
+    setImmediate(() => {
+      this.groupScheduled = false;
+      this.commitGroup();
+    });
+  }
+
+  private commitGroup(): void {
+    const group = this.waiting.splice(0);
+    if (!group.length) return;
+    try {
+      // IMMEDIATE: take the write lock first, so enqueues of one delivery from two processes cannot both pass the check.
+      this.insertGroup.immediate(group);
+    } catch (err) {
+      // The transaction itself failed (a full disk, the file locked past busy_timeout): nobody's job is stored.
+      for (const w of group) w.reject(err);
+      return this.scheduleGroup();
+    }
+    this.checkpointer.wrote();
     // When every slot or the job's own lane is busy, the job that frees it starts this one: no need to look now.
-    if (!result.duplicate && this.running.size < this.o.concurrency && !this.busyLanes.has(spec.orderKey)) this.kick();
+    if (group.some((w) => w.result && !w.result.duplicate && !this.busyLanes.has(w.spec.orderKey)) && this.running.size < this.o.concurrency) this.kick();
     // A duplicate waits too: the job it duplicates may have been committed a moment ago and not be on disk yet.
-    await this.wal.sync();
-    return result;
+    // The sync starts after the commit, so it covers the group's frames even while an earlier sync is still running.
+    const synced: Promise<void> = this.wal.sync().then(
+      () => {
+        for (const w of group) {
+          if (w.result) w.resolve(w.result);
+          else w.reject(w.error);
+        }
+      },
+      (err: unknown) => {
+        for (const w of group) w.reject(err ?? new Error('WAL sync failed'));
+      },
+    );
+    this.syncing.add(synced);
+    void synced.finally(() => {
+      this.syncing.delete(synced);
+      this.scheduleGroup();
+    });
   }
 
   start(handler: JobHandler): void {
@@ -308,6 +382,12 @@ export class SqliteQueue implements Queue {
   async close(): Promise<void> {
     this.stopping = true;
     if (this.timer) clearTimeout(this.timer);
+    // Enqueues already taken are committed and synced before the file closes.
+    while (this.groupScheduled || this.syncing.size || this.waiting.length) {
+      if (this.syncing.size) await Promise.all(this.syncing);
+      else await new Promise((r) => setImmediate(r));
+    }
+    await this.checkpointer.close();
     await this.wal.close();
     this.db.close();
   }
@@ -458,41 +538,44 @@ export class SqliteQueue implements Queue {
   }
 }
 
+/** fdatasyncs of the WAL running at once (libuv's pool has 4 threads, shared with every other file operation). */
+const SYNCS_IN_FLIGHT = 2;
+
 /** How long a write that failed on a full disk waits before it tries again (capped doubling). */
 const DISK_WAIT_MS = { first: 200, max: 10_000 };
 
 
+/** An enqueue waiting for its group's commit and sync. */
+interface Waiting {
+  spec: JobSpec;
+  resolve: (r: EnqueueResult) => void;
+  reject: (e: unknown) => void;
+  /** set by the group's transaction: what the insert returned, or why it failed */
+  result?: EnqueueResult;
+  error?: unknown;
+}
+
 /**
- * fdatasync of the WAL file, coalesced: a call resolves after a sync that started after the call, and calls made while
- * one runs share the next. Syncing the WAL after a commit gives that commit what synchronous=FULL would (its frames
- * and the WAL header are on stable storage; a checkpoint in between syncs the database file itself), without a
- * blocking fsync inside better-sqlite3's synchronous call. Written here because no library does this for SQLite.
+ * fdatasync of the WAL file, on libuv's thread pool. Syncing the WAL after a commit gives that commit what
+ * synchronous=FULL would (its frames and the WAL header are on stable storage; a checkpoint in between syncs the
+ * database file itself), without a blocking fsync inside better-sqlite3's synchronous call. Written here because no
+ * library does this for SQLite.
  */
 class WalSync {
   private fd?: Promise<fs.promises.FileHandle>;
-  private running?: Promise<void>;
-  private next?: Promise<void>;
+  private running = new Set<Promise<void>>();
 
   constructor(private readonly file: string) {}
 
   sync(): Promise<void> {
-    if (!this.running) {
-      this.running = this.once().finally(() => (this.running = undefined));
-      return this.running;
-    }
-    // One is on the way but may have started before our commit: wait for it, then share the next one.
-    this.next ??= this.running.then(
-      () => undefined,
-      () => undefined,
-    ).then(() => {
-      this.next = undefined;
-      return this.sync();
-    });
-    return this.next;
+    const p = this.once();
+    this.running.add(p);
+    void p.catch(() => undefined).finally(() => this.running.delete(p));
+    return p;
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([this.running, this.next]);
+    await Promise.allSettled([...this.running]);
     const fd = this.fd;
     this.fd = undefined;
     if (fd) await (await fd).close().catch(() => undefined);
@@ -500,11 +583,11 @@ class WalSync {
 
   private async once(): Promise<void> {
     // The WAL exists from the first commit on and keeps its inode while the database is open (it is reset, not replaced).
-    this.fd ??= fs.promises.open(this.file, 'r');
+    const fd = (this.fd ??= fs.promises.open(this.file, 'r'));
     try {
-      await (await this.fd).datasync();
+      await (await fd).datasync();
     } catch (e) {
-      this.fd = undefined; // reopen next time; this enqueue fails and its webhook is not acknowledged
+      if (this.fd === fd) this.fd = undefined; // reopen next time; this group's enqueues fail and their webhooks are not acknowledged
       throw e;
     }
   }

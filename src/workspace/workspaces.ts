@@ -30,6 +30,10 @@ export class GitError extends Error {
 
 export class Workspaces {
   private locks = new LocalLocks();
+  /** the head each MR's last fetch brought (`<project>:<iid>` → sha): a second job at that head does not fetch again */
+  private fetched = new Map<string, string>();
+  /** branch names git already accepted (a spawn of `git check-ref-format` each time is a review's cost for nothing) */
+  private branchesOk = new Set<string>();
 
   constructor(private readonly o: WorkspaceOptions) {}
 
@@ -106,19 +110,22 @@ export class Workspaces {
 
   /**
    * Fetch the MR head and target branch into the project's mirror, incrementally. The lock is per project, so a
-   * slow fetch holds up only its own project, and for at most fetchTimeoutMs.
+   * slow fetch holds up only its own project, and for at most fetchTimeoutMs. With `sha`: skipped when the last
+   * fetch of this MR in this process already brought that head (a retried job, a re-review at the same head).
    */
-  async fetch(project: { id: number }, iid: number, targetBranch: string): Promise<void> {
+  async fetch(project: { id: number }, iid: number, targetBranch: string, sha?: string): Promise<void> {
     if (!Number.isSafeInteger(iid) || iid < 1) throw new GitError(`invalid MR iid ${iid}`, false);
     const url = checkRemote(await this.o.remote(project.id), this.o.gitlabUrl);
     await this.checkBranch(targetBranch);
     const mirror = this.mirrorPath(project.id);
+    const key = `${project.id}:${iid}`;
     await this.locks.exclusive(lockKey.repo(project.id), async () => {
       if (!fs.existsSync(path.join(mirror, 'HEAD'))) {
+        this.forget(project.id);
         fs.mkdirSync(mirror, { recursive: true });
         await this.git(['init', '--bare', '--quiet', '--', mirror]);
         await this.git(['-C', mirror, 'config', 'core.symlinks', 'false']);
-      }
+      } else if (sha && this.fetched.get(key) === sha) return;
       await this.git(
         [
           '-C', mirror, 'fetch', '--quiet', '--no-tags', '--force', '--', url,
@@ -127,22 +134,42 @@ export class Workspaces {
         ],
         { auth: true, timeoutMs: this.o.fetchTimeoutMs ?? 120_000 },
       );
+      if (sha) this.fetched.set(key, sha);
+      else this.fetched.delete(key);
+      if (this.fetched.size > 10_000) this.fetched.delete(this.fetched.keys().next().value!);
     });
+  }
+
+  /** A mirror that is gone (removed by hand, or re-created) remembers no fetched heads. */
+  private forget(projectId: number): void {
+    for (const k of this.fetched.keys()) if (k.startsWith(`${projectId}:`)) this.fetched.delete(k);
   }
 
   /** A branch name git itself accepts (so it is neither an option nor a refspec with its own colon). */
   private async checkBranch(name: string): Promise<void> {
+    if (this.branchesOk.has(name)) return;
     const r = await execa('git', ['check-ref-format', `refs/heads/${name}`], { reject: false, env: { LC_ALL: 'C' } });
     if (r.exitCode !== 0 || name.startsWith('-') || name.includes(':')) throw new GitError(`invalid branch name ${JSON.stringify(name.slice(0, 100))}`, false);
+    if (this.branchesOk.size > 1_000) this.branchesOk.clear();
+    this.branchesOk.add(name);
   }
 
-  /** Check the MR out at `sha` in its stable worktree; returns the worktree's real path. */
+  /** Fetch, then check the MR out at `sha` in its stable worktree; returns the worktree's real path. */
   async prepare(project: { id: number }, iid: number, sha: string, targetBranch: string): Promise<string> {
     if (!isCommitId(sha)) throw new GitError(`invalid commit id ${JSON.stringify(sha.slice(0, 80))}`, false);
-    await this.fetch(project, iid, targetBranch);
-    const mirror = this.mirrorPath(project.id);
-    const wt = this.worktreePath(project.id, iid);
-    await this.locks.exclusive(lockKey.repo(project.id), async () => {
+    await this.fetch(project, iid, targetBranch, sha);
+    return this.worktree(project.id, iid, sha);
+  }
+
+  /**
+   * Check the fetched MR out at `sha` in its stable worktree, updated in place when it exists (only what changed
+   * is written); returns the worktree's real path.
+   */
+  async worktree(projectId: number, iid: number, sha: string): Promise<string> {
+    if (!isCommitId(sha)) throw new GitError(`invalid commit id ${JSON.stringify(sha.slice(0, 80))}`, false);
+    const mirror = this.mirrorPath(projectId);
+    const wt = this.worktreePath(projectId, iid);
+    await this.locks.exclusive(lockKey.repo(projectId), async () => {
       // The head GitLab named, or the MR ref we just fetched if that head is already gone (a force-push since).
       await this.checkout(mirror, wt, sha).catch(() => this.checkout(mirror, wt, `refs/mr/${iid}`));
     });
@@ -155,7 +182,7 @@ export class Workspaces {
     if (!fs.existsSync(path.join(wt, '.git'))) {
       fs.rmSync(wt, { recursive: true, force: true });
       fs.mkdirSync(path.dirname(wt), { recursive: true });
-      await this.git(['-C', mirror, 'worktree', 'prune']);
+      // --force also takes over a path still registered to a worktree that was deleted (no `worktree prune` first).
       await this.git(['-C', mirror, '-c', 'core.symlinks=false', 'worktree', 'add', '--force', '--detach', '--quiet', '--', wt, commit]);
       return;
     }
@@ -176,14 +203,14 @@ export class Workspaces {
     const mirror = this.mirrorPath(project.id);
     const wt = path.join(this.o.root, 'apply', `${project.id}-${iid}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`);
     fs.mkdirSync(path.dirname(wt), { recursive: true });
-    await this.locks.exclusive(`repo:${project.id}`, () =>
+    await this.locks.exclusive(lockKey.repo(project.id), () =>
       this.git(['-C', mirror, '-c', 'core.symlinks=false', 'worktree', 'add', '--force', '--detach', '--quiet', '--', wt, sha]));
     return fs.realpathSync(wt);
   }
 
   async removeCheckout(projectId: number, wt: string): Promise<void> {
     fs.rmSync(wt, { recursive: true, force: true });
-    await this.locks.exclusive(`repo:${projectId}`, () => this.git(['-C', this.mirrorPath(projectId), 'worktree', 'prune'])).catch(() => undefined);
+    await this.locks.exclusive(lockKey.repo(projectId), () => this.git(['-C', this.mirrorPath(projectId), 'worktree', 'prune'])).catch(() => undefined);
   }
 
   /** git in a checkout; `push`: with the token header for GITLAB_URL (see gitEnv) and the fetch timeout. */
@@ -200,6 +227,7 @@ export class Workspaces {
   async remove(projectId: number, iid: number): Promise<void> {
     const mirror = this.mirrorPath(projectId);
     await this.locks.exclusive(lockKey.repo(projectId), async () => {
+      this.fetched.delete(`${projectId}:${iid}`);
       fs.rmSync(this.worktreePath(projectId, iid), { recursive: true, force: true });
       if (!fs.existsSync(path.join(mirror, 'HEAD'))) return;
       await this.git(['-C', mirror, 'worktree', 'prune']);
@@ -207,8 +235,10 @@ export class Workspaces {
     });
   }
 
+  /** Whether the mirror holds a commit id, or a branch (`refs/heads/<name>`) that points at a commit. */
   async has(projectId: number, rev: string): Promise<boolean> {
-    if (!isCommitId(rev)) return false;
+    // A branch too: a reply checks the target branch is here before reading its rules (it used to fetch every time).
+    if (!isCommitId(rev) && !/^refs\/heads\/[^\s:^~?*[\\]+$/.test(rev)) return false;
     try {
       await this.git(['-C', this.mirrorPath(projectId), 'cat-file', '-e', '--end-of-options', `${rev}^{commit}`]);
       return true;
@@ -250,9 +280,13 @@ export class Workspaces {
 
   /** Every path that differs between two commits (renames as delete + add), or undefined if either is missing. */
   async changedPaths(projectId: number, from: string, to: string): Promise<string[] | undefined> {
-    if (!(await this.has(projectId, from)) || !(await this.has(projectId, to))) return undefined;
-    const out = await this.git(['-C', this.mirrorPath(projectId), 'diff', '--name-only', '-z', '--no-renames', '--end-of-options', from, to, '--']);
-    return out.split('\0').filter(Boolean);
+    if (!isCommitId(from) || !isCommitId(to)) return undefined;
+    // One process: a missing commit makes the diff fail ("bad object"), no need to ask first.
+    const out = await this.git(['-C', this.mirrorPath(projectId), 'diff', '--name-only', '-z', '--no-renames', '--end-of-options', from, to, '--']).catch((e) => {
+      if (e instanceof GitError) return undefined;
+      throw e;
+    });
+    return out?.split('\0').filter(Boolean);
   }
 
   /** The diff between two commits (what a push changed). */
