@@ -29,6 +29,19 @@ describe('reviewMr', () => {
     expect(Object.values(rec.findings)).toMatchObject([{ file: 'src/math.js', line: 6, status: 'open', inline: true }]);
   });
 
+  it('checks each finding\'s evidence against the MR\'s files at the head and posts only those whose quotes are there', async () => {
+    const w = await world();
+    const { project, ref, mr } = await w.newMr();
+    const invented = finding({ file: 'src/list.js', start_line: 2, anchor_text: '  return xs[0].value;', title: 'Invented quote', evidence: ['src/list.js:2: return xs.length ? xs[0] : null;'] });
+    w.sessions.script(reviewOutput([DIV, invented]));
+    expect(await reviewMr(w.deps, { project: ref, iid: mr.iid, reason: 'open' })).toMatchObject({ posted: 1 });
+    const titles = w.gitlab.notes(project, mr.iid).filter((n) => readMarker(n.body)?.kind === 'finding').map((n) => n.body);
+    expect(titles.some((b) => b.includes('Division by zero'))).toBe(true);
+    expect(titles.some((b) => b.includes('Invented quote'))).toBe(false);
+    expect(w.logs.some((l) => l.includes('finding dropped before posting') && l.includes('quote not found at src/list.js:2'))).toBe(true);
+    expect((await w.store.getMr(project.id, mr.iid))?.pendingPost).toBeUndefined();
+  });
+
   it('skips a closed MR, a paused one and a head already reviewed without asking the model', async () => {
     const w = await world();
     const closed = await w.newMr();
