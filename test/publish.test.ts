@@ -18,6 +18,12 @@ async function posting(w: FlowWorld, findings: Finding[], summary = 'SUMMARY') {
   const { project, ref, mr } = await w.newMr();
   const ctx = await loadMrContext(w.deps, ref, mr.iid);
   const pending: PendingPost = { sha: mr.headSha, sessionId: 's', output: reviewOutput(findings, summary), costUsd: 0.5, omitted: [], reviewedFiles: 2 };
+  // What the review turn leaves before publishing (flows/review.ts runReviewTurn): the MR's record, the output kept.
+  await w.store.updateMr(project.id, mr.iid, project.path, (r) => {
+    r.pendingPost = pending;
+    r.costUsd += pending.costUsd;
+    r.reviews += 1;
+  });
   const botNotes = () => w.gitlab.notes(project, mr.iid).filter((n) => n.author.id === BOT.id);
   return { project, mr, ctx, pending, botNotes, publish: (p = pending) => publishReview(w.deps, ctx, p) };
 }
@@ -41,11 +47,29 @@ describe('publishReview', () => {
   it('posts a finding as a general thread when GitLab refuses its diff position', async () => {
     const w = await world();
     const { project, mr, publish } = await posting(w, [DIV]);
-    w.gitlab.fail({ method: 'POST', path: /\/discussions$/ }, { status: 400, body: { message: '400 Bad request - Note {:line_code=>["can\'t be blank"]}' } });
+    w.gitlab.fail({ method: 'POST', path: /\/draft_notes$/ }, { status: 400, body: { message: '400 Bad request - Note {:line_code=>["can\'t be blank"]}' } });
     expect(await publish()).toBe(1);
     const thread = w.gitlab.discussions(project, mr.iid)[0]!;
     expect(thread.notes[0]!.type).not.toBe('DiffNote');
     expect(thread.notes[0]!.body).toContain('Division by zero');
+    expect(w.logs.some((l) => l.includes('GitLab refused the diff draft'))).toBe(true);
+  });
+
+  it('without the draft notes API, posts each note directly, and a refused diff position still becomes a general thread', async () => {
+    const w = await world();
+    const { project, mr, publish, botNotes } = await posting(w, [DIV, FIRST]);
+    w.gitlab.setDraftNotes(project, 404); // an older GitLab
+    try {
+      w.gitlab.fail({ method: 'POST', path: /\/discussions$/ }, { status: 400, body: { message: '400 Bad request - Note {:line_code=>["can\'t be blank"]}' } });
+      expect(await publish()).toBe(2);
+    } finally {
+      w.gitlab.setDraftNotes(project, 'on'); // the file's other tests share the project
+    }
+    const [refused, inline] = w.gitlab.discussions(project, mr.iid);
+    expect(refused!.notes[0]!.type).not.toBe('DiffNote');
+    expect(refused!.notes[0]!.body).toContain('Division by zero');
+    expect(inline!.notes[0]!.type).toBe('DiffNote');
+    expect(botNotes().map((n) => readMarker(n.body)?.kind)).toEqual(['finding', 'finding', 'summary']);
     expect(w.logs.some((l) => l.includes('GitLab refused the diff position'))).toBe(true);
   });
 

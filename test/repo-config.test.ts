@@ -23,6 +23,13 @@ describe('parseRepoConfig', () => {
       'auto_review: false',
       'questions: members',
       'questions_per_user_per_day: 3',
+      'apply:',
+      '  deny: ["db/**"]',
+      '  max_diff_lines: 50',
+      '  forks: true',
+      'blocking: all',
+      'minor: summary',
+      'on_verification_failure: hold',
     ].join('\n');
     expect(parseRepoConfig(text, defaults)).toEqual({
       config: {
@@ -37,6 +44,10 @@ describe('parseRepoConfig', () => {
         autoReview: false,
         questions: 'members',
         questionsPerUserPerDay: 3,
+        apply: { deny: ['db/**'], maxDiffLines: 50, forks: true },
+        blocking: 'all',
+        minor: 'summary',
+        onVerificationFailure: 'hold',
       },
     });
   });

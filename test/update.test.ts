@@ -60,10 +60,10 @@ describe('updateMr', () => {
     expect((await w.store.getMr(project.id, mr.iid))).toMatchObject({ reviewedSha: head, reviews: 2 });
   });
 
-  it('asks the thread of a finding the push touched whether it is fixed; a fixed one is answered and resolved', async () => {
+  it('asks the thread of a finding the push touched whether it is fixed; a fixed one is answered, citing the fixing line, and resolved', async () => {
     const w = await world();
     const { project, mr, head, push } = await reviewedThenPushed(w, INTERDIFF_MATH);
-    w.sessions.script({ addressed: true, reply: 'FIXED: b is checked now.' }, reviewOutput([]));
+    w.sessions.script({ addressed: true, reply: 'FIXED: b is checked now.', fixed_by: 'src/math.js:6: if (b === 0) throw new Error("b is 0");' }, reviewOutput([]));
     await updateMr(w.deps, push);
 
     const check = w.sessions.of('fix_check')[0]!;
@@ -72,10 +72,27 @@ describe('updateMr', () => {
     const fp = findingFingerprint(DIV);
     const disc = w.gitlab.discussions(project, mr.iid).find((d) => readMarker(d.notes[0]!.body)?.fp === fp)!;
     expect(disc.notes[0]!.resolved).toBe(true);
-    expect(disc.notes.at(-1)!.body).toContain('FIXED: b is checked now.');
-    expect(readMarker(disc.notes.at(-1)!.body)).toMatchObject({ kind: 'fixed', fp });
+    const reply = disc.notes.at(-1)!;
+    expect(reply.body).toContain('FIXED: b is checked now.');
+    expect(reply.body).toContain('Fixed by `src/math.js:6`'); // the line the check quoted, found in the code
+    expect(readMarker(reply.body)).toMatchObject({ kind: 'fixed', fp });
     expect((await w.store.getMr(project.id, mr.iid))!.findings[fp]!.status).toBe('fixed');
-    expect(await w.store.getThread(project.id, mr.iid, disc.id)).toMatchObject({ findingFp: fp, pendingFix: { sha: head, addressed: true } });
+    expect(await w.store.getThread(project.id, mr.iid, disc.id)).toMatchObject({ findingFp: fp, pendingFix: { sha: head, addressed: true, fixedBy: expect.stringContaining('src/math.js:6') } });
+  });
+
+  it('leaves a "fixed" verdict\'s thread open when its fixing line is not in the code, or not quoted at all', async () => {
+    const w = await world();
+    for (const fixedBy of ['src/math.js:6: if (b == null) return 0;', undefined]) {
+      const { project, mr, push } = await reviewedThenPushed(w, INTERDIFF_MATH);
+      w.sessions.script({ addressed: true, reply: 'FIXED-CLAIM', ...(fixedBy ? { fixed_by: fixedBy } : {}) }, reviewOutput([]));
+      await updateMr(w.deps, push);
+      const fp = findingFingerprint(DIV);
+      const disc = w.gitlab.discussions(project, mr.iid).find((d) => readMarker(d.notes[0]!.body)?.fp === fp)!;
+      expect(disc.notes[0]!.resolved).toBe(false);
+      expect(disc.notes.some((n) => n.body.includes('FIXED-CLAIM'))).toBe(false);
+      expect((await w.store.getMr(project.id, mr.iid))!.findings[fp]!.status).toBe('open');
+    }
+    expect(w.logs.filter((l) => l.includes('quoted no fixing line found in the code'))).toHaveLength(2);
   });
 
   it('checks a fix in the thread\'s own session when the thread has one, keeping its history', async () => {

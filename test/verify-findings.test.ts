@@ -28,7 +28,7 @@ describe('verifyFindings', () => {
     w.sessions.script({ verdicts: [{ id: 1, verdict: 'confirmed', evidence: 'b comes from input' }, { id: 2, verdict: 'refuted', evidence: 'xs is never empty' }] });
     const v = await verify();
     expect(v.output.findings.map((f) => f.title)).toEqual(['Division by zero', 'Unsure']); // below the bar: not a candidate, left for publish to filter
-    expect(v).toMatchObject({ checked: 2, dropped: 1, costUsd: 0.01 });
+    expect(v).toMatchObject({ verification: { checked: 2, dropped: 1 }, costUsd: 0.01 });
     const call = w.sessions.of('verify')[0]!;
     expect(call.prompt).toContain('Division by zero');
     expect(call.prompt).toContain('Empty list');
@@ -36,24 +36,28 @@ describe('verifyFindings', () => {
     expect(w.logs.some((l) => l.includes('finding not confirmed') && l.includes('xs is never empty'))).toBe(true);
   });
 
-  it('fails open: when the verifier fails, the findings go out unverified and what it cost is counted', async () => {
+  it('fails open by default: when the verifier fails, the findings go out labelled unverified and what it cost is counted', async () => {
     const w = await world();
     const { verify } = await candidates(w);
     w.sessions.script(new ClaudeError('budget', 'budget exceeded', { costUsd: 0.2 }));
     const v = await verify();
-    expect(v).toMatchObject({ checked: 0, dropped: 0, costUsd: 0.2 });
+    expect(v).toMatchObject({ verification: { checked: 0, dropped: 0, failed: 'label' }, costUsd: 0.2 });
     expect(v.output.findings).toHaveLength(3);
+    // the candidates it was to check are the ones labelled; the one below the bar was never a candidate
+    expect(v.verification?.unverified).toEqual([findingFingerprint(DIV), findingFingerprint(FIRST)]);
     expect(w.logs.some((l) => l.includes('verification failed'))).toBe(true);
   });
 
   it('asks nothing when verification is off, or when every candidate was posted before', async () => {
     const w = await world();
     const { ctx, verify } = await candidates(w);
-    expect(await verify({ ...w.deps, config: { ...w.deps.config, VERIFY_FINDINGS: false } })).toMatchObject({ checked: 0 });
+    expect((await verify({ ...w.deps, config: { ...w.deps.config, VERIFY_FINDINGS: false } })).verification).toBeUndefined();
     await w.store.updateMr(ctx.project.id, ctx.mr.iid, ctx.project.path, (r) => {
       r.withdrawn.push(findingFingerprint(DIV), findingFingerprint(FIRST));
     });
-    expect(await verify()).toMatchObject({ checked: 0 });
+    const none = await verify();
+    expect(none.verification).toBeUndefined();
+    expect(none.output.findings).toHaveLength(3); // nothing dropped: publish knows what was posted
     expect(w.sessions.calls).toHaveLength(0);
   });
 });

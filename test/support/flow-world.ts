@@ -1,6 +1,7 @@
 // What a flow test runs against: the GitLab stand-in (real REST shapes, real diffs), an in-memory store, the fake
-// session service, and an in-memory checkout (a real git mirror costs a fetch and a checkout per job; the flows only
-// read the target branch's files and ask which commits the mirror has). Everything a flow posts is in `gitlab`.
+// session service, and a light checkout: no worktree (the fake sessions read no files), but a real git mirror of the
+// stand-in's project, fetched like the bot fetches, so the checks in code read the MR's real files at a commit
+// (evidence quotes, fixing lines). Everything a flow posts is in `gitlab`.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,12 +17,15 @@ import { Projects } from '../../src/gitlab/projects.js';
 import type { JobSpec } from '../../src/jobs/queue.js';
 import { createLogger } from '../../src/logger.js';
 import { Store } from '../../src/store/store.js';
-import type { Workspaces } from '../../src/workspace/workspaces.js';
+import { Workspaces } from '../../src/workspace/workspaces.js';
 import { startGitlabStandin, type GitlabStandin, type StandinMr, type StandinProject } from '../../standins/gitlab.js';
 import { ALICE, BOB, BOT, botEnv, TOKEN } from '../../standins/harness.js';
 import { FakeSessions } from './fake-sessions.js';
 
-/** The MR's checkout as the flows use it: a directory, the target branch's files, the commits the mirror has. */
+/**
+ * The MR's checkout as the flows use it: a directory, the target branch's files (set by the test), the commits the
+ * mirror has (set by the test: a force-push's lost head), and the MR's files at a commit (the real mirror's).
+ */
 export class FakeCheckout {
   readonly root = fs.mkdtempSync(path.join(os.tmpdir(), 'mrr-flow-'));
   /** files on the target branch (repo config, CLAUDE.md) */
@@ -30,10 +34,17 @@ export class FakeCheckout {
   readonly commits = new Set<string>();
   /** what `diff` answers (a push's interdiff) */
   interdiff = '';
+  /** the real mirror, fetched on `prepare` as the bot's is: what `readManyAt` of a commit reads */
+  private readonly mirror: Workspaces;
 
-  async prepare(project: { id: number }, iid: number, sha: string): Promise<string> {
+  constructor(gitlab: GitlabStandin) {
+    this.mirror = new Workspaces({ root: this.root, token: TOKEN, gitlabUrl: gitlab.url, remote: async (pid) => gitlab.project(pid).httpUrl });
+  }
+
+  async prepare(project: { id: number }, iid: number, sha: string, targetBranch: string): Promise<string> {
     const dir = path.join(this.root, `${project.id}-${iid}`);
     fs.mkdirSync(dir, { recursive: true });
+    await this.mirror.fetch(project, iid, targetBranch);
     this.commits.add(sha);
     return dir;
   }
@@ -44,8 +55,10 @@ export class FakeCheckout {
     return this.commits.has(rev);
   }
 
-  async readManyAt(_pid: number, _ref: string, files: string[]): Promise<Map<string, string>> {
-    return new Map(files.filter((f) => this.targetFiles.has(f)).map((f) => [f, this.targetFiles.get(f)!]));
+  /** The target branch's files from `targetFiles`; a commit's from the mirror. */
+  async readManyAt(pid: number, ref: string, files: string[]): Promise<Map<string, string>> {
+    if (ref.startsWith('refs/heads/')) return new Map(files.filter((f) => this.targetFiles.has(f)).map((f) => [f, this.targetFiles.get(f)!]));
+    return this.mirror.readManyAt(pid, ref, files);
   }
 
   async changedPaths(): Promise<string[] | undefined> {
@@ -103,7 +116,7 @@ export function flowWorlds(env: Record<string, string> = {}) {
       standin.addUser(BOB);
     }
     const gitlab = standin;
-    const checkout = new FakeCheckout();
+    const checkout = new FakeCheckout(gitlab);
     dirs.push(checkout.root);
     const config = loadConfig({ ...botEnv(gitlab.url, checkout.root), ...env });
     const client = new GitLabClient({ url: gitlab.url, token: TOKEN, attempts: 1 });
