@@ -82,9 +82,15 @@ export async function publishReview(d: Deps, ctx: MrContext, p: PendingPost, kno
       : { created: await direct(d, ctx, p, plan.posts, idx), after: await postedIndex(d, project.id, mr.iid) };
 
   let noteId = after.summary?.noteId ?? summaryId;
-  if (summaryId !== undefined || !after.summary) noteId = await editOrCreateSummary(d, ctx, summaryId, await summary(NOTHING_AHEAD));
-  // A summary published from a draft is a resolvable thread (DraftNote#type): resolved, it never blocks merging.
   const own = after.summary && noteOf(after, after.summary.noteId);
+  if (summaryId !== undefined || !after.summary) noteId = await editOrCreateSummary(d, ctx, summaryId, await summary(NOTHING_AHEAD));
+  else if (own) {
+    // Drafted before the publish gave the findings their note ids: its links are fixed up in place (an edit
+    // notifies no one).
+    const body = await summary(NOTHING_AHEAD);
+    if (visible(body) !== visible(own.body)) await d.gitlab.editNote(project.id, mr.iid, own.id, body);
+  }
+  // A summary published from a draft is a resolvable thread (DraftNote#type): resolved, it never blocks merging.
   if (own?.resolvable && !own.resolved && rec?.summaryNoteId !== own.id) await d.gitlab.resolve(project.id, mr.iid, after.summary!.discussionId, true);
   await d.store.updateMr(project.id, mr.iid, project.path, (r) => {
     r.summaryNoteId = noteId;
