@@ -42,14 +42,22 @@ export class FakeCheckout {
   }
 
   async prepare(project: { id: number }, iid: number, sha: string, targetBranch: string): Promise<string> {
-    const dir = path.join(this.root, `${project.id}-${iid}`);
+    await this.fetch(project, iid, targetBranch, sha);
+    return this.worktree(project.id, iid, sha);
+  }
+
+  /** The real mirror fetches the MR (so `readManyAt` of its commits reads real files); no worktree is written. */
+  async fetch(project: { id: number }, iid: number, targetBranch: string, sha?: string): Promise<void> {
+    await this.mirror.fetch(project, iid, targetBranch, sha);
+    if (sha) this.commits.add(sha);
+  }
+
+  async worktree(projectId: number, iid: number, sha: string): Promise<string> {
+    const dir = path.join(this.root, `${projectId}-${iid}`);
     fs.mkdirSync(dir, { recursive: true });
-    await this.mirror.fetch(project, iid, targetBranch);
     this.commits.add(sha);
     return dir;
   }
-
-  async fetch(): Promise<void> {}
 
   async has(_pid: number, rev: string): Promise<boolean> {
     return this.commits.has(rev);
