@@ -75,6 +75,8 @@ export interface GitlabStandin {
   addUser(u: { id: number; username: string; name?: string; token?: string }): void;
   createProject(path: string, files: Record<string, string | { symlink: string }>, opts?: { id?: number; defaultBranch?: string }): Promise<StandinProject>;
   project(ref: ProjectArg): StandinProject;
+  /** the project's bare repository on disk (tests that read its objects without a fetch) */
+  gitDir(ref: ProjectArg): string;
   /** commit on `branch` (created from `opts.from`, default the default branch); `null` deletes; open MRs from that branch get a new version */
   commit(project: ProjectArg, branch: string, changes: Record<string, FileChange>, message?: string, opts?: { from?: string }): Promise<string>;
   /** a fork of `project` (all its branches) under `path`; `ownerId` gets Maintainer in it */
@@ -418,6 +420,7 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
     },
 
     project: (ref) => projectView(proj(ref)),
+    gitDir: (ref) => proj(ref).gitDir,
 
     async commit(ref, branch, changes, message = `Update ${Object.keys(changes).join(', ')}`, o = {}) {
       const p = proj(ref);

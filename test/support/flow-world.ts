@@ -34,10 +34,10 @@ export class FakeCheckout {
   readonly commits = new Set<string>();
   /** what `diff` answers (a push's interdiff) */
   interdiff = '';
-  /** the real mirror, fetched on `prepare` as the bot's is: what `readManyAt` of a commit reads */
+  /** the stand-in's repository as the bot's mirror: what `readManyAt` of a commit reads */
   private readonly mirror: Workspaces;
 
-  constructor(gitlab: GitlabStandin) {
+  constructor(private readonly gitlab: GitlabStandin) {
     this.mirror = new Workspaces({ root: this.root, token: TOKEN, gitlabUrl: gitlab.url, remote: async (pid) => gitlab.project(pid).httpUrl });
   }
 
@@ -46,9 +46,16 @@ export class FakeCheckout {
     return this.worktree(project.id, iid, sha);
   }
 
-  /** The real mirror fetches the MR (so `readManyAt` of its commits reads real files); no worktree is written. */
-  async fetch(project: { id: number }, iid: number, targetBranch: string, sha?: string): Promise<void> {
-    await this.mirror.fetch(project, iid, targetBranch, sha);
+  /**
+   * No git fetch (it would cost most of a flow test): the mirror is the stand-in's own repository, linked in, so
+   * `readManyAt` of an MR's commits reads the real files. No worktree is written.
+   */
+  async fetch(project: { id: number }, _iid: number, _targetBranch: string, sha?: string): Promise<void> {
+    const mirror = this.mirror.mirrorPath(project.id);
+    if (!fs.existsSync(mirror)) {
+      fs.mkdirSync(path.dirname(mirror), { recursive: true });
+      fs.symlinkSync(this.gitlab.gitDir(project.id), mirror);
+    }
     if (sha) this.commits.add(sha);
   }
 
