@@ -1,4 +1,4 @@
-// `npm run eval`: the bot's review on the labelled set in test/fixtures/review-set/ (issue #20). Each case becomes an
+// `npm run eval`: the bot's review on the labelled set in test/fixtures/review-set/. Each case becomes an
 // MR on the GitLab stand-in over the sample repo; the bot reviews it (checks in code and the verification pass
 // included) and what it posted is scored against the labels: precision, recall, cost per finding.
 // With ANTHROPIC_API_KEY the real model reviews (EVAL_MODEL picks one); without it the model stand-in answers with

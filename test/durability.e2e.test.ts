@@ -29,7 +29,7 @@ async function reviewDone(project: StandinProject, iid: number, dir: string) {
 const restPosts = (project: StandinProject, re: RegExp) =>
   gitlab.log.filter((e) => e.method === 'POST' && e.path.includes(`/projects/${project.id}/`) && re.test(e.path));
 const NOTES = /\/merge_requests\/\d+\/notes$/;
-/** a review's posts are draft notes (issue 15), published at once */
+/** a review's posts are draft notes, published at once */
 const DRAFTS = /\/merge_requests\/\d+\/draft_notes$/;
 /** `re`, only for one project's REST paths: a failure injected for one test cannot hit another's. */
 const inProject = (project: StandinProject, re: RegExp) => new RegExp(`/projects/${project.id}${re.source}`);

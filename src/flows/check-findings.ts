@@ -1,4 +1,4 @@
-// Checks in code before anything is posted (issue #20): every evidence quote is looked up in the checkout at the
+// Checks in code before anything is posted: every evidence quote is looked up in the checkout at the
 // reviewed commit, rule findings must quote a loaded guidance file, lint-owned and lint-suppressed findings go,
 // and suggestions that would not apply cleanly are removed (the finding stays). Runs before the verifier: a
 // finding caught here costs nothing to drop.

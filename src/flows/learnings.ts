@@ -1,4 +1,4 @@
-// Team learnings in the flows (issue 16): kept from a thread's answer when a Developer taught it, given to every
+// Team learnings in the flows: kept from a thread's answer when a Developer taught it, given to every
 // later review of the project, and listed, added and removed with `@bot learnings | learn <text> | forget <id>`.
 import type { NoteAdded, UserRef } from '../events/types.js';
 import type { DiscussionInfo } from '../gitlab/types.js';

@@ -1,4 +1,4 @@
-// Posting a review (issue 15). What is new — finding threads, "fixed" replies, the first summary — goes to GitLab as
+// Posting a review. What is new — finding threads, "fixed" replies, the first summary — goes to GitLab as
 // draft notes published once, the summary last: one review, one notification. Without a draft notes API for the
 // token (404/403) the same posts go out as direct notes. An edited finding is edited in place, a summary that exists
 // is edited in place; edits notify no one. Findings below the repo's `blocking` level are threads the bot resolves at
@@ -81,15 +81,11 @@ export async function publishReview(d: Deps, ctx: MrContext, p: PendingPost, kno
       ? await viaDrafts(d, ctx, p, plan.posts, drafts!, summaryId === undefined ? summary : undefined)
       : { created: await direct(d, ctx, p, plan.posts, idx), after: await postedIndex(d, project.id, mr.iid) };
 
-  let noteId = after.summary?.noteId ?? summaryId;
+  // The summary from the store as it is now. One drafted with the review was written before the publish gave the
+  // findings their note ids: an edit fixes its links (an edit notifies no one); an unchanged one is left alone.
+  const body = await summary(NOTHING_AHEAD);
   const own = after.summary && noteOf(after, after.summary.noteId);
-  if (summaryId !== undefined || !after.summary) noteId = await editOrCreateSummary(d, ctx, summaryId, await summary(NOTHING_AHEAD));
-  else if (own) {
-    // Drafted before the publish gave the findings their note ids: its links are fixed up in place (an edit
-    // notifies no one).
-    const body = await summary(NOTHING_AHEAD);
-    if (visible(body) !== visible(own.body)) await d.gitlab.editNote(project.id, mr.iid, own.id, body);
-  }
+  const noteId = own && visible(body) === visible(own.body) ? own.id : await editOrCreateSummary(d, ctx, own?.id ?? summaryId, body);
   // A summary published from a draft is a resolvable thread (DraftNote#type): resolved, it never blocks merging.
   if (own?.resolvable && !own.resolved && rec?.summaryNoteId !== own.id) await d.gitlab.resolve(project.id, mr.iid, after.summary!.discussionId, true);
   await d.store.updateMr(project.id, mr.iid, project.path, (r) => {
@@ -224,7 +220,7 @@ async function draftFinding(d: Deps, ctx: MrContext, post: NewFinding): Promise<
   }
 }
 
-/** Without a draft notes API: each post on its own, as before issue 15. */
+/** Without a draft notes API: each post on its own, as GitLab without draft notes requires. */
 async function direct(d: Deps, ctx: MrContext, p: PendingPost, posts: Post[], idx: PostedIndex): Promise<number> {
   const { project, mr } = ctx;
   let created = 0;

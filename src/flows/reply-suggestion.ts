@@ -1,4 +1,4 @@
-// A thread answer that is a code change may carry a GitLab suggestion block for the thread's line (issue #20),
+// A thread answer that is a code change may carry a GitLab suggestion block for the thread's line,
 // checked like a finding's: whole lines, the file's indentation, no copied numbers or diff markers, a real change.
 import { suggestionFence } from '../review/format.js';
 import { suggestionProblem } from '../review/suggestions.js';

@@ -1,4 +1,4 @@
-// Evidence checked in code, not trusted (issue #20): each evidence item is `path:line: quoted text`, and the quote
+// Evidence checked in code, not trusted: each evidence item is `path:line: quoted text`, and the quote
 // must be on that line (or range) of the file at the reviewed commit. A model that invents a line, or quotes code
 // that is not there, is caught here before anything reaches GitLab. Pure: the caller reads the files.
 import { normalizeCodeLine } from '../gitlab/diff.js';

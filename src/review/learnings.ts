@@ -1,4 +1,4 @@
-// Team learnings (issue 16): a convention a developer taught the bot in a thread, kept per project and given to
+// Team learnings: a convention a developer taught the bot in a thread, kept per project and given to
 // later reviews of that project. A learning is text a human wrote in an MR, so it is untrusted: it is cleaned to one
 // short line, matched to the MR by its path scope, and reaches prompts only as fenced data that narrows or adjusts
 // findings. Pure: no I/O here (storage is src/store/learnings.ts, the flows are src/flows/learnings.ts).

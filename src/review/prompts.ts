@@ -24,7 +24,7 @@ export function listPaths(items: string[], max = MAX_LISTED): string {
 
 const omittedItems = (o: { path: string; reason: string }[]) => o.map((x) => `${x.path} (${x.reason})`);
 
-/** Kinds of false positive, shared by the reviewer and the verifier (issue #20). */
+/** Kinds of false positive, shared by the reviewer and the verifier. */
 export const FALSE_POSITIVE_RULES = `Do NOT report (these are false positives):
 - Behaviour the MR title, description or linked issues say is intended.
 - Guesses about callers, inputs or data you have not seen: find the caller or the data first, or leave it out.

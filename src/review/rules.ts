@@ -1,4 +1,4 @@
-// Project-rule findings must cite the rule (issue #20): a finding that says a rule is broken names the guidance
+// Project-rule findings must cite the rule: a finding that says a rule is broken names the guidance
 // file and quotes the rule's words, and both are checked against the guidance the bot actually loaded from the
 // target branch. A "rule" the model made up, or remembered from another project, never reaches GitLab. Pure.
 import { normalizeCodeLine } from '../gitlab/diff.js';

@@ -1,4 +1,4 @@
-// Suggestions that apply cleanly (issue #20). GitLab's `suggestion:-a+b` block replaces whole lines as written, so a
+// Suggestions that apply cleanly. GitLab's `suggestion:-a+b` block replaces whole lines as written, so a
 // suggestion with copied line numbers or diff markers, the wrong indentation, or no change at all would be applied
 // verbatim by "Apply suggestion" and break the file. Such suggestions are dropped before posting. Pure.
 import { normalizeCodeLine } from '../gitlab/diff.js';

@@ -1,4 +1,4 @@
-// Lint-suppressed lines and what linters own (issue #20). A line carrying `eslint-disable-next-line no-eval`,
+// Lint-suppressed lines and what linters own. A line carrying `eslint-disable-next-line no-eval`,
 // `# noqa: E501`, `// @ts-expect-error` and the like was a deliberate choice; a finding about that very rule is
 // noise. Style is the linters' job unless the repository asks for nits. Pure.
 import type { Finding } from './outputs.js';
