@@ -3,20 +3,12 @@
 // table in the docs is always one run's, with the machine and its load named.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Section } from './support.js';
+import type { Row, Section } from './support.js';
 
-export interface Figure {
-  /** the measurement's id (`npm run bench -- <id>`) and title */
+/** One row of the table with the measurement it belongs to (its id for `npm run bench -- <id>`, and its title). */
+export interface Figure extends Row {
   id: string;
   section: string;
-  metric: string;
-  value: string;
-  baseline?: string;
-  ratio?: string;
-  target?: string;
-  /** true/false where there is a target */
-  met?: boolean;
-  note?: string;
 }
 
 export interface BenchReport {
