@@ -26,7 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { HttpError, fromEntries, parseBody, type Params } from './gitlab/body.js';
 import zlib from 'node:zlib';
-import { commitInfo, commitTree, computeDiffs, git, initBare, mergeBase, parseRefUpdates, revParse, serveGit, type FileChange, type GitRequest } from './gitlab/git.js';
+import { commitInfo, commitTree, computeDiffs, git, initBare, mergeBase, parseRefUpdates, revParse, serveGit, writeRef, type FileChange, type GitRequest } from './gitlab/git.js';
 import { buildMrHook, buildNoteHook, buildPushHook, hookEventFlag, hookHeaders, type MrAction, type PushedCommit, type UserArg } from './gitlab/hooks.js';
 import { executeHook, signingHeaders, type HookLogEntry } from './gitlab/hook-delivery.js';
 import { World, type DiscussionJson, type DraftNotesMode, type HookRec, type MrRec, type MrState, type NoteJson, type ProjectRec } from './gitlab/model.js';
@@ -77,6 +77,8 @@ export interface GitlabStandin {
   project(ref: ProjectArg): StandinProject;
   /** the project's bare repository on disk (tests that read its objects without a fetch) */
   gitDir(ref: ProjectArg): string;
+  /** the REST API in process, as a `fetch` for a client (GitLabClientOptions.fetch): no socket, the same answers */
+  fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;
   /** commit on `branch` (created from `opts.from`, default the default branch); `null` deletes; open MRs from that branch get a new version */
   commit(project: ProjectArg, branch: string, changes: Record<string, FileChange>, message?: string, opts?: { from?: string }): Promise<string>;
   /** a fork of `project` (all its branches) under `path`; `ownerId` gets Maintainer in it */
@@ -151,6 +153,11 @@ export interface StandinOptions {
   hookTimeoutMs?: number;
   /** the draft notes API of new projects (default 'on') */
   draftNotes?: DraftNotesMode;
+  /**
+   * The time of every commit the stand-in makes (default: now). Fixed, the same files on the same parent are the same
+   * commit, as git makes them: branches of equal content share their SHA, and what is computed per SHA is computed once.
+   */
+  commitTime?: Date;
 }
 
 export async function startGitlabStandin(opts: StandinOptions = {}): Promise<GitlabStandin> {
@@ -192,7 +199,7 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
     return f;
   }
 
-  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse, body?: Buffer): Promise<void> {
     const method = req.method ?? 'GET';
     const u = new URL(req.url ?? '/', world.url);
     const rawPath = u.pathname;
@@ -200,7 +207,7 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
     try { decodedPath = decodeURIComponent(rawPath); } catch { /* keep raw */ }
     const isRest = rawPath.startsWith('/api/v4/');
     const gitMatch = /^\/(.+?)\.git(\/.*)$/.exec(decodedPath);
-    const buf = await readBody(req);
+    const buf = body ?? (await readBody(req));
     const restEntry: RestLogEntry = { method, path: rawPath, query: u.search.slice(1), status: 0, at: Date.now() };
     const gitEntry: GitRequest = { method, path: decodedPath, status: 0, bytesOut: 0, wants: 0, haves: 0 };
     if (gitMatch) gitEntry.service = u.searchParams.get('service') ?? (/\/(git-[a-z-]+)$/.exec(decodedPath)?.[1] ?? undefined);
@@ -294,6 +301,34 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+
+  /**
+   * The REST API without a socket: the same handler, given a request and answering a Response, as a client's
+   * `fetch`. A dropped connection rejects like undici's fetch does. Git is served over HTTP only.
+   */
+  async function inProcessFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+    const request = new Request(input, init);
+    const u = new URL(request.url);
+    if (!u.pathname.startsWith('/api/v4/')) throw new TypeError(`gitlab-standin: in-process fetch serves the REST API only, not ${u.pathname}`);
+    const body = Buffer.from(await request.arrayBuffer());
+    return new Promise<Response>((resolve, reject) => {
+      let status = 200;
+      let headers: Record<string, string> = {};
+      const dropped = () => reject(new TypeError('fetch failed', { cause: Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }) }));
+      const req = { method: request.method, url: u.pathname + u.search, headers: Object.fromEntries(request.headers), socket: { destroy: dropped } };
+      const res = {
+        headersSent: false,
+        writeHead(s: number, h: Record<string, string>) { status = s; headers = h; this.headersSent = true; return this; },
+        end(text: string) { resolve(new Response(status === 204 || status === 304 ? null : text, { status, headers })); return this; },
+        destroy: dropped,
+      };
+      handle(req as unknown as http.IncomingMessage, res as unknown as http.ServerResponse, body).catch((e) => {
+        console.error('[gitlab-standin]', e);
+        if (!res.headersSent) send(res as unknown as http.ServerResponse, 500, { message: '500 Internal Server Error' });
+        else dropped();
+      });
+    });
+  }
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   world.url = url;
 
@@ -338,8 +373,9 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
   };
 
   async function makeCommit(p: ProjectRec, parent: string | null, changes: Record<string, FileChange>, message: string): Promise<string> {
-    const sha = await commitTree(p.gitDir, parent, changes, message);
-    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const at = opts.commitTime ?? new Date();
+    const sha = await commitTree(p.gitDir, parent, changes, message, at);
+    const now = at.toISOString().replace(/\.\d+Z$/, 'Z');
     p.commits.set(sha, { id: sha, message: message + '\n', title: message.split('\n')[0], timestamp: now, authorName: 'Standin Dev', authorEmail: 'dev@standin.test' });
     return sha;
   }
@@ -353,7 +389,7 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
     const base = await mergeBase(gd, start, head);
     const diffs = await computeDiffs(gd, base, head);
     m.versions.push({ id: world.nextId('version'), headSha: head, baseSha: base, startSha: start, createdAt: new Date().toISOString(), diffs });
-    await git(gd, ['update-ref', `refs/merge-requests/${m.iid}/head`, head]);
+    await writeRef(gd, `refs/merge-requests/${m.iid}/head`, head);
   }
 
   /**
@@ -361,9 +397,10 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
    * version with GitLab's "added N commits" system note, and deliver an MR `update` hook with `oldrev` to the
    * target project's hooks (GitLab's MergeRequests::RefreshService), without waiting for the answers.
    */
-  async function branchMoved(p: ProjectRec, branch: string, oldSha: string | null, byUserId?: number, o: { hooks: boolean } = { hooks: true }): Promise<void> {
+  async function branchMoved(p: ProjectRec, branch: string, oldSha: string | null, byUserId?: number, o: { hooks: boolean; added?: string[] } = { hooks: true }): Promise<void> {
     const head = (await revParse(p.gitDir, `refs/heads/${branch}`))!;
-    const added = oldSha ? (await git(p.gitDir, ['rev-list', `${oldSha}..${head}`])).trim().split('\n').filter(Boolean) : [head];
+    // `added`: the caller made the one new commit itself, so git need not be asked
+    const added = o.added ?? (oldSha ? (await git(p.gitDir, ['rev-list', `${oldSha}..${head}`])).trim().split('\n').filter(Boolean) : [head]);
     for (const sha of added) if (!p.commits.has(sha)) p.commits.set(sha, await commitInfo(p.gitDir, sha));
     if (o.hooks && byUserId !== undefined) {
       const commits: PushedCommit[] = [];
@@ -396,6 +433,7 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
 
   const api: GitlabStandin = {
     url, token, bot, log, gitRequests, hookLog,
+    fetch: inProcessFetch,
 
     addUser(u) {
       world.users.set(u.id, { id: u.id, username: u.username, name: u.name ?? u.username, bot: false, token: u.token });
@@ -415,7 +453,7 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
       };
       world.projects.set(id, rec);
       const sha = await makeCommit(rec, null, files, 'Initial commit');
-      await git(gitDir, ['update-ref', `refs/heads/${defaultBranch}`, sha]);
+      await writeRef(gitDir, `refs/heads/${defaultBranch}`, sha);
       return projectView(rec);
     },
 
@@ -425,11 +463,12 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
     async commit(ref, branch, changes, message = `Update ${Object.keys(changes).join(', ')}`, o = {}) {
       const p = proj(ref);
       const current = await revParse(p.gitDir, `refs/heads/${branch}`);
-      const parent = current ?? (await revParse(p.gitDir, o.from ?? p.defaultBranch));
-      if (!parent) throw new Error(`gitlab-standin: cannot branch ${branch} from ${o.from ?? p.defaultBranch}`);
+      const from = o.from ?? p.defaultBranch;
+      const parent = current ?? (await revParse(p.gitDir, `refs/heads/${from}`)) ?? (await revParse(p.gitDir, from));
+      if (!parent) throw new Error(`gitlab-standin: cannot branch ${branch} from ${from}`);
       const sha = await makeCommit(p, parent, changes, message);
-      await git(p.gitDir, ['update-ref', `refs/heads/${branch}`, sha]);
-      await branchMoved(p, branch, current, undefined, { hooks: false });
+      await writeRef(p.gitDir, `refs/heads/${branch}`, sha);
+      await branchMoved(p, branch, current, undefined, { hooks: false, added: [sha] });
       return sha;
     },
 

@@ -887,3 +887,60 @@ describe('issues an MR closes, and its commits', () => {
     ]);
   });
 });
+
+describe('git plumbing without a process per step', () => {
+  const lsTree = async (gitDir: string, sha: string) => (await run('git', ['--git-dir', gitDir, 'ls-tree', '-r', '-z', sha], { env: gitEnv() })).stdout.toString().split('\0').filter(Boolean);
+  const show = async (gitDir: string, spec: string) => (await run('git', ['--git-dir', gitDir, 'show', spec], { env: gitEnv() })).stdout.toString();
+
+  it('commits paths fast-import must quote (a newline, a leading quote, a backslash), symlinks and deletions', async () => {
+    const q = await s.createProject('plumbing/odd', { 'gone.txt': 'bye\n', 'keep.txt': 'kept\n' });
+    const sha = await s.commit(q, 'odd', { 'a\nb.txt': 'newline\n', '"quoted.txt': 'quote\n', 'back\\slash.txt': 'back\n', 'ln': { symlink: 'keep.txt' }, 'gone.txt': null });
+    const entries = await lsTree(s.gitDir(q), sha);
+    expect(entries.map((e) => e.split('\t')[1]).sort()).toEqual(['"quoted.txt', 'a\nb.txt', 'back\\slash.txt', 'keep.txt', 'ln'].sort());
+    expect(entries.find((e) => e.endsWith('\tln'))).toMatch(/^120000 blob /);
+    expect(await show(s.gitDir(q), `${sha}:a\nb.txt`)).toBe('newline\n');
+    // no scratch ref is left behind
+    expect((await run('git', ['--git-dir', s.gitDir(q), 'for-each-ref', '--format=%(refname)'], { env: gitEnv() })).stdout.toString().trim().split('\n').sort()).toEqual(['refs/heads/main', 'refs/heads/odd']);
+  });
+
+  it('with a fixed commit time, the same files on the same parent are the same commit, as git makes them', async () => {
+    const fixed = await startGitlabStandin({ commitTime: new Date('2026-01-05T10:00:00Z') });
+    try {
+      const q = await fixed.createProject('plumbing/fixed', { 'a.txt': 'a\n' });
+      const one = await fixed.commit(q, 'one', { 'b.txt': 'b\n' }, 'add b');
+      const two = await fixed.commit(q, 'two', { 'b.txt': 'b\n' }, 'add b');
+      const other = await fixed.commit(q, 'three', { 'b.txt': 'B\n' }, 'add b');
+      expect(two).toBe(one);
+      expect(other).not.toBe(one);
+      expect(await show(fixed.gitDir(q), `${one}:b.txt`)).toBe('b\n');
+    } finally {
+      await fixed.close();
+    }
+  });
+
+  it('reads branch heads packed by git as well as loose ones', async () => {
+    const q = await s.createProject('plumbing/packed', { 'a.txt': 'a\n' });
+    const head = await s.commit(q, 'topic', { 'b.txt': 'b\n' });
+    await run('git', ['--git-dir', s.gitDir(q), 'pack-refs', '--all', '--prune'], { env: gitEnv() });
+    const m = await s.createMr(q, { sourceBranch: 'topic', title: 'packed' });
+    expect(m.headSha).toBe(head);
+    await expect(s.createMr(q, { sourceBranch: 'nope', title: 'missing' })).rejects.toThrow(/no branch nope/);
+  });
+});
+
+describe('the REST API in process', () => {
+  it('answers a client like the HTTP server does, failures on demand included', async () => {
+    const local = new GitLabClient({ url: s.url, token: s.token, attempts: 1, fetch: s.fetch });
+    const remote = new GitLabClient({ url: s.url, token: s.token, attempts: 1 });
+    expect(await local.mergeRequest(p.id, mr.iid)).toEqual(await remote.mergeRequest(p.id, mr.iid));
+    expect(await local.diffs(p.id, mr.iid)).toEqual(await remote.diffs(p.id, mr.iid));
+    const note = await local.createNote(p.id, mr.iid, 'in process');
+    expect(s.notes(p, mr.iid).find((n) => n.id === note.noteId)?.body).toBe('in process');
+
+    s.fail({ method: 'GET', path: /\/merge_requests\/\d+$/ }, { status: 503, retryAfter: 2 });
+    await expect(local.mergeRequest(p.id, mr.iid)).rejects.toMatchObject({ status: 503, retryAfterMs: 2000 });
+    s.fail({ method: 'GET', path: /\/merge_requests\/\d+$/ }, { status: 0 });
+    await expect(local.mergeRequest(p.id, mr.iid)).rejects.toMatchObject({ status: 0, message: expect.stringContaining('other side closed') });
+    await expect(s.fetch(`${s.url}/${p.path}.git/info/refs`)).rejects.toThrow(/REST API only/);
+  });
+});

@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GitLabClient } from '../src/gitlab/client.js';
-import { behindProxy, GitLabError, networkCause } from '../src/gitlab/requester.js';
+import { abortAfter, behindProxy, GitLabError, networkCause } from '../src/gitlab/requester.js';
 
 type Reply = { status: number; headers?: Record<string, string>; body?: string; hang?: boolean };
 let next: Reply = { status: 200 };
@@ -94,5 +94,30 @@ describe('behindProxy', () => {
     expect(behindProxy({ https_proxy: 'http://p:3128' })).toBe(true);
     expect(behindProxy({ HTTP_PROXY: 'http://p:3128' })).toBe(true);
     expect(behindProxy({ NO_PROXY: 'localhost' })).toBe(false);
+  });
+});
+
+describe('abortAfter', () => {
+  it('aborts at the deadline as a TimeoutError, and says so', async () => {
+    const d = abortAfter(20);
+    await new Promise((r) => d.signal.addEventListener('abort', r));
+    expect(d.timedOut()).toBe(true);
+    expect((d.signal.reason as Error).name).toBe('TimeoutError');
+  });
+
+  it("follows the caller's signal, and once cleared neither fires nor follows", async () => {
+    const outer = new AbortController();
+    const d = abortAfter(10_000, outer.signal);
+    outer.abort(new Error('shutting down'));
+    expect(d.signal.aborted).toBe(true);
+    expect(d.timedOut()).toBe(false);
+
+    const outer2 = new AbortController();
+    const cleared = abortAfter(20, outer2.signal);
+    cleared.clear();
+    outer2.abort();
+    await new Promise((r) => setTimeout(r, 40));
+    expect(cleared.signal.aborted).toBe(false);
+    expect(abortAfter(10_000, AbortSignal.abort()).signal.aborted).toBe(true); // already aborted
   });
 });

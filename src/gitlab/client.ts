@@ -18,6 +18,8 @@ export interface GitLabClientOptions {
   onRetry?: (err: GitLabError, waitMs: number) => void;
   /** applied to every body the bot posts */
   redact?: (s: string) => string;
+  /** the transport (default: Node's fetch, or a proxy's): tests hand in a GitLab that runs in process */
+  fetch?: typeof fetch;
 }
 
 /** Per post: users the bot mentions on purpose (the bot's own name is always allowed). */
@@ -39,7 +41,7 @@ type Any = any;
 
 export class GitLabClient {
   readonly api: Api;
-  private readonly o: Required<Omit<GitLabClientOptions, 'onRetry' | 'redact'>> & Pick<GitLabClientOptions, 'onRetry'>;
+  private readonly o: Required<Omit<GitLabClientOptions, 'onRetry' | 'redact' | 'fetch'>> & Pick<GitLabClientOptions, 'onRetry'>;
   private readonly redact?: (s: string) => string;
   /** the bot itself, once known: its name may be mentioned, its notes can be adopted */
   private self?: { id: number; username: string };
@@ -50,7 +52,7 @@ export class GitLabClient {
     this.api = new Gitlab({
       host: opts.url,
       token: opts.token,
-      requesterFn: createRequester(this.o.timeoutMs),
+      requesterFn: createRequester(this.o.timeoutMs, opts.fetch),
     } as Any) as Api;
   }
 

@@ -3,9 +3,9 @@
  * GitLab-shaped MR diffs, and smart HTTP through `git http-backend` (CGI).
  */
 import { spawn } from 'node:child_process';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
 import { createHash } from 'node:crypto';
-import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import type http from 'node:http';
@@ -54,10 +54,9 @@ export async function initBare(gitDir: string, defaultBranch: string): Promise<v
   const r = await run('git', ['init', '--bare', '-q', `--initial-branch=${defaultBranch}`, gitDir]);
   if (r.code !== 0) throw new Error(`git init failed: ${r.stderr}`);
   // Like Gitaly: fetch by SHA and partial clones work. Pushes are allowed to git; who may push is decided by the
-  // stand-in before http-backend runs and by the pre-receive hook (protected branches).
-  for (const [k, v] of [['uploadpack.allowAnySHA1InWant', 'true'], ['uploadpack.allowFilter', 'true'], ['http.receivepack', 'true']]) {
-    await git(gitDir, ['config', k, v]);
-  }
+  // stand-in before http-backend runs and by the pre-receive hook (protected branches). Written as text: a `git config`
+  // process per key would cost more than the rest of a test's setup.
+  await appendFile(path.join(gitDir, 'config'), '[uploadpack]\n\tallowAnySHA1InWant = true\n\tallowFilter = true\n[http]\n\treceivepack = true\n');
   const hook = path.join(gitDir, 'hooks', 'pre-receive');
   await writeFile(hook, PRE_RECEIVE);
   await chmod(hook, 0o755);
@@ -98,43 +97,110 @@ export function parseRefUpdates(body: Buffer): RefUpdate[] {
 
 export type FileChange = string | null | { symlink: string };
 
-/** Commit `changes` on top of `parent` (null: root commit) without a work tree; returns the new commit sha. */
-export async function commitTree(gitDir: string, parent: string | null, changes: Record<string, FileChange>, message: string): Promise<string> {
-  const tmp = await mkdtemp(path.join(os.tmpdir(), 'standin-idx-'));
-  try {
-    const env = { GIT_INDEX_FILE: path.join(tmp, 'index') };
-    await git(gitDir, parent ? ['read-tree', parent] : ['read-tree', '--empty'], { env });
-    const writes = Object.entries(changes).filter(([, c]) => c !== null) as [string, string | { symlink: string }][];
-    const blobFiles: string[] = [];
-    for (let i = 0; i < writes.length; i++) {
-      const [, c] = writes[i];
-      const f = path.join(tmp, `blob-${i}`);
-      await writeFile(f, typeof c === 'string' ? c : c.symlink);
-      blobFiles.push(f);
+/**
+ * Commit `changes` on top of `parent` (null: root commit) without a work tree; returns the new commit sha. One
+ * `git fast-import` (a process per plumbing step cost most of a test's setup), through a scratch ref of its own that is
+ * removed afterwards: the commit stays unreferenced until the caller moves a branch to it, as with `commit-tree`.
+ */
+export async function commitTree(gitDir: string, parent: string | null, changes: Record<string, FileChange>, message: string, at = new Date()): Promise<string> {
+  // The same files on the same parent at the same second are the same commit: made once per repository.
+  const key = ['commit', gitDir, parent ?? '', JSON.stringify(changes), message, String(Math.floor(at.getTime() / 1000))];
+  return computeOnce(key, () => fastImport(gitDir, parent, changes, message, at));
+}
+
+async function fastImport(gitDir: string, parent: string | null, changes: Record<string, FileChange>, message: string, at: Date): Promise<string> {
+  const scratch = `refs/standin/scratch-${randomUUID()}`;
+  const when = `${Math.floor(at.getTime() / 1000)} +0000`;
+  const parts: Buffer[] = [];
+  const line = (s: string) => parts.push(Buffer.from(s + '\n'));
+  const data = (s: string) => {
+    const b = Buffer.from(s);
+    parts.push(Buffer.from(`data ${b.length}\n`), b, Buffer.from('\n'));
+  };
+  line(`reset ${scratch}`);
+  line(`commit ${scratch}`);
+  line('mark :1');
+  line(`author Standin Dev <dev@standin.test> ${when}`);
+  line(`committer Standin Dev <dev@standin.test> ${when}`);
+  data(message + '\n');
+  if (parent) line(`from ${parent}`);
+  for (const [p, c] of Object.entries(changes)) {
+    if (c === null) line(`D ${fastImportPath(p)}`);
+    else {
+      line(`M ${typeof c === 'string' ? '100644' : '120000'} inline ${fastImportPath(p)}`);
+      data(typeof c === 'string' ? c : c.symlink);
     }
-    const shas = writes.length
-      ? (await git(gitDir, ['hash-object', '-w', '--no-filters', '--stdin-paths'], { input: blobFiles.join('\n') + '\n' })).trim().split('\n')
-      : [];
-    let info = '';
-    writes.forEach(([p, c], i) => { info += `${typeof c === 'string' ? '100644' : '120000'} ${shas[i]}\t${p}\0`; });
-    for (const [p, c] of Object.entries(changes)) if (c === null) info += `0 ${'0'.repeat(40)}\t${p}\0`;
-    if (info) await git(gitDir, ['update-index', '-z', '--index-info'], { input: info, env });
-    const tree = (await git(gitDir, ['write-tree'], { env })).trim();
-    const sha = (await git(gitDir, ['commit-tree', tree, ...(parent ? ['-p', parent] : []), '-F', '-'], { input: message + '\n' })).trim();
-    return sha;
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
   }
+  line('');
+  line('get-mark :1');
+  line('done');
+  const r = await run('git', ['--git-dir', gitDir, 'fast-import', '--quiet', '--done', '--force'], { input: Buffer.concat(parts) });
+  await unlink(path.join(gitDir, scratch)).catch(() => undefined);
+  if (r.code !== 0) throw new Error(`git fast-import failed (${r.code}): ${r.stderr.trim()}`);
+  return r.stdout.toString('utf8').trim();
+}
+
+/** A path as fast-import reads it: C-quoted when it starts with a quote or holds a control character or backslash. */
+function fastImportPath(p: string): string {
+  const needs = p.startsWith('"') || [...p].some((ch) => ch < ' ' || ch === '\\');
+  if (!needs) return p;
+  const esc = [...p].map((ch) => (ch === '"' || ch === '\\' ? `\\${ch}` : ch < ' ' ? `\\${ch.charCodeAt(0).toString(8).padStart(3, '0')}` : ch)).join('');
+  return `"${esc}"`;
+}
+
+/**
+ * A branch or MR ref read the way git stores it (a loose file, else `packed-refs`) without a process: `undefined` when
+ * the answer needs git (anything else, a symbolic or unreadable ref).
+ */
+async function readRef(gitDir: string, ref: string): Promise<string | null | undefined> {
+  if (!/^refs\/(heads|merge-requests)\/[^\0]+$/.test(ref) || ref.split('/').includes('..')) return undefined;
+  const loose = await readFile(path.join(gitDir, ref), 'utf8').catch(() => undefined);
+  if (loose !== undefined) return /^[0-9a-f]{40}\n?$/.test(loose) ? loose.trim() : undefined;
+  const packed = await readFile(path.join(gitDir, 'packed-refs'), 'utf8').catch(() => '');
+  for (const l of packed.split('\n')) if (l.endsWith(` ${ref}`) && /^[0-9a-f]{40} /.test(l)) return l.slice(0, 40);
+  return null;
+}
+
+/** `git update-ref ref sha` for a branch or MR ref: the loose file, written whole (a rename), as git writes it. */
+export async function writeRef(gitDir: string, ref: string, sha: string): Promise<void> {
+  if (!/^refs\/(heads|merge-requests)\//.test(ref) || !/^[0-9a-f]{40}$/.test(sha)) {
+    await git(gitDir, ['update-ref', ref, sha]);
+    return;
+  }
+  const file = path.join(gitDir, ref);
+  await mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${randomUUID()}.tmp`;
+  await writeFile(tmp, `${sha}\n`);
+  await rename(tmp, file);
+}
+
+/**
+ * What git answers about commits named by SHA never changes (a SHA names its content), so it is computed once:
+ * an MR's versions, diffs and commit lists are read again and again, a git process each time otherwise.
+ */
+const computed = new Map<string, Promise<unknown>>();
+const isSha = (s: string) => /^[0-9a-f]{40}$/.test(s);
+export function computeOnce<T>(key: string[], compute: () => Promise<T>): Promise<T> {
+  const k = key.join('\0');
+  const hit = computed.get(k) as Promise<T> | undefined;
+  if (hit) return hit;
+  const p = compute();
+  computed.set(k, p);
+  p.catch(() => computed.delete(k)); // a failure (say, a commit not there yet) is not remembered
+  if (computed.size > 2000) computed.delete(computed.keys().next().value!);
+  return p;
 }
 
 export async function revParse(gitDir: string, rev: string): Promise<string | null> {
+  const fast = await readRef(gitDir, rev);
+  if (fast !== undefined) return fast;
   const r = await run('git', ['--git-dir', gitDir, 'rev-parse', '--verify', '-q', `${rev}^{commit}`]);
   return r.code === 0 ? r.stdout.toString().trim() : null;
 }
 
 export async function mergeBase(gitDir: string, a: string, b: string): Promise<string> {
-  const r = await run('git', ['--git-dir', gitDir, 'merge-base', a, b]);
-  return r.code === 0 ? r.stdout.toString().trim() : a;
+  const compute = async () => (await git(gitDir, ['merge-base', a, b])).trim();
+  return (isSha(a) && isSha(b) ? computeOnce(['merge-base', gitDir, a, b], compute) : compute()).catch(() => a);
 }
 
 export async function commitInfo(gitDir: string, sha: string): Promise<{ id: string; title: string; message: string; timestamp: string; authorName: string; authorEmail: string }> {
@@ -162,6 +228,11 @@ export interface DiffJson {
 
 /** `git diff base..head` with rename detection, cut into GitLab's per-file entries (the `diff` starts at the first `@@`). */
 export async function computeDiffs(gitDir: string, base: string, head: string): Promise<DiffJson[]> {
+  const diffs = isSha(base) && isSha(head) ? await computeOnce(['diffs', gitDir, base, head], () => diffsOf(gitDir, base, head)) : await diffsOf(gitDir, base, head);
+  return diffs.map((d) => ({ ...d })); // callers keep (and may change) their own copy
+}
+
+async function diffsOf(gitDir: string, base: string, head: string): Promise<DiffJson[]> {
   const common = ['-M', '--full-index', '--no-color', '--no-ext-diff', '--no-textconv', '--src-prefix=a/', '--dst-prefix=b/'];
   const raw = await git(gitDir, ['diff', '--raw', '-z', ...common, base, head]);
   const patch = await git(gitDir, ['diff', '-p', ...common, base, head]);

@@ -4,7 +4,7 @@
  * GET …/merge_requests/:iid/commits (the latest version's commits, newest first, API::Entities::Commit).
  */
 import { HttpError } from './body.js';
-import { git } from './git.js';
+import { git, computeOnce } from './git.js';
 import type { MrRec, ProjectRec, World } from './model.js';
 
 export interface IssueRec {
@@ -61,7 +61,8 @@ export function issueJson(w: World, p: ProjectRec, i: IssueRec) {
 /** The latest version's commits, newest first, in API::Entities::Commit's shape. */
 export async function mrCommitsJson(w: World, mr: MrRec) {
   const v = w.latest(mr);
-  const out = await git(mr.project.gitDir, ['log', '--format=%H%x00%P%x00%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI%x00%B%x1e', `${v.baseSha}..${v.headSha}`]);
+  const range = `${v.baseSha}..${v.headSha}`;
+  const out = await computeOnce(['log', mr.project.gitDir, range], () => git(mr.project.gitDir, ['log', '--format=%H%x00%P%x00%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI%x00%B%x1e', range]));
   return out.split('\x1e').map((r) => r.replace(/^\n/, '')).filter(Boolean).map((r) => {
     const [id, parents, an, ae, ad, cn, ce, cd, message] = r.split('\x00') as string[];
     return {

@@ -4,7 +4,7 @@ import { defaultHook, type MrRec, type UserRec, type World } from './model.js';
 import { protectedBranchJson, showMember, showProtectedBranch } from './access.js';
 import { draftNoteRoutes } from './draft-notes.js';
 import { closesIssues, issue, issueJson, mrCommitsJson } from './issues.js';
-import { git, revParse } from './git.js';
+import { git, computeOnce, revParse } from './git.js';
 
 /** API::Commits GET …/repository/commits: newest first from `ref_name` (default branch if absent); [] for an unknown ref. */
 async function listCommits(c: Ctx): Promise<Reply> {
@@ -12,7 +12,7 @@ async function listCommits(c: Ctx): Promise<Reply> {
   const ref = c.params.ref_name === undefined ? p.defaultBranch : String(c.params.ref_name);
   const head = ref.startsWith('-') ? null : await revParse(p.gitDir, ref);
   if (!head) return paginate(c, []);
-  const out = await git(p.gitDir, ['log', '--format=%H%x00%P%x00%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI%x00%B%x01', head, '--']);
+  const out = await computeOnce(['log', p.gitDir, head], () => git(p.gitDir, ['log', '--format=%H%x00%P%x00%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI%x00%B%x01', head, '--']));
   const withTrailers = toBool(c.params.trailers, 'trailers') === true;
   const commits = out.split('\x01').map((x) => x.replace(/^\n/, '')).filter(Boolean).map((x) => {
     const [id, parents, an, ae, ad, cn, ce, cd, message] = x.split('\0') as string[];

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { afterAll } from 'vitest';
+import { afterAll, beforeAll } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { classify } from '../../src/events/classify.js';
 import type { NoteAdded, ProjectRef } from '../../src/events/types.js';
@@ -21,6 +21,9 @@ import { Workspaces } from '../../src/workspace/workspaces.js';
 import { startGitlabStandin, type GitlabStandin, type StandinMr, type StandinProject } from '../../standins/gitlab.js';
 import { ALICE, BOB, BOT, botEnv, TOKEN } from '../../standins/harness.js';
 import { FakeSessions } from './fake-sessions.js';
+
+/** A commit's files never change: what a test file's flows read at a commit, read once (a git process each otherwise). */
+const filesAt = new Map<string, Promise<Map<string, string>>>();
 
 /**
  * The MR's checkout as the flows use it: a directory, the target branch's files (set by the test), the commits the
@@ -70,10 +73,13 @@ export class FakeCheckout {
     return this.commits.has(rev);
   }
 
-  /** The target branch's files from `targetFiles`; a commit's from the mirror. */
+  /** The target branch's files from `targetFiles`; a commit's from the mirror, read once per commit and files. */
   async readManyAt(pid: number, ref: string, files: string[]): Promise<Map<string, string>> {
     if (ref.startsWith('refs/heads/')) return new Map(files.filter((f) => this.targetFiles.has(f)).map((f) => [f, this.targetFiles.get(f)!]));
-    return this.mirror.readManyAt(pid, ref, files);
+    const key = `${this.gitlab.gitDir(pid)}\0${ref}\0${files.join('\0')}`;
+    let read = filesAt.get(key);
+    if (!read) filesAt.set(key, (read = this.mirror.readManyAt(pid, ref, files)));
+    return new Map(await read);
   }
 
   async changedPaths(): Promise<string[] | undefined> {
@@ -113,28 +119,44 @@ const FEATURE = {
   'src/list.js': 'export function first(xs) {\n  return xs[0].value;\n}\n',
 };
 
-/** One stand-in per test file (its git repositories are the slow part); a fresh store and fake per `world()`. */
+/** Every commit of a flow test's stand-in has this time: the same files on the same parent are the same commit. */
+const COMMIT_TIME = new Date('2026-01-05T10:00:00Z');
+
+/**
+ * One stand-in per test file, set up before its tests (its git repository is the slow part); a fresh store and fake
+ * per `world()`. Commits have a fixed time, so every branch made of the same files is the same commit and an MR of it
+ * is made of lookups: the stand-in computes a diff or a commit list once per SHA.
+ */
 export function flowWorlds(env: Record<string, string> = {}) {
-  let standin: GitlabStandin | undefined;
-  let project: StandinProject | undefined;
+  let standin: GitlabStandin;
+  let project: StandinProject;
+  let client: GitLabClient; // holds no state of a test: one per file (making one costs more than most flow tests)
   const branches = new Set<string>();
   const dirs: string[] = [];
+  beforeAll(async () => {
+    standin = await startGitlabStandin({ token: TOKEN, bot: BOT, commitTime: COMMIT_TIME });
+    standin.addUser(ALICE);
+    standin.addUser(BOB);
+    client = new GitLabClient({ url: standin.url, token: TOKEN, attempts: 1, fetch: standin.fetch }); // REST without a socket
+    project = await standin.createProject('flows/app', { 'README.md': '# app\n', 'src/math.js': MATH });
+    await standin.commit(project, 'feature', FEATURE, 'add div and first');
+    branches.add('feature');
+    // A first MR computes the feature's diff and commits once, before the tests (it is closed; theirs come after it).
+    const warm = await standin.createMr(project, { sourceBranch: 'feature', title: 'warm-up', authorId: ALICE.id });
+    const commits = await fetch(`${standin.url}/api/v4/projects/${project.id}/merge_requests/${warm.iid}/commits`, { headers: { 'PRIVATE-TOKEN': TOKEN } });
+    if (!commits.ok) throw new Error(`warm-up: the stand-in answered ${commits.status}`);
+    standin.setMrState(project, warm.iid, 'closed');
+  });
   afterAll(async () => {
     await standin?.close();
     for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
   });
 
   return async function world(): Promise<FlowWorld> {
-    if (!standin) {
-      standin = await startGitlabStandin({ token: TOKEN, bot: BOT });
-      standin.addUser(ALICE);
-      standin.addUser(BOB);
-    }
     const gitlab = standin;
     const checkout = new FakeCheckout(gitlab);
     dirs.push(checkout.root);
     const config = loadConfig({ ...botEnv(gitlab.url, checkout.root), ...env });
-    const client = new GitLabClient({ url: gitlab.url, token: TOKEN, attempts: 1 });
     const store = new Store(new Map());
     const sessions = new FakeSessions(store);
     const logs: string[] = [];
@@ -164,7 +186,6 @@ export function flowWorlds(env: Record<string, string> = {}) {
     return {
       gitlab, deps, sessions, store, checkout, enqueued, logs,
       async newMr(branch = 'feature') {
-        project ??= await gitlab.createProject('flows/app', { 'README.md': '# app\n', 'src/math.js': MATH });
         if (!branches.has(branch)) {
           branches.add(branch);
           await gitlab.commit(project, branch, FEATURE, 'add div and first');
