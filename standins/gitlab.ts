@@ -307,10 +307,14 @@ export async function startGitlabStandin(opts: StandinOptions = {}): Promise<Git
    * `fetch`. A dropped connection rejects like undici's fetch does. Git is served over HTTP only.
    */
   async function inProcessFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
-    const request = new Request(input, init);
+    const request = input instanceof Request ? input : { url: String(input), method: init?.method ?? 'GET', headers: new Headers(init?.headers) };
     const u = new URL(request.url);
     if (!u.pathname.startsWith('/api/v4/')) throw new TypeError(`gitlab-standin: in-process fetch serves the REST API only, not ${u.pathname}`);
-    const body = Buffer.from(await request.arrayBuffer());
+    // The body as it would go on the wire (a form gets its multipart boundary); no Request: it would copy the signal.
+    const wire = input instanceof Request ? input : new Response(init?.body ?? null);
+    const type = wire.headers.get('content-type');
+    if (type && !request.headers.has('content-type')) request.headers.set('content-type', type);
+    const body = Buffer.from(await wire.arrayBuffer());
     return new Promise<Response>((resolve, reject) => {
       let status = 200;
       let headers: Record<string, string> = {};

@@ -92,6 +92,15 @@ const name = (job: Job) => (job.data as { name?: string }).name ?? '';
 const transient = (message = 'GitLab 502', retryAfterMs?: number) => Object.assign(new Error(message), { transient: true, retryAfterMs });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const forever = () => new Promise<void>(() => undefined);
+/** Starts `q` with a handler that never returns; answers whether a job has started in it. */
+function stuckIn(q: Queue): () => boolean {
+  let started = false;
+  q.start(() => {
+    started = true;
+    return forever();
+  });
+  return () => started;
+}
 
 function gate() {
   let open!: () => void;
@@ -299,14 +308,10 @@ describe.each([sqlite, redis])('Queue contract: $name', (backend) => {
     it('a job whose worker died mid-job runs again elsewhere (attempt 2), before the next job of its lane', async () => {
       const f = backend.fixture();
       const q1 = f.open();
-      let started = false;
-      q1.start(() => {
-        started = true;
-        return forever();
-      });
+      const started = stuckIn(q1);
       const { id } = await q1.enqueue(spec('mr:1', ['delivery:A'], { name: 'first' }));
       await q1.enqueue(spec('mr:1', ['delivery:B'], { name: 'second' }));
-      await until(() => started, 'first job running');
+      await until(started, 'first job running');
       await f.crash(q1);
 
       const q2 = f.open();
@@ -384,13 +389,9 @@ describe.each([sqlite, redis])('Queue contract: $name', (backend) => {
     it('returns by the deadline even if a job ignores its signal; that job runs again after the process ends', async () => {
       const f = backend.fixture();
       const q1 = f.open();
-      let started = false;
-      q1.start(() => {
-        started = true;
-        return forever();
-      });
+      const started = stuckIn(q1);
       await q1.enqueue(spec('k'));
-      await until(() => started, 'job running');
+      await until(started, 'job running');
       const t0 = Date.now();
       await q1.stop(400);
       expect(Date.now() - t0).toBeLessThan(5_000); // bounded by the deadline (generous: a behaviour, not a figure)

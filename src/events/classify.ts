@@ -120,7 +120,6 @@ function mrBase(p: MergeRequestHook) {
     draft: Boolean(a.draft ?? a.work_in_progress ?? false),
     state: 'opened' as const,
     actor: userRef(p.user),
-    ...(a.url ? { url: a.url } : {}),
   };
 }
 
@@ -184,7 +183,6 @@ function classifyNote(p: NoteHook, bot: BotIdentity | undefined): Classified {
     action,
     mentionsBot: mentions.bot,
     mentionsOthers: mentions.others,
-    ...(a.url ? { url: a.url } : {}),
   };
   return { event };
 }

@@ -42,7 +42,6 @@ interface MrEventBase {
   state: MrState;
   /** the user who caused the event */
   actor: UserRef;
-  url?: string;
 }
 
 /** Opened, reopened or marked ready: review from scratch (or as a command). */
@@ -81,7 +80,6 @@ export interface NoteAdded {
   mentionsBot: boolean;
   /** other users mentioned in the note (lower-case usernames, bot excluded) */
   mentionsOthers: string[];
-  url?: string;
 }
 
 export type BotEvent = ReviewRequested | CodePushed | NoteAdded;

@@ -86,7 +86,7 @@ export async function runCommand(d: Deps, ev: NoteAdded, cmd: Command, author: U
       const mr = await d.gitlab.mergeRequest(project.id, iid);
       const event: ReviewRequested = {
         kind: 'review', reason: 'command', project, iid, title: mr.title, headSha: mr.sha, sourceBranch: mr.sourceBranch,
-        targetBranch: mr.targetBranch, draft: mr.draft, state: mr.state, actor: author, url: mr.webUrl,
+        targetBranch: mr.targetBranch, draft: mr.draft, state: mr.state, actor: author,
       };
       await d.enqueue({ kind: 'review', orderKey: lane.mr(project.id, iid), dedupeKeys: [dedupeKey.command(ev.noteId)], data: event });
       await say(`👍 Starting a full review of \`${mr.sha.slice(0, 12)}\`.`);
