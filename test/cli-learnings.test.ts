@@ -65,6 +65,15 @@ describe('mr-reviewer learnings', () => {
     });
   }
 
+  it('reads a hand-written entry: nulls and missing fields are absent, a missing or malformed id is derived from the text', () => {
+    const { learnings } = learningsFromYaml('learnings:\n  - {instruction: Prefer tabs, path: null, author: null, mr: null}\n  - {id: NOT-AN-ID, instruction: Prefer spaces}\n');
+    expect(learnings[0]).toMatchObject({ instruction: 'Prefer tabs', id: expect.stringMatching(/^[a-z0-9]{8}$/), source: expect.stringMatching(/^import:/) });
+    expect(learnings[0]).not.toHaveProperty('author', null);
+    expect(learnings[0]!.path).toBeUndefined();
+    expect(learnings[1]!.id).toMatch(/^[a-z0-9]{8}$/);
+    expect(() => learningsFromYaml('learnings:\n  - {path: "src/**"}\n')).toThrow();
+  });
+
   it('refuses a file naming one id twice', () => {
     expect(() => learningsFromYaml('learnings:\n  - {id: abcd1234, instruction: a}\n  - {id: abcd1234, instruction: b}\n')).toThrow('appears twice');
   });

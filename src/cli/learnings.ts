@@ -9,22 +9,13 @@ import { createBackend } from '../backends.js';
 import { shortHash } from '../gitlab/markers.js';
 import { createLogger } from '../logger.js';
 import { makeRedactor } from '../redact.js';
-import { cleanGlob, cleanInstruction, cleanLanguage, type Learning } from '../review/learnings.js';
+import { cleanGlob, cleanInstruction, cleanLanguage, learningSchema, type Learning } from '../review/learnings.js';
 import { LearningsRepo } from '../store/learnings.js';
 import { configOrExit } from './config.js';
 
-/** What the file holds per learning: every field but the instruction may be left out (a hand-written one). */
-const fileEntry = z.object({
-  id: z.string().optional(),
-  instruction: z.string().min(1),
-  path: z.string().nullish(),
-  language: z.string().nullish(),
-  author: z.object({ id: z.number().int(), username: z.string() }).nullish(),
-  url: z.string().nullish(),
-  mr: z.number().int().nullish(),
-  source: z.string().nullish(),
-  createdAt: z.string().nullish(),
-});
+/** What the file holds per learning: a stored learning whose fields but the instruction may be missing or null (hand-written). */
+const withoutNulls = (v: unknown) => (v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).filter(([, x]) => x !== null)) : v);
+const fileEntry = z.preprocess(withoutNulls, learningSchema.partial().required({ instruction: true }).extend({ id: z.string().optional() }));
 const fileSchema = z.object({ project: z.number().int().optional(), learnings: z.array(fileEntry).default([]) });
 
 export function learningsToYaml(pid: number, ls: Learning[]): string {
@@ -43,7 +34,7 @@ export function learningsFromYaml(text: string): { project?: number; learnings: 
     const id = e.id && /^[a-z0-9]{4,16}$/.test(e.id) ? e.id : shortHash(`import\0${instruction}\0${p ?? ''}\0${language ?? ''}`, 8);
     return {
       id, instruction, path: p, language,
-      author: e.author ?? undefined, url: e.url ?? undefined, mr: e.mr ?? undefined,
+      author: e.author, url: e.url, mr: e.mr,
       source: e.source ?? `import:${id}`, createdAt: e.createdAt ?? now,
     };
   });
