@@ -109,24 +109,16 @@ export class Metrics {
 
   /** What retention measured at its last sweep (never the disk or Redis at scrape time). */
   trackSizes(sizes: () => Sizes | undefined): void {
-    new Gauge({
-      name: 'mr_reviewer_data_dir_bytes',
-      help: 'Disk use under DATA_DIR by part (work, repos, transcripts, state), at the last retention sweep',
-      labelNames: ['part'],
-      registers: [this.registry],
-      collect() {
-        for (const [part, bytes] of Object.entries(sizes()?.disk ?? {})) this.set({ part }, bytes);
-      },
-    });
-    new Gauge({
-      name: 'mr_reviewer_store_records',
-      help: 'Records in the store by kind (mrs, threads, failures), at the last retention sweep',
-      labelNames: ['kind'],
-      registers: [this.registry],
-      collect() {
-        for (const [kind, n] of Object.entries(sizes()?.records ?? {})) this.set({ kind }, n);
-      },
-    });
+    const gauge = (name: string, help: string, label: string, values: (s: Sizes) => Record<string, number>) =>
+      new Gauge({
+        name, help, labelNames: [label], registers: [this.registry],
+        collect() {
+          const s = sizes();
+          for (const [k, v] of Object.entries(s ? values(s) : {})) this.set({ [label]: k }, v);
+        },
+      });
+    gauge('mr_reviewer_data_dir_bytes', 'Disk use under DATA_DIR by part (work, repos, transcripts, state), at the last retention sweep', 'part', (s) => s.disk);
+    gauge('mr_reviewer_store_records', 'Records in the store by kind (mrs, threads, failures), at the last retention sweep', 'kind', (s) => s.records);
   }
 
   readonly webhook = (event: string | undefined, outcome: WebhookOutcome): void => {
