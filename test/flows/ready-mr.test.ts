@@ -1,9 +1,9 @@
 // diff_refs is null while GitLab computes an MR's version: wait a little, then hand the job back to the queue.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GitLabClient } from '../src/gitlab/client.js';
-import { DiffNotReady, readyMergeRequest } from '../src/flows/ready-mr.js';
-import { isTransient } from '../src/jobs/retry.js';
-import { startGitlabStandin, type GitlabStandin, type StandinMr, type StandinProject } from '../standins/gitlab.js';
+import { GitLabClient } from '../../src/gitlab/client.js';
+import { DiffNotReady, readyMergeRequest } from '../../src/flows/ready-mr.js';
+import { isTransient } from '../../src/jobs/retry.js';
+import { startGitlabStandin, type GitlabStandin, type StandinMr, type StandinProject } from '../../standins/gitlab.js';
 
 let s: GitlabStandin;
 let p: StandinProject;

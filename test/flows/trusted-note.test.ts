@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { NoteAdded } from '../src/events/types.js';
-import type { DiscussionInfo, NoteInfo } from '../src/gitlab/types.js';
-import { noteFromApi } from '../src/flows/trusted-note.js';
+import type { NoteAdded } from '../../src/events/types.js';
+import type { DiscussionInfo, NoteInfo } from '../../src/gitlab/types.js';
+import { noteFromApi } from '../../src/flows/trusted-note.js';
 
 const BOT = { id: 99, username: 'review-bot' };
 const claimed: NoteAdded = {

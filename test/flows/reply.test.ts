@@ -1,12 +1,12 @@
 // The thread reply flow (src/flows/reply.ts) with a fake session service: which session start it is given, what it
 // asks, what it posts and keeps. The fork/resume/rebuild decisions themselves are test/session-service.test.ts's.
 import { describe, expect, it } from 'vitest';
-import { replyToNote } from '../src/flows/reply.js';
-import { AwaitJob } from '../src/jobs/queue.js';
-import { reviewMr } from '../src/flows/review.js';
-import { findingFingerprint, readMarker } from '../src/gitlab/markers.js';
-import { ALICE, BOB, BOT, finding, reviewOutput } from '../standins/harness.js';
-import { flowWorlds, type FlowWorld } from './support/flow-world.js';
+import { replyToNote } from '../../src/flows/reply.js';
+import { AwaitJob } from '../../src/jobs/queue.js';
+import { reviewMr } from '../../src/flows/review.js';
+import { findingFingerprint, readMarker } from '../../src/gitlab/markers.js';
+import { ALICE, BOB, BOT, finding, reviewOutput } from '../../standins/harness.js';
+import { flowWorlds, type FlowWorld } from '../support/flow-world.js';
 
 const world = flowWorlds();
 const DIV = finding({ file: 'src/math.js', start_line: 6, anchor_text: '  return a / b;', title: 'Division by zero' });

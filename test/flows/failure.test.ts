@@ -1,13 +1,13 @@
 // A job that failed for good (src/flows/failure.ts): a record for the status page, and one note on the MR, queued as
 // a job of its own in the same lane and posted once however often that job runs.
 import { describe, expect, it } from 'vitest';
-import { ClaudeError } from '../src/claude/result.js';
-import type { NoteAdded, ReviewRequested } from '../src/events/types.js';
-import { failureNotifier, postFailureNote, type FailureNotice } from '../src/flows/failure.js';
-import { readMarker } from '../src/gitlab/markers.js';
-import type { Job, JobSpec } from '../src/jobs/queue.js';
-import { ALICE, BOT } from '../standins/harness.js';
-import { flowWorlds, seen, type FlowWorld } from './support/flow-world.js';
+import { ClaudeError } from '../../src/claude/result.js';
+import type { NoteAdded, ReviewRequested } from '../../src/events/types.js';
+import { failureNotifier, postFailureNote, type FailureNotice } from '../../src/flows/failure.js';
+import { readMarker } from '../../src/gitlab/markers.js';
+import type { Job, JobSpec } from '../../src/jobs/queue.js';
+import { ALICE, BOT } from '../../standins/harness.js';
+import { flowWorlds, seen, type FlowWorld } from '../support/flow-world.js';
 
 const world = flowWorlds();
 

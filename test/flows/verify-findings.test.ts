@@ -1,13 +1,13 @@
 // The verification pass (src/flows/verify-findings.ts) with a fake session service: a second session checks what
 // the review would post; what it does not confirm is dropped; if it fails, the review is posted as it is.
 import { describe, expect, it } from 'vitest';
-import { ClaudeError } from '../src/claude/result.js';
-import { loadMrContext } from '../src/flows/context.js';
-import { verifyFindings } from '../src/flows/verify-findings.js';
-import { findingFingerprint } from '../src/gitlab/markers.js';
-import { renderDiff } from '../src/review/render-diff.js';
-import { finding, reviewOutput } from '../standins/harness.js';
-import { flowWorlds, type FlowWorld } from './support/flow-world.js';
+import { ClaudeError } from '../../src/claude/result.js';
+import { loadMrContext } from '../../src/flows/context.js';
+import { verifyFindings } from '../../src/flows/verify-findings.js';
+import { findingFingerprint } from '../../src/gitlab/markers.js';
+import { renderDiff } from '../../src/review/render-diff.js';
+import { finding, reviewOutput } from '../../standins/harness.js';
+import { flowWorlds, type FlowWorld } from '../support/flow-world.js';
 
 const world = flowWorlds({ VERIFY_FINDINGS: 'true' });
 const DIV = finding({ file: 'src/math.js', start_line: 6, anchor_text: '  return a / b;', title: 'Division by zero' });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { buildArgs } from '../src/claude/options.js';
-import { editRefusal, normalPath, planRefusal } from '../src/flows/apply.js';
-import type { FixPlan } from '../src/store/records.js';
+import { buildArgs } from '../../src/claude/options.js';
+import { editRefusal, normalPath, planRefusal } from '../../src/flows/apply.js';
+import type { FixPlan } from '../../src/store/records.js';
 
 const plan: FixPlan = { noteId: 1, sha: 'a'.repeat(40), files: [{ path: 'src/math.js', lines: '6', change: 'guard' }], summary: 's', preview: '', at: '' };
 const cfg = { deny: ['secrets/**', '*.pem'], maxDiffLines: 200, forks: false };

@@ -1,10 +1,10 @@
 // The trunk review flow (src/flows/review.ts) with a fake session service: what it asks, what it posts, what it keeps.
 import { describe, expect, it } from 'vitest';
-import { ClaudeError } from '../src/claude/result.js';
-import { reviewMr } from '../src/flows/review.js';
-import { readMarker } from '../src/gitlab/markers.js';
-import { BOT, finding, reviewOutput } from '../standins/harness.js';
-import { flowWorlds } from './support/flow-world.js';
+import { ClaudeError } from '../../src/claude/result.js';
+import { reviewMr } from '../../src/flows/review.js';
+import { readMarker } from '../../src/gitlab/markers.js';
+import { BOT, finding, reviewOutput } from '../../standins/harness.js';
+import { flowWorlds } from '../support/flow-world.js';
 
 const world = flowWorlds();
 const DIV = finding({ file: 'src/math.js', start_line: 6, anchor_text: '  return a / b;', title: 'Division by zero' });

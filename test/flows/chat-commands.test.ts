@@ -1,11 +1,11 @@
 // `@bot <command>` (src/flows/chat-commands.ts): what counts as a command, who may run it, what each one does.
 import { describe, expect, it } from 'vitest';
-import { parseCommand, runCommand, type Command } from '../src/flows/chat-commands.js';
-import { readMarker } from '../src/gitlab/markers.js';
-import { lane } from '../src/keys.js';
-import { newThreadRecord } from '../src/store/records.js';
-import { ALICE, BOB, BOT } from '../standins/harness.js';
-import { flowWorlds, seen, type FlowWorld } from './support/flow-world.js';
+import { parseCommand, runCommand, type Command } from '../../src/flows/chat-commands.js';
+import { readMarker } from '../../src/gitlab/markers.js';
+import { lane } from '../../src/keys.js';
+import { newThreadRecord } from '../../src/store/records.js';
+import { ALICE, BOB, BOT } from '../../standins/harness.js';
+import { flowWorlds, seen, type FlowWorld } from '../support/flow-world.js';
 
 const world = flowWorlds();
 const DEVELOPER = 30;

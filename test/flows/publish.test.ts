@@ -1,13 +1,13 @@
 // Posting a review (src/flows/publish.ts) to the GitLab stand-in: inline where GitLab can place a finding, a general
 // thread where it cannot, the summary edited in place, nothing posted twice.
 import { describe, expect, it } from 'vitest';
-import { loadMrContext } from '../src/flows/context.js';
-import { publishReview } from '../src/flows/publish.js';
-import { findingFingerprint, readMarker } from '../src/gitlab/markers.js';
-import type { Finding } from '../src/review/findings.js';
-import type { PendingPost } from '../src/store/records.js';
-import { BOT, finding, reviewOutput } from '../standins/harness.js';
-import { flowWorlds, type FlowWorld } from './support/flow-world.js';
+import { loadMrContext } from '../../src/flows/context.js';
+import { publishReview } from '../../src/flows/publish.js';
+import { findingFingerprint, readMarker } from '../../src/gitlab/markers.js';
+import type { Finding } from '../../src/review/findings.js';
+import type { PendingPost } from '../../src/store/records.js';
+import { BOT, finding, reviewOutput } from '../../standins/harness.js';
+import { flowWorlds, type FlowWorld } from '../support/flow-world.js';
 
 const world = flowWorlds();
 const DIV = finding({ file: 'src/math.js', start_line: 6, anchor_text: '  return a / b;', title: 'Division by zero' });

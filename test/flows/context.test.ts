@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { guidancePaths, touchedOf } from '../src/flows/context.js';
+import { guidancePaths, touchedOf } from '../../src/flows/context.js';
 
 describe('guidancePaths', () => {
   it('reads the root files and those of every directory the MR touches, shallow first', () => {

@@ -1,13 +1,13 @@
 // The push flow (src/flows/update.ts) with a fake session service: fix checks in the findings' threads, the trunk
 // resumed with what changed, only new findings posted, a full review when there is no trunk to continue.
 import { describe, expect, it } from 'vitest';
-import type { CodePushed, ProjectRef } from '../src/events/types.js';
-import { replyToNote } from '../src/flows/reply.js';
-import { reviewMr } from '../src/flows/review.js';
-import { updateMr } from '../src/flows/update.js';
-import { findingFingerprint, readMarker } from '../src/gitlab/markers.js';
-import { ALICE, BOT, finding, reviewOutput } from '../standins/harness.js';
-import { flowWorlds, type FlowWorld } from './support/flow-world.js';
+import type { CodePushed, ProjectRef } from '../../src/events/types.js';
+import { replyToNote } from '../../src/flows/reply.js';
+import { reviewMr } from '../../src/flows/review.js';
+import { updateMr } from '../../src/flows/update.js';
+import { findingFingerprint, readMarker } from '../../src/gitlab/markers.js';
+import { ALICE, BOT, finding, reviewOutput } from '../../standins/harness.js';
+import { flowWorlds, type FlowWorld } from '../support/flow-world.js';
 
 const world = flowWorlds();
 const DIV = finding({ file: 'src/math.js', start_line: 6, anchor_text: '  return a / b;', title: 'Division by zero' });

@@ -1,9 +1,9 @@
 // The per-user question tally (Store.takeQuestion) on both store backends, shared by two replicas on one Redis;
 // the repo config keys that set who may ask; the refusal texts. The flow itself is in permissions.e2e.
 import { describe, expect, it } from 'vitest';
-import { audienceRefusal, budgetRefusal } from '../src/flows/questions.js';
-import { parseRepoConfig } from '../src/review/repo-config.js';
-import { testStores } from './support/stores.js';
+import { audienceRefusal, budgetRefusal } from '../../src/flows/questions.js';
+import { parseRepoConfig } from '../../src/review/repo-config.js';
+import { testStores } from '../support/stores.js';
 
 const { sqliteStore, redisReplicas } = testStores('mrr-questions');
 

@@ -1,12 +1,12 @@
 // Job → flow (src/flows/dispatch.ts): every job passes the project gate first; flows get the API's project, not the
 // payload's; a notify job posts its failure note.
 import { describe, expect, it } from 'vitest';
-import type { BotEvent, ReviewRequested } from '../src/events/types.js';
-import { jobHandler, type FlowTable } from '../src/flows/dispatch.js';
-import type { FailureNotice } from '../src/flows/failure.js';
-import type { Job } from '../src/jobs/queue.js';
-import { ALICE, BOT } from '../standins/harness.js';
-import { flowWorlds, type FlowWorld } from './support/flow-world.js';
+import type { BotEvent, ReviewRequested } from '../../src/events/types.js';
+import { jobHandler, type FlowTable } from '../../src/flows/dispatch.js';
+import type { FailureNotice } from '../../src/flows/failure.js';
+import type { Job } from '../../src/jobs/queue.js';
+import { ALICE, BOT } from '../../standins/harness.js';
+import { flowWorlds, type FlowWorld } from '../support/flow-world.js';
 
 const world = flowWorlds();
 
