@@ -34,6 +34,10 @@ export class Workspaces {
   private fetched = new Map<string, string>();
   /** branch names git already accepted (a spawn of `git check-ref-format` each time is a review's cost for nothing) */
   private branchesOk = new Set<string>();
+  /** target branches this process fetched into a mirror (`<project>:<branch>`): the mirror holds them, no git asked */
+  private branchesHere = new Set<string>();
+  /** files read from mirror branches, valid until that project's next fetch (see BranchReads) */
+  private reads = new BranchReads();
 
   constructor(private readonly o: WorkspaceOptions) {}
 
@@ -122,18 +126,27 @@ export class Workspaces {
     await this.locks.exclusive(lockKey.repo(project.id), async () => {
       if (!fs.existsSync(path.join(mirror, 'HEAD'))) {
         this.forget(project.id);
+        this.reads.invalidate(project.id);
         fs.mkdirSync(mirror, { recursive: true });
         await this.git(['init', '--bare', '--quiet', '--', mirror]);
         await this.git(['-C', mirror, 'config', 'core.symlinks', 'false']);
       } else if (sha && this.fetched.get(key) === sha) return;
-      await this.git(
-        [
-          '-C', mirror, 'fetch', '--quiet', '--no-tags', '--force', '--', url,
-          `+refs/merge-requests/${iid}/head:refs/mr/${iid}`,
-          `+refs/heads/${targetBranch}:refs/heads/${targetBranch}`,
-        ],
-        { auth: true, timeoutMs: this.o.fetchTimeoutMs ?? 120_000 },
-      );
+      // Branches move during the fetch: reads from before or during it are stale once it ends.
+      this.reads.invalidate(project.id);
+      try {
+        await this.git(
+          [
+            '-C', mirror, 'fetch', '--quiet', '--no-tags', '--force', '--', url,
+            `+refs/merge-requests/${iid}/head:refs/mr/${iid}`,
+            `+refs/heads/${targetBranch}:refs/heads/${targetBranch}`,
+          ],
+          { auth: true, timeoutMs: this.o.fetchTimeoutMs ?? 120_000 },
+        );
+      } finally {
+        this.reads.invalidate(project.id);
+      }
+      this.branchesHere.add(`${project.id}:${targetBranch}`);
+      if (this.branchesHere.size > 10_000) this.branchesHere.delete(this.branchesHere.values().next().value!);
       if (sha) this.fetched.set(key, sha);
       else this.fetched.delete(key);
       if (this.fetched.size > 10_000) this.fetched.delete(this.fetched.keys().next().value!);
@@ -143,6 +156,7 @@ export class Workspaces {
   /** A mirror that is gone (removed by hand, or re-created) remembers no fetched heads. */
   private forget(projectId: number): void {
     for (const k of this.fetched.keys()) if (k.startsWith(`${projectId}:`)) this.fetched.delete(k);
+    for (const k of this.branchesHere) if (k.startsWith(`${projectId}:`)) this.branchesHere.delete(k);
   }
 
   /** A branch name git itself accepts (so it is neither an option nor a refspec with its own colon). */
@@ -239,6 +253,8 @@ export class Workspaces {
   async has(projectId: number, rev: string): Promise<boolean> {
     // A branch too: a reply checks the target branch is here before reading its rules (it used to fetch every time).
     if (!isCommitId(rev) && !/^refs\/heads\/[^\s:^~?*[\\]+$/.test(rev)) return false;
+    // A branch this process fetched is in the mirror (branches are never deleted from it): no git process.
+    if (this.branchesHere.has(`${projectId}:${rev.slice('refs/heads/'.length)}`) && fs.existsSync(path.join(this.mirrorPath(projectId), 'HEAD'))) return true;
     try {
       await this.git(['-C', this.mirrorPath(projectId), 'cat-file', '-e', '--end-of-options', `${rev}^{commit}`]);
       return true;
@@ -252,8 +268,23 @@ export class Workspaces {
     return (await this.readManyAt(projectId, ref, [file])).get(file);
   }
 
-  /** Several files of one ref in one `git cat-file --batch` (one process, not one per file); missing ones are absent. */
+  /**
+   * Several files of one ref in one `git cat-file --batch` (one process, not one per file); missing ones are absent.
+   * A branch's files (the target branch's rules, read by every review and thread answer) are remembered until the
+   * project's next fetch, the only thing that moves a branch in the mirror.
+   */
   async readManyAt(projectId: number, ref: string, files: string[]): Promise<Map<string, string>> {
+    if (!ref.startsWith('refs/heads/')) return this.catFiles(projectId, ref, files);
+    const known = this.reads.get(projectId, ref, files);
+    if (known) return known;
+    const epoch = this.reads.epoch(projectId);
+    const out = await this.catFiles(projectId, ref, files);
+    // A missing mirror reads as no files: not remembered (the first fetch creates it).
+    if (fs.existsSync(path.join(this.mirrorPath(projectId), 'HEAD'))) this.reads.put(projectId, ref, files, out, epoch);
+    return out;
+  }
+
+  private async catFiles(projectId: number, ref: string, files: string[]): Promise<Map<string, string>> {
     const out = new Map<string, string>();
     const r = await execa('git', ['-C', this.mirrorPath(projectId), 'cat-file', '--batch'], {
       input: files.map((f) => `${ref}:${f}\n`).join(''),
@@ -305,4 +336,50 @@ function subcommand(args: string[]): string {
     else return args[i]!;
   }
   return 'git';
+}
+
+/**
+ * Files read from mirror branches, per project, each entry valid only in the epoch it was read in: a fetch of the
+ * project starts a new epoch when it begins and when it ends, so a read that overlapped a fetch is never served.
+ * Bounded: a large file is read again each time, and the oldest entries go first.
+ */
+export class BranchReads {
+  private epochs = new Map<number, number>();
+  /** `<project>\0<ref>\0<file>` → the file (undefined: absent on that ref) and the epoch it was read in */
+  private files = new Map<string, { text: string | undefined; epoch: number }>();
+
+  constructor(private readonly maxEntries = 5_000, private readonly maxFileBytes = 256 * 1024) {}
+
+  epoch(projectId: number): number {
+    return this.epochs.get(projectId) ?? 0;
+  }
+
+  invalidate(projectId: number): void {
+    this.epochs.set(projectId, this.epoch(projectId) + 1);
+  }
+
+  /** Every file of `files` as read in the current epoch, or undefined if any is not known. */
+  get(projectId: number, ref: string, files: string[]): Map<string, string> | undefined {
+    const epoch = this.epoch(projectId);
+    const out = new Map<string, string>();
+    for (const f of files) {
+      const e = this.files.get(`${projectId}\0${ref}\0${f}`);
+      if (!e || e.epoch !== epoch) return undefined;
+      if (e.text !== undefined) out.set(f, e.text);
+    }
+    return out;
+  }
+
+  /** What one read of `files` found, read in `epoch` (kept only if no fetch began since). */
+  put(projectId: number, ref: string, files: string[], found: Map<string, string>, epoch: number): void {
+    if (epoch !== this.epoch(projectId)) return;
+    for (const f of files) {
+      const text = found.get(f);
+      if (text !== undefined && text.length > this.maxFileBytes) continue;
+      const key = `${projectId}\0${ref}\0${f}`;
+      this.files.delete(key); // re-inserted last: the oldest entries are the first keys
+      this.files.set(key, { text, epoch });
+    }
+    while (this.files.size > this.maxEntries) this.files.delete(this.files.keys().next().value!);
+  }
 }
