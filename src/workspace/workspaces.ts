@@ -16,6 +16,13 @@ export interface WorkspaceOptions {
   remote: (projectId: number) => Promise<string>;
   /** local git commands */
   timeoutMs?: number;
+  /**
+   * ms after a project's new worktree before a spare one is checked out for its next new MR, off that review's
+   * path (default 2 s); 0: no spares
+   */
+  spareDelayMs?: number;
+  /** ms after a project's last fetch before git's own housekeeping (`maintenance run --auto`) runs (default 30 s) */
+  maintenanceDelayMs?: number;
   /** a fetch holds its project's lock: bounded so a stalled server cannot keep the project locked (default 2 min) */
   fetchTimeoutMs?: number;
 }
@@ -38,8 +45,17 @@ export class Workspaces {
   private branchesHere = new Set<string>();
   /** files read from mirror branches, valid until that project's next fetch (see BranchReads) */
   private reads = new BranchReads();
+  /** per project, a worktree checked out ahead of time for its next new MR (see Spares) */
+  private spares = new Spares();
+  /** per project, the pending housekeeping run after its fetches */
+  private housekeeping = new Map<number, NodeJS.Timeout>();
 
   constructor(private readonly o: WorkspaceOptions) {}
+
+  /** Where a project's spare worktree is made (outside `work/`: it belongs to no MR until one takes it). */
+  sparePath(projectId: number): string {
+    return path.join(this.o.root, 'spare', String(projectId));
+  }
 
   mirrorPath(projectId: number): string {
     return path.join(this.o.root, 'repos', `${projectId}.git`);
@@ -135,8 +151,10 @@ export class Workspaces {
       this.reads.invalidate(project.id);
       try {
         await this.git(
+          // Git's auto-maintenance would run as one more process inside every fetch: it runs later instead
+          // (scheduleHousekeeping). FETCH_HEAD is read by nothing here.
           [
-            '-C', mirror, 'fetch', '--quiet', '--no-tags', '--force', '--', url,
+            '-C', mirror, '-c', 'maintenance.auto=false', 'fetch', '--quiet', '--no-tags', '--force', '--no-write-fetch-head', '--', url,
             `+refs/merge-requests/${iid}/head:refs/mr/${iid}`,
             `+refs/heads/${targetBranch}:refs/heads/${targetBranch}`,
           ],
@@ -145,6 +163,7 @@ export class Workspaces {
       } finally {
         this.reads.invalidate(project.id);
       }
+      this.scheduleHousekeeping(project.id);
       this.branchesHere.add(`${project.id}:${targetBranch}`);
       if (this.branchesHere.size > 10_000) this.branchesHere.delete(this.branchesHere.values().next().value!);
       if (sha) this.fetched.set(key, sha);
@@ -153,8 +172,25 @@ export class Workspaces {
     });
   }
 
+  /**
+   * `git maintenance run --auto` (repack and prune once loose objects pile up, as git does after a fetch by itself),
+   * once the project has had no fetch for maintenanceDelayMs, so it never runs inside a review's fetch.
+   */
+  private scheduleHousekeeping(projectId: number): void {
+    clearTimeout(this.housekeeping.get(projectId));
+    const timer = setTimeout(() => {
+      this.housekeeping.delete(projectId);
+      const mirror = this.mirrorPath(projectId);
+      if (!fs.existsSync(path.join(mirror, 'HEAD'))) return;
+      void this.locks.exclusive(lockKey.repo(projectId), () => this.git(['-C', mirror, 'maintenance', 'run', '--auto', '--quiet'])).catch(() => undefined);
+    }, this.o.maintenanceDelayMs ?? 30_000);
+    timer.unref();
+    this.housekeeping.set(projectId, timer);
+  }
+
   /** A mirror that is gone (removed by hand, or re-created) remembers no fetched heads. */
   private forget(projectId: number): void {
+    this.spares.drop(projectId);
     for (const k of this.fetched.keys()) if (k.startsWith(`${projectId}:`)) this.fetched.delete(k);
     for (const k of this.branchesHere) if (k.startsWith(`${projectId}:`)) this.branchesHere.delete(k);
   }
@@ -183,17 +219,62 @@ export class Workspaces {
     if (!isCommitId(sha)) throw new GitError(`invalid commit id ${JSON.stringify(sha.slice(0, 80))}`, false);
     const mirror = this.mirrorPath(projectId);
     const wt = this.worktreePath(projectId, iid);
+    let made = false;
     await this.locks.exclusive(lockKey.repo(projectId), async () => {
+      made = !fs.existsSync(path.join(wt, '.git'));
+      const fresh = made && this.takeSpare(projectId, mirror, wt);
       // The head GitLab named, or the MR ref we just fetched if that head is already gone (a force-push since).
-      await this.checkout(mirror, wt, sha).catch(() => this.checkout(mirror, wt, `refs/mr/${iid}`));
+      await this.checkout(mirror, wt, sha, fresh).catch(() => this.checkout(mirror, wt, `refs/mr/${iid}`, fresh));
     });
+    // The project's next new MR starts from a worktree made now, off its review's path.
+    if (made) this.spares.schedule(projectId, this.o.spareDelayMs ?? 2_000, () => this.makeSpare(projectId, sha));
     return fs.realpathSync(wt);
   }
 
+  /**
+   * A new MR's worktree from the project's spare, if one is ready: moved into place (what `git worktree move` does:
+   * the directory renamed, the mirror's record of its path rewritten), then updated in place like any worktree, so
+   * only the files that differ from the spare's commit are written. Under the project's lock.
+   */
+  private takeSpare(projectId: number, mirror: string, wt: string): boolean {
+    const spare = this.spares.take(projectId);
+    if (!spare) return false;
+    try {
+      const link = fs.readFileSync(path.join(spare, '.git'), 'utf8');
+      const admin = /^gitdir: (.+)$/m.exec(link)?.[1]?.trim();
+      if (!admin || fs.realpathSync(path.dirname(admin)) !== fs.realpathSync(path.join(mirror, 'worktrees'))) throw new Error('not a worktree of this mirror');
+      fs.rmSync(wt, { recursive: true, force: true });
+      fs.mkdirSync(path.dirname(wt), { recursive: true });
+      fs.renameSync(spare, wt);
+      fs.writeFileSync(path.join(admin, 'gitdir'), `${path.join(wt, '.git')}\n`);
+      return true;
+    } catch {
+      // Not usable: the MR gets a worktree of its own (`worktree add --force` takes over whatever is left).
+      fs.rmSync(path.join(wt, '.git'), { force: true });
+      fs.rmSync(spare, { recursive: true, force: true });
+      return false;
+    }
+  }
+
+  /** A spare worktree for the project at `commit` (the head just checked out: the next MR likely shares most files). */
+  private async makeSpare(projectId: number, commit: string): Promise<string | undefined> {
+    const mirror = this.mirrorPath(projectId);
+    const spare = this.sparePath(projectId);
+    if (!fs.existsSync(path.join(mirror, 'HEAD'))) return undefined;
+    return this.locks.exclusive(lockKey.repo(projectId), async () => {
+      fs.rmSync(spare, { recursive: true, force: true });
+      fs.mkdirSync(path.dirname(spare), { recursive: true });
+      await this.git(['-C', mirror, '-c', 'core.symlinks=false', 'worktree', 'add', '--force', '--detach', '--quiet', '--', spare, commit]);
+      return spare;
+    });
+  }
+
   /** core.symlinks=false: links in the MR are checked out as plain files holding the link text, so nothing in the
-   * worktree can point the model at files outside it (also set in the mirror's config, which worktrees share). */
-  private async checkout(mirror: string, wt: string, commit: string): Promise<void> {
+   * worktree can point the model at files outside it (also set in the mirror's config, which worktrees share).
+   * `fresh`: a spare nothing ran in yet, so there is nothing to clean. */
+  private async checkout(mirror: string, wt: string, commit: string, fresh = false): Promise<void> {
     if (!fs.existsSync(path.join(wt, '.git'))) {
+      // (A spare moved here but unusable leaves no `.git`: this takes the path over.)
       fs.rmSync(wt, { recursive: true, force: true });
       fs.mkdirSync(path.dirname(wt), { recursive: true });
       // --force also takes over a path still registered to a worktree that was deleted (no `worktree prune` first).
@@ -204,7 +285,7 @@ export class Workspaces {
     // it is a checked commit id or refs/mr/<n>, so it cannot read as an option either.
     await this.git(['-c', 'core.symlinks=false', 'checkout', '--force', '--detach', '--quiet', commit, '--'], { cwd: wt });
     // The tools are read-only, so this is only insurance against anything left behind.
-    await this.git(['clean', '-ffdxq'], { cwd: wt });
+    if (!fresh) await this.git(['clean', '-ffdxq'], { cwd: wt });
   }
 
   /**
@@ -381,5 +462,48 @@ export class BranchReads {
       this.files.set(key, { text, epoch });
     }
     while (this.files.size > this.maxEntries) this.files.delete(this.files.keys().next().value!);
+  }
+}
+
+/**
+ * One spare worktree per project, made a while after the project's last new worktree (a timer, so never on a
+ * review's path), taken by the next new MR only when it is ready (a new MR never waits for one).
+ */
+export class Spares {
+  private ready = new Map<number, string>();
+  private timers = new Map<number, NodeJS.Timeout>();
+  private making = new Set<number>();
+
+  /** Make the project's spare `delayMs` from now (again: the timer restarts); `make` resolves with its path. */
+  schedule(projectId: number, delayMs: number, make: () => Promise<string | undefined>): void {
+    if (delayMs <= 0) return;
+    this.drop(projectId);
+    const timer = setTimeout(() => {
+      this.timers.delete(projectId);
+      if (this.making.has(projectId)) return;
+      this.making.add(projectId);
+      make()
+        .then((p) => {
+          if (p) this.ready.set(projectId, p);
+        })
+        .catch(() => undefined) // no spare: the next MR makes its own worktree
+        .finally(() => this.making.delete(projectId));
+    }, delayMs);
+    timer.unref();
+    this.timers.set(projectId, timer);
+  }
+
+  /** The project's spare, now the caller's, if one is ready. */
+  take(projectId: number): string | undefined {
+    const p = this.ready.get(projectId);
+    this.ready.delete(projectId);
+    return p;
+  }
+
+  /** Forget the project's spare and any planned one (its mirror was re-created). */
+  drop(projectId: number): void {
+    clearTimeout(this.timers.get(projectId));
+    this.timers.delete(projectId);
+    this.ready.delete(projectId);
   }
 }
