@@ -38,28 +38,28 @@ const ROOT_ONLY = ['.claude/CLAUDE.md'];
 const MAX_GUIDANCE_DIRS = 100;
 
 /**
- * `known`: the MR as the caller already fetched it (saves a GitLab round trip). The API read of the diff runs while
- * git fetches; then the checkout, the target branch's rules and git's list of changed files, which all need the
- * fetched commits, run together.
+ * `known`: the MR as the caller already fetched it (saves a GitLab round trip). The API reads (the diff, and the
+ * intent: issues, commits, comments) run while git fetches; then the checkout runs beside git's list of changed
+ * files and the target branch's rules read with it, which all need the fetched commits.
  */
 export async function loadMrContext(d: Deps, project: ProjectRef, iid: number, known?: MergeRequestInfo): Promise<MrContext> {
   const mr = await readyMergeRequest(d.gitlab, project.id, iid, known);
-  // The API reads run beside the git fetch and the checkout: a review waits for the slowest, not for their sum.
+  // A review waits for the slowest of these, not for their sum.
+  const intentRead = loadIntent(d, project.id, mr).catch((e) => {
+    // Context, not a precondition: a GitLab without these endpoints (or a hiccup) must not stop the review.
+    d.log.warn({ iid, err: e instanceof Error ? e.message : String(e) }, 'could not load linked issues, commits or comments; reviewing without them');
+    return undefined;
+  });
   const [diffs] = await Promise.all([d.gitlab.diffs(project.id, iid), d.workspaces.fetch(project, iid, mr.targetBranch, mr.sha)]);
-  const [cwd, missing, intent] = await Promise.all([
-    d.workspaces.worktree(project.id, iid, mr.sha),
-    leftOut(d, project.id, mr, diffs),
-    loadIntent(d, project.id, mr).catch((e) => {
-      // Context, not a precondition: a GitLab without these endpoints (or a hiccup) must not stop the review.
-      d.log.warn({ iid, err: e instanceof Error ? e.message : String(e) }, 'could not load linked issues, commits or comments; reviewing without them');
-      return undefined;
-    }),
-  ]);
-  const all = [...diffs, ...missing];
-  const touched = touchedOf(all);
-  const dirs = guidanceDirs(touched);
-  const [{ repoConfig, guidance }, learnings] = await Promise.all([loadGuidance(d, project, iid, mr.targetBranch, dirs), learningsFor(d, project.id, touched)]);
-  return { project, mr, diffs: all, cwd, repoConfig, guidance, guidanceDirs: dirs, learnings, intent };
+  const rules = async () => {
+    const all = [...diffs, ...(await leftOut(d, project.id, mr, diffs))];
+    const touched = touchedOf(all);
+    const dirs = guidanceDirs(touched);
+    const [{ repoConfig, guidance }, learnings] = await Promise.all([loadGuidance(d, project, iid, mr.targetBranch, dirs), learningsFor(d, project.id, touched)]);
+    return { diffs: all, repoConfig, guidance, guidanceDirs: dirs, learnings };
+  };
+  const [cwd, read, intent] = await Promise.all([d.workspaces.worktree(project.id, iid, mr.sha), rules(), intentRead]);
+  return { project, mr, cwd, ...read, intent };
 }
 
 /** Paths an MR touches, both sides of renames. */

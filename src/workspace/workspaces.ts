@@ -152,9 +152,9 @@ export class Workspaces {
       try {
         await this.git(
           // Git's auto-maintenance would run as one more process inside every fetch: it runs later instead
-          // (scheduleHousekeeping). FETCH_HEAD is read by nothing here.
+          // (scheduleHousekeeping). FETCH_HEAD is read by nothing here, and forced updates are not reported (--quiet).
           [
-            '-C', mirror, '-c', 'maintenance.auto=false', 'fetch', '--quiet', '--no-tags', '--force', '--no-write-fetch-head', '--', url,
+            '-C', mirror, '-c', 'maintenance.auto=false', 'fetch', '--quiet', '--no-tags', '--force', '--no-write-fetch-head', '--no-show-forced-updates', '--', url,
             `+refs/merge-requests/${iid}/head:refs/mr/${iid}`,
             `+refs/heads/${targetBranch}:refs/heads/${targetBranch}`,
           ],
