@@ -80,8 +80,8 @@ export function createApp(d: AppDeps): Hono {
         d.onWebhook?.(event, o);
         return empty(status, o);
       };
-      const creds = credentials(c);
-      const signed = creds.ok ? verifyBody(creds, d.signingKey, raw) : creds;
+      // The headers' verdict stands (verifySignature checks the timestamp again, against the clock after the read).
+      const signed = verifyBody(early, d.signingKey, raw);
       if (!signed.ok) {
         log.warn({ reason: signed.reason }, 'webhook rejected: signature');
         return answer('unauthorized', 401);
