@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { transcriptPath } from '../src/claude/paths.js';
 import { readMarker } from '../src/gitlab/markers.js';
-import { ALICE } from '../standins/harness.js';
+import { ALICE, finding } from '../standins/harness.js';
 import { bareClaude, benchHarness, REPLY_ANSWER, turnKind, makeMr, median, ms, percentile, quick, ratio, reviewViaWebhook, RUNS, sourceFile, waitFor, type BenchHarness, type Row, type Section } from './support.js';
 
 const TARGET = 1.5;
@@ -116,10 +116,9 @@ async function oneAtATime(): Promise<Section> {
       if (turnKind(req) !== 'review') return undefined;
       // Distinct lines: findings on one line would share a fingerprint and be posted once.
       const lines = sourceFile('feature-0', 40).split('\n');
-      const findings = Array.from({ length: runs }, (_, i) => ({
-        file: 'src/feature-0.js', side: 'new', start_line: 3 * i + 1, end_line: 3 * i + 1, anchor_text: lines[3 * i]!, severity: 'major',
-        category: 'bug', confidence: 95, pre_existing: false, title: `Overflow, case ${i}`, body: `Case ${i}: x can overflow.`, evidence: [], suggestion: null,
-      }));
+      // Each with evidence quoting its line: a finding without it is dropped before posting.
+      const findings = Array.from({ length: runs }, (_, i) =>
+        finding({ file: 'src/feature-0.js', start_line: 3 * i + 1, anchor_text: lines[3 * i]!, title: `Overflow, case ${i}`, body: `Case ${i}: x can overflow.` }));
       return { structured: { summary: 'Adds div.', risk: 'medium', findings } };
     });
     await reviewViaWebhook(h, project, mr.iid);

@@ -1,14 +1,15 @@
 // Where git connects and what it is handed: only the API's clone URL under GITLAB_URL, the token only to that host,
 // every argument after `--`, and a fetch bounded in time that holds only its own project's lock.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { isTransient } from '../src/jobs/retry.js';
 import { UntrustedRemote } from '../src/workspace/remote.js';
-import { GitError, Workspaces } from '../src/workspace/workspaces.js';
+import { BranchReads, GitError, Spares, Workspaces } from '../src/workspace/workspaces.js';
 import { startGitlabStandin, type GitlabStandin, type StandinMr, type StandinProject } from '../standins/gitlab.js';
 
 /** An HTTP server that records every request it gets (method, url, authorization) and answers with `reply`. */
@@ -45,8 +46,14 @@ afterAll(async () => {
   if (root) fs.rmSync(root, { recursive: true, force: true });
 });
 
-const workspaces = (o: { remote?: (id: number) => Promise<string>; gitlabUrl?: string; fetchTimeoutMs?: number; dir: string }) =>
-  new Workspaces({ root: path.join(root, o.dir), token: s.token, gitlabUrl: o.gitlabUrl ?? s.url, remote: o.remote ?? (async (id) => s.project(id).httpUrl), fetchTimeoutMs: o.fetchTimeoutMs });
+const workspaces = (o: { remote?: (id: number) => Promise<string>; gitlabUrl?: string; fetchTimeoutMs?: number; spareDelayMs?: number; dir: string }) =>
+  new Workspaces({
+    root: path.join(root, o.dir), token: s.token, gitlabUrl: o.gitlabUrl ?? s.url, remote: o.remote ?? (async (id) => s.project(id).httpUrl), fetchTimeoutMs: o.fetchTimeoutMs,
+    spareDelayMs: o.spareDelayMs ?? 0,
+  });
+
+/** git's own answer in `dir` (to check a worktree as git sees it). */
+const gitIn = (dir: string, ...args: string[]) => execFileSync('git', args, { cwd: dir, encoding: 'utf8' }).trim();
 
 describe('Workspaces', () => {
   it('checks an MR out from the clone URL the API gives, with the token scoped to GITLAB_URL', async () => {
@@ -156,5 +163,109 @@ describe('Workspaces', () => {
     // The lock is free again: the next try fetches.
     const again = await ws.prepare(slow, slowMr.iid, slowMr.headSha, 'main');
     expect(fs.existsSync(path.join(again, 'c.txt'))).toBe(true);
+  });
+
+  it('checks a new MR out from the project\'s spare worktree: moved into place, at the MR head, a worktree git knows', async () => {
+    const p = await s.createProject('team/spare', { 'a.txt': 'a\n', 'keep.txt': 'k\n' });
+    await s.commit(p, 'f1', { 'b.txt': 'b\n' });
+    const mr1 = await s.createMr(p, { sourceBranch: 'f1', title: 'F1' });
+    await s.commit(p, 'f2', { 'c.txt': 'c\n', 'a.txt': 'a2\n' });
+    const mr2 = await s.createMr(p, { sourceBranch: 'f2', title: 'F2' });
+    const ws = workspaces({ dir: 'spare', spareDelayMs: 1 });
+    const wt1 = await ws.prepare(p, mr1.iid, mr1.headSha, 'main');
+    const spare = ws.sparePath(p.id);
+    await vi.waitFor(() => expect(fs.existsSync(path.join(spare, 'b.txt'))).toBe(true), { timeout: 10_000 });
+    // The spare lives at the first MR's head; a file left there must not reach the next MR.
+    const wt2 = await ws.prepare(p, mr2.iid, mr2.headSha, 'main');
+    expect(wt2).not.toBe(wt1);
+    expect(gitIn(wt2, 'rev-parse', 'HEAD')).toBe(mr2.headSha);
+    expect(gitIn(wt2, 'status', '--porcelain')).toBe('');
+    expect(fs.readFileSync(path.join(wt2, 'a.txt'), 'utf8')).toBe('a2\n');
+    expect(fs.existsSync(path.join(wt2, 'b.txt'))).toBe(false);
+    expect(fs.readFileSync(path.join(wt1, 'b.txt'), 'utf8')).toBe('b\n');
+    // git knows both worktrees at their paths; the next spare is on its way at the spare's path
+    const listed = gitIn(ws.mirrorPath(p.id), 'worktree', 'list', '--porcelain');
+    expect(listed).toContain(`worktree ${fs.realpathSync(wt1)}`);
+    expect(listed).toContain(`worktree ${fs.realpathSync(wt2)}`);
+    await vi.waitFor(() => expect(fs.existsSync(path.join(spare, 'c.txt'))).toBe(true), { timeout: 10_000 });
+    // Retention of the MR whose worktree was the spare removes it like any other.
+    await ws.remove(p.id, mr2.iid);
+    expect(fs.existsSync(wt2)).toBe(false);
+    expect(gitIn(ws.mirrorPath(p.id), 'worktree', 'list', '--porcelain')).not.toContain(`worktree ${wt2}`);
+  });
+
+  it('remembers a target branch\'s files until the project\'s next fetch', async () => {
+    const p = await s.createProject('team/rules', { 'CLAUDE.md': 'v1\n' });
+    await s.commit(p, 'f', { 'b.txt': 'b\n' });
+    const mr = await s.createMr(p, { sourceBranch: 'f', title: 'F' });
+    const ws = workspaces({ dir: 'rules' });
+    await ws.prepare(p, mr.iid, mr.headSha, 'main');
+    expect((await ws.readManyAt(p.id, 'refs/heads/main', ['CLAUDE.md', 'AGENTS.md'])).get('CLAUDE.md')).toBe('v1\n');
+    // Changed behind the bot's back (no fetch): still the mirror's v1, and still right without git.
+    fs.rmSync(path.join(ws.mirrorPath(p.id), 'refs', 'heads', 'main'), { force: true });
+    expect([...(await ws.readManyAt(p.id, 'refs/heads/main', ['CLAUDE.md', 'AGENTS.md']))]).toEqual([['CLAUDE.md', 'v1\n']]);
+    expect(await ws.has(p.id, 'refs/heads/main')).toBe(true);
+    // The target branch moves; the next fetch brings it and the new file is read.
+    await s.commit(p, 'main', { 'CLAUDE.md': 'v2\n' });
+    await ws.fetch(p, mr.iid, 'main');
+    expect((await ws.readManyAt(p.id, 'refs/heads/main', ['CLAUDE.md'])).get('CLAUDE.md')).toBe('v2\n');
+  });
+});
+
+describe('BranchReads', () => {
+  it('serves a read only in the epoch it was made in, and only when every file asked for is known', () => {
+    const r = new BranchReads();
+    const e0 = r.epoch(1);
+    r.put(1, 'refs/heads/main', ['a', 'b'], new Map([['a', 'A']]), e0);
+    expect(r.get(1, 'refs/heads/main', ['a', 'b'])).toEqual(new Map([['a', 'A']]));
+    expect(r.get(1, 'refs/heads/main', ['a', 'c'])).toBeUndefined();
+    expect(r.get(1, 'refs/heads/dev', ['a'])).toBeUndefined();
+    expect(r.get(2, 'refs/heads/main', ['a'])).toBeUndefined();
+    r.invalidate(1);
+    expect(r.get(1, 'refs/heads/main', ['a'])).toBeUndefined();
+    // a read that began before a fetch (older epoch) is not kept
+    r.put(1, 'refs/heads/main', ['a'], new Map([['a', 'old']]), e0);
+    expect(r.get(1, 'refs/heads/main', ['a'])).toBeUndefined();
+  });
+
+  it('keeps at most its number of entries (the oldest go), and no file over its size', () => {
+    const r = new BranchReads(2, 3);
+    r.put(1, 'm', ['a', 'b', 'c'], new Map([['a', '1'], ['b', '2'], ['c', '3']]), 0);
+    expect(r.get(1, 'm', ['a'])).toBeUndefined();
+    expect(r.get(1, 'm', ['b', 'c'])).toEqual(new Map([['b', '2'], ['c', '3']]));
+    r.put(1, 'm', ['big'], new Map([['big', 'xxxx']]), 0);
+    expect(r.get(1, 'm', ['big'])).toBeUndefined();
+  });
+});
+
+describe('Spares', () => {
+  it('makes a project\'s spare after the delay (a new schedule restarts it), hands it out once, and forgets it on drop', async () => {
+    vi.useFakeTimers();
+    try {
+      const sp = new Spares();
+      const made: number[] = [];
+      const make = (n: number) => async () => (made.push(n), `/spare/${n}`);
+      sp.schedule(1, 100, make(1));
+      await vi.advanceTimersByTimeAsync(50);
+      sp.schedule(1, 100, make(2));
+      await vi.advanceTimersByTimeAsync(99);
+      expect(sp.take(1)).toBeUndefined();
+      await vi.advanceTimersByTimeAsync(1);
+      expect(made).toEqual([2]);
+      expect(sp.take(1)).toBe('/spare/2');
+      expect(sp.take(1)).toBeUndefined();
+      sp.schedule(1, 100, make(3));
+      await vi.advanceTimersByTimeAsync(100);
+      sp.drop(1);
+      expect(sp.take(1)).toBeUndefined();
+      sp.schedule(2, 100, async () => { throw new Error('no disk'); });
+      await vi.advanceTimersByTimeAsync(100);
+      expect(sp.take(2)).toBeUndefined();
+      sp.schedule(3, 0, make(4));
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(made).toEqual([2, 3]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -1,6 +1,7 @@
-// Running one CLI call as a child process. The prompt goes on stdin: diffs exceed the 128 KB limit of one argv string.
-import { execa } from 'execa';
+// Running one CLI call as a child process (started off the main thread, see spawner.ts). The prompt goes on stdin:
+// diffs exceed the 128 KB limit of one argv string.
 import { interpret, type ClaudeResult } from './result.js';
+import { cliSpawner } from './spawner.js';
 
 export interface RunRequest {
   bin: string;
@@ -19,27 +20,11 @@ export const running = { count: 0 };
 export async function runClaude(r: RunRequest): Promise<ClaudeResult> {
   running.count++;
   try {
-    const p = await execa(r.bin, r.args, {
-      cwd: r.cwd,
-      env: r.env,
-      extendEnv: false,
-      input: r.prompt,
-      timeout: r.timeoutMs,
-      killSignal: 'SIGTERM',
-      forceKillAfterDelay: 5_000,
-      cancelSignal: r.signal,
-      reject: false,
-      stripFinalNewline: false,
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    return interpret({
-      stdout: String(p.stdout ?? ''),
-      stderr: String(p.stderr ?? ''),
-      exitCode: p.exitCode,
-      signal: p.signal ?? undefined,
-      timedOut: p.timedOut,
-      wantStructured: r.wantStructured,
-    });
+    const p = await cliSpawner.run(
+      { bin: r.bin, args: r.args, env: r.env, cwd: r.cwd, input: r.prompt, timeoutMs: r.timeoutMs, forceKillAfterMs: 5_000, maxBuffer: 64 * 1024 * 1024 },
+      r.signal,
+    );
+    return interpret({ ...p, wantStructured: r.wantStructured });
   } finally {
     running.count--;
   }

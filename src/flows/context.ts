@@ -18,6 +18,8 @@ export interface MrContext {
   cwd: string;
   repoConfig: RepoConfig;
   guidance: RepoGuidance;
+  /** the directories whose guidance was read (guidanceDirs of the touched paths): kept for the MR's threads */
+  guidanceDirs: string[];
   /** the project's team learnings whose scope covers a changed file; fenced data in the turn's prompt */
   learnings?: Learning[];
   /** linked issues, commit messages, people's comments: what the author meant (untrusted data) */
@@ -36,27 +38,28 @@ const ROOT_ONLY = ['.claude/CLAUDE.md'];
 const MAX_GUIDANCE_DIRS = 100;
 
 /**
- * `known`: the MR as the caller already fetched it (saves a GitLab round trip). The API read of the diff runs while
- * git fetches; then the checkout, the target branch's rules and git's list of changed files, which all need the
- * fetched commits, run together.
+ * `known`: the MR as the caller already fetched it (saves a GitLab round trip). The API reads (the diff, and the
+ * intent: issues, commits, comments) run while git fetches; then the checkout runs beside git's list of changed
+ * files and the target branch's rules read with it, which all need the fetched commits.
  */
 export async function loadMrContext(d: Deps, project: ProjectRef, iid: number, known?: MergeRequestInfo): Promise<MrContext> {
   const mr = await readyMergeRequest(d.gitlab, project.id, iid, known);
-  // The API reads run beside the git fetch and the checkout: a review waits for the slowest, not for their sum.
+  // A review waits for the slowest of these, not for their sum.
+  const intentRead = loadIntent(d, project.id, mr).catch((e) => {
+    // Context, not a precondition: a GitLab without these endpoints (or a hiccup) must not stop the review.
+    d.log.warn({ iid, err: e instanceof Error ? e.message : String(e) }, 'could not load linked issues, commits or comments; reviewing without them');
+    return undefined;
+  });
   const [diffs] = await Promise.all([d.gitlab.diffs(project.id, iid), d.workspaces.fetch(project, iid, mr.targetBranch, mr.sha)]);
-  const [cwd, missing, intent] = await Promise.all([
-    d.workspaces.worktree(project.id, iid, mr.sha),
-    leftOut(d, project.id, mr, diffs),
-    loadIntent(d, project.id, mr).catch((e) => {
-      // Context, not a precondition: a GitLab without these endpoints (or a hiccup) must not stop the review.
-      d.log.warn({ iid, err: e instanceof Error ? e.message : String(e) }, 'could not load linked issues, commits or comments; reviewing without them');
-      return undefined;
-    }),
-  ]);
-  const all = [...diffs, ...missing];
-  const touched = touchedOf(all);
-  const [{ repoConfig, guidance }, learnings] = await Promise.all([loadGuidance(d, project, iid, mr.targetBranch, touched), learningsFor(d, project.id, touched)]);
-  return { project, mr, diffs: all, cwd, repoConfig, guidance, learnings, intent };
+  const rules = async () => {
+    const all = [...diffs, ...(await leftOut(d, project.id, mr, diffs))];
+    const touched = touchedOf(all);
+    const dirs = guidanceDirs(touched);
+    const [{ repoConfig, guidance }, learnings] = await Promise.all([loadGuidance(d, project, iid, mr.targetBranch, dirs), learningsFor(d, project.id, touched)]);
+    return { diffs: all, repoConfig, guidance, guidanceDirs: dirs, learnings };
+  };
+  const [cwd, read, intent] = await Promise.all([d.workspaces.worktree(project.id, iid, mr.sha), rules(), intentRead]);
+  return { project, mr, cwd, ...read, intent };
 }
 
 /** Paths an MR touches, both sides of renames. */
@@ -66,13 +69,22 @@ export function touchedOf(diffs: FileDiff[]): string[] {
 
 /** Guidance paths for the touched files: `dir/CLAUDE.md` etc. for each ancestor directory, root first. */
 export function guidancePaths(touched: string[]): string[] {
+  return guidanceFiles(guidanceDirs(touched));
+}
+
+/** The directories whose guidance files apply to the touched files: every ancestor directory, shallowest first. */
+export function guidanceDirs(touched: string[]): string[] {
   const dirs = new Set<string>();
   for (const p of touched) {
     const parts = p.split('/').slice(0, -1);
     for (let i = 1; i <= parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
   }
-  const nested = [...dirs].sort((a, b) => a.split('/').length - b.split('/').length || a.localeCompare(b)).slice(0, MAX_GUIDANCE_DIRS);
-  return [...GUIDANCE_NAMES, ...ROOT_ONLY, ...nested.flatMap((dir) => GUIDANCE_NAMES.map((n) => `${dir}/${n}`))];
+  return [...dirs].sort((a, b) => a.split('/').length - b.split('/').length || a.localeCompare(b)).slice(0, MAX_GUIDANCE_DIRS);
+}
+
+/** The root's guidance files, then each directory's (`dirs` from guidanceDirs). */
+function guidanceFiles(dirs: string[]): string[] {
+  return [...GUIDANCE_NAMES, ...ROOT_ONLY, ...dirs.flatMap((dir) => GUIDANCE_NAMES.map((n) => `${dir}/${n}`))];
 }
 
 const MAX_ISSUES = 5;
@@ -117,11 +129,13 @@ async function leftOut(d: Deps, pid: number, mr: ReadyMr, diffs: FileDiff[]): Pr
   return missing.map((p) => ({ old_path: p, new_path: p, diff: '', new_file: false, renamed_file: false, deleted_file: false, overflow: true }));
 }
 
-/** The target branch's rules: repo config and CLAUDE.md-style guidance, read from the mirror (trusted). */
-/** `touched`: the MR's paths, for nested guidance files (without them, only the root's are read). */
-export async function loadGuidance(d: Deps, project: ProjectRef, iid: number, targetBranch: string, touched: string[] = []): Promise<{ repoConfig: RepoConfig; guidance: RepoGuidance }> {
+/**
+ * The target branch's rules: repo config and CLAUDE.md-style guidance, read from the mirror (trusted). `dirs`: the
+ * guidanceDirs of the MR's paths, for nested guidance files (without them, only the root's are read).
+ */
+export async function loadGuidance(d: Deps, project: ProjectRef, iid: number, targetBranch: string, dirs: string[] = []): Promise<{ repoConfig: RepoConfig; guidance: RepoGuidance }> {
   const target = `refs/heads/${targetBranch}`;
-  const wanted = guidancePaths(touched);
+  const wanted = guidanceFiles(dirs);
   const files = await d.workspaces.readManyAt(project.id, target, [REPO_CONFIG_PATH, ...wanted]);
   const { config, error } = parseRepoConfig(files.get(REPO_CONFIG_PATH), instanceDefaults(d));
   if (error) await reportConfigError(d, project, iid, error);

@@ -7,7 +7,8 @@ import { withMarker } from '../gitlab/markers.js';
 import type { MergeRequestInfo } from '../gitlab/types.js';
 import type { RepoGuidance } from '../review/prompts.js';
 import { REPO_CONFIG_PATH, type QuestionAudience, type RepoConfig } from '../review/repo-config.js';
-import { loadGuidance } from './context.js';
+import type { MrRecord } from '../store/records.js';
+import { guidanceDirs, loadGuidance } from './context.js';
 import type { Deps } from './deps.js';
 
 const NEED: Record<QuestionAudience, Requirement> = { everyone: 'anyone', members: 'member', developers: 'developer' };
@@ -34,13 +35,11 @@ export interface QuestionGate {
   guidance: RepoGuidance;
 }
 
-/** `asker` and `mr` come from the API, never from the payload. */
-export async function gateQuestion(d: Deps, ev: NoteAdded, asker: UserRef, mr: MergeRequestInfo): Promise<QuestionGate> {
+/** `asker` and `mr` come from the API, never from the payload; `rec`: the MR's record, if it has one. */
+export async function gateQuestion(d: Deps, ev: NoteAdded, asker: UserRef, mr: MergeRequestInfo, rec?: MrRecord): Promise<QuestionGate> {
   const { project, iid } = ev;
-  await ensureTargetBranch(d, project, iid, mr.targetBranch);
-  // The touched paths as the review saw them: the same nested guidance, so the thread's system prompt is the trunk's.
-  const touched = mr.diffRefs ? ((await d.workspaces.changedPaths(project.id, mr.diffRefs.base_sha, mr.diffRefs.head_sha)) ?? []) : [];
-  const { repoConfig, guidance } = await loadGuidance(d, project, iid, mr.targetBranch, touched);
+  const [, dirs] = await Promise.all([ensureTargetBranch(d, project, iid, mr.targetBranch), guidanceDirsOf(d, project.id, mr, rec)]);
+  const { repoConfig, guidance } = await loadGuidance(d, project, iid, mr.targetBranch, dirs);
   const say = (text: string, refused: string) => d.gitlab.reply(project.id, iid, ev.discussionId, withMarker(text, { kind: 'reply', refused, re: ev.noteId }));
 
   const audience = repoConfig.questions;
@@ -58,6 +57,17 @@ export async function gateQuestion(d: Deps, ev: NoteAdded, asker: UserRef, mr: M
     }
   }
   return { repoConfig, guidance };
+}
+
+/**
+ * The directories of nested guidance as the review saw them, so the thread's system prompt is the trunk's: kept in
+ * the MR's record by the review at this head, else from git's list of the paths the MR touches.
+ */
+async function guidanceDirsOf(d: Deps, pid: number, mr: MergeRequestInfo, rec: MrRecord | undefined): Promise<string[]> {
+  if (!mr.diffRefs) return [];
+  const kept = rec?.guidanceDirs;
+  if (kept && kept.base === mr.diffRefs.base_sha && kept.head === mr.diffRefs.head_sha) return kept.dirs;
+  return guidanceDirs((await d.workspaces.changedPaths(pid, mr.diffRefs.base_sha, mr.diffRefs.head_sha)) ?? []);
 }
 
 /** Who may ask is read from the target branch: fetch it when this replica has never seen it (an MR older than the bot). */

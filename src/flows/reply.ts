@@ -8,7 +8,7 @@ import type { DiscussionInfo, MergeRequestInfo, NoteInfo } from '../gitlab/types
 import { systemPrompt } from '../review/prompts.js';
 import { parseTurn, replyOutputSchema, TURN_SCHEMA } from '../review/outputs.js';
 import { threadPrompt } from '../review/thread.js';
-import type { PendingReply } from '../store/records.js';
+import type { PendingReply, ThreadRecord } from '../store/records.js';
 import { AwaitJob } from '../jobs/queue.js';
 import { trunkJobFor } from '../jobs/specs.js';
 import { parseCommand, runCommand } from './chat-commands.js';
@@ -31,6 +31,9 @@ export function addressedToBot(ev: NoteAdded, disc: DiscussionInfo, botId: numbe
 export async function replyToNote(d: Deps, claimed: NoteAdded, signal?: AbortSignal, waited = 0): Promise<ReplyOutcome> {
   const { project, iid } = claimed;
   const log = d.log.child({ project: project.path, iid, discussion: claimed.discussionId, note: claimed.noteId });
+  // The MR is read beside the discussion (an answer needs both); a note that is not answered leaves it unread.
+  const mrRead = d.gitlab.mergeRequest(project.id, iid);
+  mrRead.catch(() => undefined); // its error counts only where it is awaited
   const disc = await d.gitlab.discussion(project.id, iid, claimed.discussionId).catch((e) => {
     if (e instanceof GitLabError && e.status === 404) return undefined; // gone, or never was: nothing to answer
     throw e;
@@ -45,25 +48,38 @@ export async function replyToNote(d: Deps, claimed: NoteAdded, signal?: AbortSig
   const prior = await d.store.getThread(project.id, iid, ev.discussionId);
   if (prior?.answered?.includes(ev.noteId)) return skip(log, 'already answered');
 
-  await d.gitlab.award(project.id, iid, ev.noteId, 'eyes');
-
+  const eyes = d.gitlab.award(project.id, iid, ev.noteId, 'eyes');
   const cmd = ev.mentionsBot ? parseCommand(ev.body, d.bot.username) : undefined;
   if (cmd) {
+    await eyes;
     // The author as the API shows the note, not as the payload claims.
     const ran = await runCommand(d, ev, cmd, note.author);
     return ran === 'refused' ? { command: cmd.name, refused: true } : { command: cmd.name };
   }
+  // The 👀 goes out while the answer is prepared; the job still fails if it does (a retry finds the answer posted).
+  eyes.catch(() => undefined);
+  try {
+    return await answerNote(d, ev, disc, note, prior, mrRead, log, waited, signal);
+  } finally {
+    await eyes;
+  }
+}
 
+/** The note is for the bot and not answered yet: gate it, then fork or resume the thread's session and post. */
+async function answerNote(
+  d: Deps, ev: NoteAdded, disc: DiscussionInfo, note: NoteInfo, prior: ThreadRecord | undefined, mrRead: Promise<MergeRequestInfo>, log: Deps['log'], waited: number, signal?: AbortSignal,
+): Promise<ReplyOutcome> {
+  const { project, iid } = ev;
   // Answered by the model already, posting failed: post that answer, never pay for it twice.
   if (prior?.pendingReply?.noteId === ev.noteId) return postReply(d, ev, disc, prior.pendingReply, log);
 
-  const mr = await d.gitlab.mergeRequest(project.id, iid);
+  const [mr, known] = await Promise.all([mrRead, d.store.getMr(project.id, iid)]);
   // On a closed or merged MR only a mention gets an answer (made here too: intake may not have known the bot yet).
   if ((mr.state === 'closed' || mr.state === 'merged') && !ev.mentionsBot) return skip(log, `note on ${mr.state} mr`);
-  const { refused, repoConfig, guidance } = await gateQuestion(d, ev, note.author, mr);
+  const { refused, repoConfig, guidance } = await gateQuestion(d, ev, note.author, mr, known);
   if (refused) return skip(log, refused);
   // The MR's review is under way in its own lane: this job waits for it (holding no worker slot), then runs again
-  // and answers with the review in context.
+  // and answers with the review in context (read again: a review may have started during the gate).
   const rec = await d.store.getMr(project.id, iid);
   if (rec?.trunkStatus === 'running') throw new AwaitJob(trunkJobFor(trunkReviewOf(ev, mr)), 'the MR review is running; the answer follows it');
   const mrRef = { project, iid, sha: mr.sha, targetBranch: mr.targetBranch };

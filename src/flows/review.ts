@@ -67,6 +67,7 @@ export async function runReviewTurn(d: Deps, ctx: MrContext, rendered: RenderedD
   await d.store.updateMr(project.id, mr.iid, project.path, (r) => {
     r.title = mr.title;
     r.webUrl = mr.webUrl;
+    r.guidanceDirs = { base: mr.diffRefs.base_sha, head: mr.diffRefs.head_sha, dirs: ctx.guidanceDirs };
   });
   const result = await run();
   // Findings an earlier failed verification held back are candidates again; checks in code first (free), then the

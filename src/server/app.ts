@@ -6,13 +6,13 @@
 // logged, counted and dropped; what it wants is persisted first. 401 is only for a wrong or missing credential,
 // 400 only for a body that is not JSON at all (GitLab never sends one), 413 only above GitLab's own 25 MB.
 import { Hono, type Context } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { classify, KNOWN_EVENTS, PayloadError } from '../events/classify.js';
 import type { BotIdentity } from '../gitlab/identity.js';
 import type { BotEvent } from '../events/types.js';
 import { jobFor } from '../jobs/specs.js';
 import type { Queue } from '../jobs/queue.js';
 import type { Logger } from '../logger.js';
+import { readBody } from './body.js';
 import { deliveryKey } from './delivery-key.js';
 import type { ProjectRateLimiter } from './rate-limit.js';
 import type { WebhookOutcome } from './metrics.js';
@@ -59,25 +59,20 @@ export function createApp(d: AppDeps): Hono {
 
   app.post(
     '/webhooks/gitlab',
-    // Credentials are checked from the headers before the body is read: a stranger cannot make us buffer 25 MB.
-    async (c, next) => {
-      const creds = credentials(c);
-      if (!creds.ok) {
+    async (c) => {
+      // Credentials are checked from the headers before the body is read: a stranger cannot make us buffer 25 MB.
+      const early = credentials(c);
+      if (!early.ok) {
         d.onWebhook?.(c.req.header('x-gitlab-event') ?? '', 'unauthorized');
-        d.log.warn({ event: eventLabelForLog(c), reason: creds.reason, ip: c.req.header('x-forwarded-for') }, 'webhook rejected: unauthenticated');
+        d.log.warn({ event: eventLabelForLog(c), reason: early.reason, ip: c.req.header('x-forwarded-for') }, 'webhook rejected: unauthenticated');
         return empty(401, 'unauthorized');
       }
-      await next();
-    },
-    bodyLimit({
-      maxSize: d.maxBodyBytes,
-      onError: (c) => {
+      const raw = await readBody(c, d.maxBodyBytes);
+      if (raw === undefined) {
         d.onWebhook?.(c.req.header('x-gitlab-event') ?? '', 'too_large');
         d.log.warn({ event: eventLabelForLog(c), limit: d.maxBodyBytes }, 'webhook rejected: body larger than GitLab ever sends');
         return empty(413, 'too_large');
-      },
-    }),
-    async (c) => {
+      }
       const event = (c.req.header('x-gitlab-event') ?? '').trim();
       const rid = `${Date.now().toString(36)}-${(++requestSeq).toString(36)}`;
       const log = d.log.child({ rid, event: eventLabelForLog(c) });
@@ -85,9 +80,8 @@ export function createApp(d: AppDeps): Hono {
         d.onWebhook?.(event, o);
         return empty(status, o);
       };
-      const raw = await c.req.text();
-      const creds = credentials(c);
-      const signed = creds.ok ? verifyBody(creds, d.signingKey, raw) : creds;
+      // The headers' verdict stands (verifySignature checks the timestamp again, against the clock after the read).
+      const signed = verifyBody(early, d.signingKey, raw);
       if (!signed.ok) {
         log.warn({ reason: signed.reason }, 'webhook rejected: signature');
         return answer('unauthorized', 401);

@@ -5,9 +5,22 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
 /** Constant-time string comparison (hashing first makes lengths equal). */
 export function safeEqual(a: string, b: string): boolean {
-  const ha = createHash('sha256').update(a).digest();
-  const hb = createHash('sha256').update(b).digest();
-  return timingSafeEqual(ha, hb);
+  return timingSafeEqual(sha256(a), sha256(b));
+}
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest();
+
+/** The configured secret's digest, made once (it is compared on every delivery); a few secrets at most. */
+const secretDigests = new Map<string, Buffer>();
+
+/** safeEqual against a configured secret. */
+function matchesSecret(given: string, secret: string): boolean {
+  let digest = secretDigests.get(secret);
+  if (!digest) {
+    if (secretDigests.size >= 8) secretDigests.clear();
+    secretDigests.set(secret, (digest = sha256(secret)));
+  }
+  return timingSafeEqual(sha256(given), digest);
 }
 
 /** How far webhook-timestamp may be from our clock (Standard Webhooks' recommendation): replays older than this fail. */
@@ -34,7 +47,7 @@ export function checkCredentials(
   const sig: SignatureHeaders = { id: header('webhook-id'), timestamp: header('webhook-timestamp'), signature: header('webhook-signature') };
   const tokenSent = token !== undefined && !!cfg.secret;
   const signatureSent = !!cfg.signingKey && !!(sig.id || sig.timestamp || sig.signature);
-  if (tokenSent && !safeEqual(token, cfg.secret!)) return { ok: false, reason: 'wrong X-Gitlab-Token' };
+  if (tokenSent && !matchesSecret(token, cfg.secret!)) return { ok: false, reason: 'wrong X-Gitlab-Token' };
   if (signatureSent) {
     const fresh = signatureFresh(sig, now);
     if (!fresh.ok) return fresh;

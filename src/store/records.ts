@@ -47,6 +47,11 @@ export interface MrRecord {
   trunkModel?: string;
   workspace?: string;
   reviewedSha?: string;
+  /**
+   * The directories whose guidance files the last trunk turn read, for the MR at `base`..`head`: a thread at that
+   * head builds the same system prompt from them without asking git which paths the MR touches.
+   */
+  guidanceDirs?: { base: string; head: string; dirs: string[] };
   summaryNoteId?: number;
   paused?: boolean;
   findings: Record<string, PostedFinding>;

@@ -16,6 +16,13 @@ export interface WorkspaceOptions {
   remote: (projectId: number) => Promise<string>;
   /** local git commands */
   timeoutMs?: number;
+  /**
+   * ms after a project's new worktree before a spare one is checked out for its next new MR, off that review's
+   * path (default 2 s); 0: no spares
+   */
+  spareDelayMs?: number;
+  /** ms after a project's last fetch before git's own housekeeping (`maintenance run --auto`) runs (default 30 s) */
+  maintenanceDelayMs?: number;
   /** a fetch holds its project's lock: bounded so a stalled server cannot keep the project locked (default 2 min) */
   fetchTimeoutMs?: number;
 }
@@ -34,8 +41,21 @@ export class Workspaces {
   private fetched = new Map<string, string>();
   /** branch names git already accepted (a spawn of `git check-ref-format` each time is a review's cost for nothing) */
   private branchesOk = new Set<string>();
+  /** target branches this process fetched into a mirror (`<project>:<branch>`): the mirror holds them, no git asked */
+  private branchesHere = new Set<string>();
+  /** files read from mirror branches, valid until that project's next fetch (see BranchReads) */
+  private reads = new BranchReads();
+  /** per project, a worktree checked out ahead of time for its next new MR (see Spares) */
+  private spares = new Spares();
+  /** per project, the pending housekeeping run after its fetches */
+  private housekeeping = new Map<number, NodeJS.Timeout>();
 
   constructor(private readonly o: WorkspaceOptions) {}
+
+  /** Where a project's spare worktree is made (outside `work/`: it belongs to no MR until one takes it). */
+  sparePath(projectId: number): string {
+    return path.join(this.o.root, 'spare', String(projectId));
+  }
 
   mirrorPath(projectId: number): string {
     return path.join(this.o.root, 'repos', `${projectId}.git`);
@@ -122,27 +142,57 @@ export class Workspaces {
     await this.locks.exclusive(lockKey.repo(project.id), async () => {
       if (!fs.existsSync(path.join(mirror, 'HEAD'))) {
         this.forget(project.id);
+        this.reads.invalidate(project.id);
         fs.mkdirSync(mirror, { recursive: true });
         await this.git(['init', '--bare', '--quiet', '--', mirror]);
         await this.git(['-C', mirror, 'config', 'core.symlinks', 'false']);
       } else if (sha && this.fetched.get(key) === sha) return;
-      await this.git(
-        [
-          '-C', mirror, 'fetch', '--quiet', '--no-tags', '--force', '--', url,
-          `+refs/merge-requests/${iid}/head:refs/mr/${iid}`,
-          `+refs/heads/${targetBranch}:refs/heads/${targetBranch}`,
-        ],
-        { auth: true, timeoutMs: this.o.fetchTimeoutMs ?? 120_000 },
-      );
+      // Branches move during the fetch: reads from before or during it are stale once it ends.
+      this.reads.invalidate(project.id);
+      try {
+        await this.git(
+          // Git's auto-maintenance would run as one more process inside every fetch: it runs later instead
+          // (scheduleHousekeeping). FETCH_HEAD is read by nothing here, and forced updates are not reported (--quiet).
+          [
+            '-C', mirror, '-c', 'maintenance.auto=false', 'fetch', '--quiet', '--no-tags', '--force', '--no-write-fetch-head', '--no-show-forced-updates', '--', url,
+            `+refs/merge-requests/${iid}/head:refs/mr/${iid}`,
+            `+refs/heads/${targetBranch}:refs/heads/${targetBranch}`,
+          ],
+          { auth: true, timeoutMs: this.o.fetchTimeoutMs ?? 120_000 },
+        );
+      } finally {
+        this.reads.invalidate(project.id);
+      }
+      this.scheduleHousekeeping(project.id);
+      this.branchesHere.add(`${project.id}:${targetBranch}`);
+      if (this.branchesHere.size > 10_000) this.branchesHere.delete(this.branchesHere.values().next().value!);
       if (sha) this.fetched.set(key, sha);
       else this.fetched.delete(key);
       if (this.fetched.size > 10_000) this.fetched.delete(this.fetched.keys().next().value!);
     });
   }
 
+  /**
+   * `git maintenance run --auto` (repack and prune once loose objects pile up, as git does after a fetch by itself),
+   * once the project has had no fetch for maintenanceDelayMs, so it never runs inside a review's fetch.
+   */
+  private scheduleHousekeeping(projectId: number): void {
+    clearTimeout(this.housekeeping.get(projectId));
+    const timer = setTimeout(() => {
+      this.housekeeping.delete(projectId);
+      const mirror = this.mirrorPath(projectId);
+      if (!fs.existsSync(path.join(mirror, 'HEAD'))) return;
+      void this.locks.exclusive(lockKey.repo(projectId), () => this.git(['-C', mirror, 'maintenance', 'run', '--auto', '--quiet'])).catch(() => undefined);
+    }, this.o.maintenanceDelayMs ?? 30_000);
+    timer.unref();
+    this.housekeeping.set(projectId, timer);
+  }
+
   /** A mirror that is gone (removed by hand, or re-created) remembers no fetched heads. */
   private forget(projectId: number): void {
+    this.spares.drop(projectId);
     for (const k of this.fetched.keys()) if (k.startsWith(`${projectId}:`)) this.fetched.delete(k);
+    for (const k of this.branchesHere) if (k.startsWith(`${projectId}:`)) this.branchesHere.delete(k);
   }
 
   /** A branch name git itself accepts (so it is neither an option nor a refspec with its own colon). */
@@ -169,17 +219,62 @@ export class Workspaces {
     if (!isCommitId(sha)) throw new GitError(`invalid commit id ${JSON.stringify(sha.slice(0, 80))}`, false);
     const mirror = this.mirrorPath(projectId);
     const wt = this.worktreePath(projectId, iid);
+    let made = false;
     await this.locks.exclusive(lockKey.repo(projectId), async () => {
+      made = !fs.existsSync(path.join(wt, '.git'));
+      const fresh = made && this.takeSpare(projectId, mirror, wt);
       // The head GitLab named, or the MR ref we just fetched if that head is already gone (a force-push since).
-      await this.checkout(mirror, wt, sha).catch(() => this.checkout(mirror, wt, `refs/mr/${iid}`));
+      await this.checkout(mirror, wt, sha, fresh).catch(() => this.checkout(mirror, wt, `refs/mr/${iid}`, fresh));
     });
+    // The project's next new MR starts from a worktree made now, off its review's path.
+    if (made) this.spares.schedule(projectId, this.o.spareDelayMs ?? 2_000, () => this.makeSpare(projectId, sha));
     return fs.realpathSync(wt);
   }
 
+  /**
+   * A new MR's worktree from the project's spare, if one is ready: moved into place (what `git worktree move` does:
+   * the directory renamed, the mirror's record of its path rewritten), then updated in place like any worktree, so
+   * only the files that differ from the spare's commit are written. Under the project's lock.
+   */
+  private takeSpare(projectId: number, mirror: string, wt: string): boolean {
+    const spare = this.spares.take(projectId);
+    if (!spare) return false;
+    try {
+      const link = fs.readFileSync(path.join(spare, '.git'), 'utf8');
+      const admin = /^gitdir: (.+)$/m.exec(link)?.[1]?.trim();
+      if (!admin || fs.realpathSync(path.dirname(admin)) !== fs.realpathSync(path.join(mirror, 'worktrees'))) throw new Error('not a worktree of this mirror');
+      fs.rmSync(wt, { recursive: true, force: true });
+      fs.mkdirSync(path.dirname(wt), { recursive: true });
+      fs.renameSync(spare, wt);
+      fs.writeFileSync(path.join(admin, 'gitdir'), `${path.join(wt, '.git')}\n`);
+      return true;
+    } catch {
+      // Not usable: the MR gets a worktree of its own (`worktree add --force` takes over whatever is left).
+      fs.rmSync(path.join(wt, '.git'), { force: true });
+      fs.rmSync(spare, { recursive: true, force: true });
+      return false;
+    }
+  }
+
+  /** A spare worktree for the project at `commit` (the head just checked out: the next MR likely shares most files). */
+  private async makeSpare(projectId: number, commit: string): Promise<string | undefined> {
+    const mirror = this.mirrorPath(projectId);
+    const spare = this.sparePath(projectId);
+    if (!fs.existsSync(path.join(mirror, 'HEAD'))) return undefined;
+    return this.locks.exclusive(lockKey.repo(projectId), async () => {
+      fs.rmSync(spare, { recursive: true, force: true });
+      fs.mkdirSync(path.dirname(spare), { recursive: true });
+      await this.git(['-C', mirror, '-c', 'core.symlinks=false', 'worktree', 'add', '--force', '--detach', '--quiet', '--', spare, commit]);
+      return spare;
+    });
+  }
+
   /** core.symlinks=false: links in the MR are checked out as plain files holding the link text, so nothing in the
-   * worktree can point the model at files outside it (also set in the mirror's config, which worktrees share). */
-  private async checkout(mirror: string, wt: string, commit: string): Promise<void> {
+   * worktree can point the model at files outside it (also set in the mirror's config, which worktrees share).
+   * `fresh`: a spare nothing ran in yet, so there is nothing to clean. */
+  private async checkout(mirror: string, wt: string, commit: string, fresh = false): Promise<void> {
     if (!fs.existsSync(path.join(wt, '.git'))) {
+      // (A spare moved here but unusable leaves no `.git`: this takes the path over.)
       fs.rmSync(wt, { recursive: true, force: true });
       fs.mkdirSync(path.dirname(wt), { recursive: true });
       // --force also takes over a path still registered to a worktree that was deleted (no `worktree prune` first).
@@ -190,7 +285,7 @@ export class Workspaces {
     // it is a checked commit id or refs/mr/<n>, so it cannot read as an option either.
     await this.git(['-c', 'core.symlinks=false', 'checkout', '--force', '--detach', '--quiet', commit, '--'], { cwd: wt });
     // The tools are read-only, so this is only insurance against anything left behind.
-    await this.git(['clean', '-ffdxq'], { cwd: wt });
+    if (!fresh) await this.git(['clean', '-ffdxq'], { cwd: wt });
   }
 
   /**
@@ -239,6 +334,8 @@ export class Workspaces {
   async has(projectId: number, rev: string): Promise<boolean> {
     // A branch too: a reply checks the target branch is here before reading its rules (it used to fetch every time).
     if (!isCommitId(rev) && !/^refs\/heads\/[^\s:^~?*[\\]+$/.test(rev)) return false;
+    // A branch this process fetched is in the mirror (branches are never deleted from it): no git process.
+    if (this.branchesHere.has(`${projectId}:${rev.slice('refs/heads/'.length)}`) && fs.existsSync(path.join(this.mirrorPath(projectId), 'HEAD'))) return true;
     try {
       await this.git(['-C', this.mirrorPath(projectId), 'cat-file', '-e', '--end-of-options', `${rev}^{commit}`]);
       return true;
@@ -252,8 +349,23 @@ export class Workspaces {
     return (await this.readManyAt(projectId, ref, [file])).get(file);
   }
 
-  /** Several files of one ref in one `git cat-file --batch` (one process, not one per file); missing ones are absent. */
+  /**
+   * Several files of one ref in one `git cat-file --batch` (one process, not one per file); missing ones are absent.
+   * A branch's files (the target branch's rules, read by every review and thread answer) are remembered until the
+   * project's next fetch, the only thing that moves a branch in the mirror.
+   */
   async readManyAt(projectId: number, ref: string, files: string[]): Promise<Map<string, string>> {
+    if (!ref.startsWith('refs/heads/')) return this.catFiles(projectId, ref, files);
+    const known = this.reads.get(projectId, ref, files);
+    if (known) return known;
+    const epoch = this.reads.epoch(projectId);
+    const out = await this.catFiles(projectId, ref, files);
+    // A missing mirror reads as no files: not remembered (the first fetch creates it).
+    if (fs.existsSync(path.join(this.mirrorPath(projectId), 'HEAD'))) this.reads.put(projectId, ref, files, out, epoch);
+    return out;
+  }
+
+  private async catFiles(projectId: number, ref: string, files: string[]): Promise<Map<string, string>> {
     const out = new Map<string, string>();
     const r = await execa('git', ['-C', this.mirrorPath(projectId), 'cat-file', '--batch'], {
       input: files.map((f) => `${ref}:${f}\n`).join(''),
@@ -305,4 +417,93 @@ function subcommand(args: string[]): string {
     else return args[i]!;
   }
   return 'git';
+}
+
+/**
+ * Files read from mirror branches, per project, each entry valid only in the epoch it was read in: a fetch of the
+ * project starts a new epoch when it begins and when it ends, so a read that overlapped a fetch is never served.
+ * Bounded: a large file is read again each time, and the oldest entries go first.
+ */
+export class BranchReads {
+  private epochs = new Map<number, number>();
+  /** `<project>\0<ref>\0<file>` → the file (undefined: absent on that ref) and the epoch it was read in */
+  private files = new Map<string, { text: string | undefined; epoch: number }>();
+
+  constructor(private readonly maxEntries = 5_000, private readonly maxFileBytes = 256 * 1024) {}
+
+  epoch(projectId: number): number {
+    return this.epochs.get(projectId) ?? 0;
+  }
+
+  invalidate(projectId: number): void {
+    this.epochs.set(projectId, this.epoch(projectId) + 1);
+  }
+
+  /** Every file of `files` as read in the current epoch, or undefined if any is not known. */
+  get(projectId: number, ref: string, files: string[]): Map<string, string> | undefined {
+    const epoch = this.epoch(projectId);
+    const out = new Map<string, string>();
+    for (const f of files) {
+      const e = this.files.get(`${projectId}\0${ref}\0${f}`);
+      if (!e || e.epoch !== epoch) return undefined;
+      if (e.text !== undefined) out.set(f, e.text);
+    }
+    return out;
+  }
+
+  /** What one read of `files` found, read in `epoch` (kept only if no fetch began since). */
+  put(projectId: number, ref: string, files: string[], found: Map<string, string>, epoch: number): void {
+    if (epoch !== this.epoch(projectId)) return;
+    for (const f of files) {
+      const text = found.get(f);
+      if (text !== undefined && text.length > this.maxFileBytes) continue;
+      const key = `${projectId}\0${ref}\0${f}`;
+      this.files.delete(key); // re-inserted last: the oldest entries are the first keys
+      this.files.set(key, { text, epoch });
+    }
+    while (this.files.size > this.maxEntries) this.files.delete(this.files.keys().next().value!);
+  }
+}
+
+/**
+ * One spare worktree per project, made a while after the project's last new worktree (a timer, so never on a
+ * review's path), taken by the next new MR only when it is ready (a new MR never waits for one).
+ */
+export class Spares {
+  private ready = new Map<number, string>();
+  private timers = new Map<number, NodeJS.Timeout>();
+  private making = new Set<number>();
+
+  /** Make the project's spare `delayMs` from now (again: the timer restarts); `make` resolves with its path. */
+  schedule(projectId: number, delayMs: number, make: () => Promise<string | undefined>): void {
+    if (delayMs <= 0) return;
+    this.drop(projectId);
+    const timer = setTimeout(() => {
+      this.timers.delete(projectId);
+      if (this.making.has(projectId)) return;
+      this.making.add(projectId);
+      make()
+        .then((p) => {
+          if (p) this.ready.set(projectId, p);
+        })
+        .catch(() => undefined) // no spare: the next MR makes its own worktree
+        .finally(() => this.making.delete(projectId));
+    }, delayMs);
+    timer.unref();
+    this.timers.set(projectId, timer);
+  }
+
+  /** The project's spare, now the caller's, if one is ready. */
+  take(projectId: number): string | undefined {
+    const p = this.ready.get(projectId);
+    this.ready.delete(projectId);
+    return p;
+  }
+
+  /** Forget the project's spare and any planned one (its mirror was re-created). */
+  drop(projectId: number): void {
+    clearTimeout(this.timers.get(projectId));
+    this.timers.delete(projectId);
+    this.ready.delete(projectId);
+  }
 }
