@@ -31,9 +31,6 @@ export function addressedToBot(ev: NoteAdded, disc: DiscussionInfo, botId: numbe
 export async function replyToNote(d: Deps, claimed: NoteAdded, signal?: AbortSignal, waited = 0): Promise<ReplyOutcome> {
   const { project, iid } = claimed;
   const log = d.log.child({ project: project.path, iid, discussion: claimed.discussionId, note: claimed.noteId });
-  // The MR is read beside the discussion (an answer needs both); a note that is not answered leaves it unread.
-  const mrRead = d.gitlab.mergeRequest(project.id, iid);
-  mrRead.catch(() => undefined); // its error counts only where it is awaited
   const disc = await d.gitlab.discussion(project.id, iid, claimed.discussionId).catch((e) => {
     if (e instanceof GitLabError && e.status === 404) return undefined; // gone, or never was: nothing to answer
     throw e;
@@ -45,11 +42,14 @@ export async function replyToNote(d: Deps, claimed: NoteAdded, signal?: AbortSig
   const ev = trusted.ev;
   const note = disc.notes.find((n) => n.id === ev.noteId)!;
   if (!addressedToBot(ev, disc, d.bot.id)) return skip(log, 'not addressed to the bot');
+  const cmd = ev.mentionsBot ? parseCommand(ev.body, d.bot.username) : undefined;
+  // A question needs the MR: read it beside the thread's record and the 👀 (a note not for the bot never reads it).
+  const mrRead = cmd ? undefined : d.gitlab.mergeRequest(project.id, iid);
+  mrRead?.catch(() => undefined); // its error counts only where it is awaited
   const prior = await d.store.getThread(project.id, iid, ev.discussionId);
   if (prior?.answered?.includes(ev.noteId)) return skip(log, 'already answered');
 
   const eyes = d.gitlab.award(project.id, iid, ev.noteId, 'eyes');
-  const cmd = ev.mentionsBot ? parseCommand(ev.body, d.bot.username) : undefined;
   if (cmd) {
     await eyes;
     // The author as the API shows the note, not as the payload claims.
@@ -57,12 +57,16 @@ export async function replyToNote(d: Deps, claimed: NoteAdded, signal?: AbortSig
     return ran === 'refused' ? { command: cmd.name, refused: true } : { command: cmd.name };
   }
   // The 👀 goes out while the answer is prepared; the job still fails if it does (a retry finds the answer posted).
-  eyes.catch(() => undefined);
+  // The answer's own failure (or its wait for the trunk review) is what the job reports, not the 👀's.
+  let outcome: ReplyOutcome;
   try {
-    return await answerNote(d, ev, disc, note, prior, mrRead, log, waited, signal);
-  } finally {
-    await eyes;
+    outcome = await answerNote(d, ev, disc, note, prior, mrRead ?? d.gitlab.mergeRequest(project.id, iid), log, waited, signal);
+  } catch (e) {
+    await eyes.catch(() => undefined);
+    throw e;
   }
+  await eyes;
+  return outcome;
 }
 
 /** The note is for the bot and not answered yet: gate it, then fork or resume the thread's session and post. */

@@ -121,10 +121,16 @@ describe('replyToNote', () => {
     const w = await world();
     const { project, mr, thread } = await reviewed(w);
     const toBob = w.say(project, mr.iid, ALICE.id, '@bob can you check this?', { discussionId: thread.id });
+    const before = w.gitlab.log.length;
     expect(await replyToNote(w.deps, toBob)).toEqual({ skipped: 'not addressed to the bot' });
     const human = w.say(project, mr.iid, BOB.id, 'a thread of our own', { thread: true });
     expect(await replyToNote(w.deps, human)).toEqual({ skipped: 'not addressed to the bot' });
     expect(w.sessions.of('thread')).toHaveLength(0);
+    // one read each, the discussion: a note not for the bot costs no more of the API
+    expect(w.gitlab.log.slice(before).map((e) => `${e.method} ${e.path.replace(/^.*\/merge_requests\/\d+/, '')}`)).toEqual([
+      `GET /discussions/${thread.id}`,
+      `GET /discussions/${human.discussionId}`,
+    ]);
   });
 
   it('runs a command instead of asking the model', async () => {
