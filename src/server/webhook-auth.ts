@@ -10,17 +10,13 @@ export function safeEqual(a: string, b: string): boolean {
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
 
-/** The configured secret's digest, made once (it is compared on every delivery); a few secrets at most. */
-const secretDigests = new Map<string, Buffer>();
+/** The configured secret and its digest, made once: it is compared on every delivery. */
+let configured: { secret: string; digest: Buffer } | undefined;
 
-/** safeEqual against a configured secret. */
+/** safeEqual against the configured secret. */
 function matchesSecret(given: string, secret: string): boolean {
-  let digest = secretDigests.get(secret);
-  if (!digest) {
-    if (secretDigests.size >= 8) secretDigests.clear();
-    secretDigests.set(secret, (digest = sha256(secret)));
-  }
-  return timingSafeEqual(sha256(given), digest);
+  if (configured?.secret !== secret) configured = { secret, digest: sha256(secret) };
+  return timingSafeEqual(sha256(given), configured.digest);
 }
 
 /** How far webhook-timestamp may be from our clock (Standard Webhooks' recommendation): replays older than this fail. */
