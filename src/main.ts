@@ -192,6 +192,7 @@ function retentionFor(config: Config, p: RetentionParts): Retention {
     queue: p.queue,
     log: p.log,
     removeWorktree: (pid, iid) => p.workspaces.remove(pid, iid),
+    removeSpare: (pid) => p.workspaces.removeSpare(pid),
     mrState: (pid, iid) =>
       p.gitlab.mergeRequest(pid, iid).then(
         (m) => ({ state: m.state, closedAt: m.closedAt }),

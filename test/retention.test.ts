@@ -37,6 +37,7 @@ async function world() {
       return gitlab.get(`${pid}:${iid}`) ?? { state: 'gone' };
     },
     removeWorktree: async (pid, iid) => fs.rmSync(path.join(dataDir, 'work', `${pid}-${iid}`), { recursive: true, force: true }),
+    removeSpare: async (pid) => fs.rmSync(path.join(dataDir, 'spare', String(pid)), { recursive: true, force: true }),
   });
   const worktree = (iid: number) => path.join(dataDir, 'work', `1-${iid}`);
   const transcript = (iid: number, id: string) => path.join(claudeDir, 'projects', encodeProjectDir(worktree(iid)), `${id}.jsonl`);
@@ -138,6 +139,23 @@ describe('Retention', () => {
     expect(fs.existsSync(w.transcript(2, 'trunk-2'))).toBe(true);
     expect(fs.existsSync(w.worktree(9))).toBe(false);
     expect(fs.existsSync(w.worktree(2))).toBe(true);
+    await w.close();
+  });
+
+  it('removes a project\'s spare worktree that waited the orphan window for a new MR, and counts spares as work', async () => {
+    const w = await world();
+    const spare = (pid: number) => path.join(w.dataDir, 'spare', String(pid));
+    fs.mkdirSync(spare(3), { recursive: true });
+    fs.writeFileSync(path.join(spare(3), 'a.js'), 'x'.repeat(20_000));
+    w.at(1 * DAY);
+    expect(await w.retention.sweep()).toMatchObject({ orphanWorktrees: 0 });
+    expect(w.retention.sizes()!.disk.work).toBeGreaterThanOrEqual(20_000);
+    w.at(8 * DAY);
+    fs.mkdirSync(spare(4), { recursive: true }); // made just now (its mtime is the real clock's, days before `now`)
+    fs.utimesSync(spare(4), new Date(w.t0 + 8 * DAY), new Date(w.t0 + 8 * DAY));
+    expect(await w.retention.sweep()).toMatchObject({ orphanWorktrees: 1 });
+    expect(fs.existsSync(spare(3))).toBe(false);
+    expect(fs.existsSync(spare(4))).toBe(true);
     await w.close();
   });
 

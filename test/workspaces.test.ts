@@ -192,6 +192,11 @@ describe('Workspaces', () => {
     await ws.remove(p.id, mr2.iid);
     expect(fs.existsSync(wt2)).toBe(false);
     expect(gitIn(ws.mirrorPath(p.id), 'worktree', 'list', '--porcelain')).not.toContain(`worktree ${wt2}`);
+    // Retention of a spare that waited too long: gone from disk and from git's list of worktrees.
+    const spareReal = fs.realpathSync(spare);
+    await ws.removeSpare(p.id);
+    expect(fs.existsSync(spare)).toBe(false);
+    expect(gitIn(ws.mirrorPath(p.id), 'worktree', 'list', '--porcelain')).not.toContain(`worktree ${spareReal}`);
   });
 
   it('remembers a target branch\'s files until the project\'s next fetch', async () => {

@@ -49,6 +49,8 @@ export interface RetentionDeps {
   mrState(projectId: number, iid: number): Promise<MrState>;
   /** removes an MR's worktree (and its ref in the project mirror) */
   removeWorktree(projectId: number, iid: number): Promise<void>;
+  /** removes a project's spare worktree (DATA_DIR/spare/<project>, the next new MR's checkout) */
+  removeSpare(projectId: number): Promise<void>;
   /** the queue's own retention (failed jobs, delivery ids) */
   queue?: { retain?(o: { now: number; failedJobMs: number }): Promise<number> };
   windows?: Partial<RetentionWindows>;
@@ -58,7 +60,7 @@ export interface RetentionDeps {
 }
 
 export interface Sizes {
-  /** bytes on disk by part of DATA_DIR: work (worktrees), repos (mirrors), transcripts, state (SQLite files) */
+  /** bytes on disk by part of DATA_DIR: work (worktrees, spares included), repos (mirrors), transcripts, state (SQLite files) */
   disk: Record<'work' | 'repos' | 'transcripts' | 'state', number>;
   records: { mrs: number; threads: number; failures: number };
   at: number;
@@ -205,6 +207,12 @@ export class Retention {
       await this.d.removeWorktree(Number(m[1]), Number(m[2]));
       n++;
     }
+    // A project's spare waits for its next new MR: one that waited the orphan window goes (a full checkout each).
+    for (const name of readdir(path.join(this.d.dataDir, 'spare'))) {
+      if (!/^\d+$/.test(name) || now - mtime(path.join(this.d.dataDir, 'spare', name)) < this.windows.orphanMs) continue;
+      await this.d.removeSpare(Number(name));
+      n++;
+    }
     return n;
   }
 
@@ -234,7 +242,7 @@ export class Retention {
       .filter((f) => /\.sqlite(-wal|-shm)?$/.test(f))
       .reduce((sum, f) => sum + du(path.join(this.d.dataDir, f)), 0);
     return {
-      work: du(path.join(this.d.dataDir, 'work')),
+      work: du(path.join(this.d.dataDir, 'work')) + du(path.join(this.d.dataDir, 'spare')),
       repos: du(path.join(this.d.dataDir, 'repos')),
       transcripts: du(path.join(this.d.claudeDir, 'projects')),
       state,

@@ -330,6 +330,16 @@ export class Workspaces {
     });
   }
 
+  /** Retention: the project's spare worktree goes (and no planned one is made). */
+  async removeSpare(projectId: number): Promise<void> {
+    const mirror = this.mirrorPath(projectId);
+    await this.locks.exclusive(lockKey.repo(projectId), async () => {
+      this.spares.drop(projectId);
+      fs.rmSync(this.sparePath(projectId), { recursive: true, force: true });
+      if (fs.existsSync(path.join(mirror, 'HEAD'))) await this.git(['-C', mirror, 'worktree', 'prune']);
+    });
+  }
+
   /** Whether the mirror holds a commit id, or a branch (`refs/heads/<name>`) that points at a commit. */
   async has(projectId: number, rev: string): Promise<boolean> {
     // A branch too: a reply checks the target branch is here before reading its rules (it used to fetch every time).
